@@ -1,0 +1,124 @@
+"""``sweep`` command line (DESIGN.md §3).
+
+Exit status 0 on success, 2 on bad input (one line on stderr naming the field and the
+value), 1 on any other failure.
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+from .errors import InputError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        # One line, not argparse's usage block: the contract's "one clear line".
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _positive_int(name):
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
+        if value < 1:
+            raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+        return value
+
+    return parse
+
+
+def build_parser():
+    p = _Parser(prog="sweep", description="Phase-transition sweeps of PGD for learning ReLUs.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    r = sub.add_parser("run", help="run (or resume) a sweep from a TOML config")
+    r.add_argument("config", type=Path, help="sweep config (TOML)")
+    r.add_argument("--cluster", help="local | slurm | tcp://HOST:PORT (default: config [cluster].kind or local)")
+    r.add_argument("--workers", type=_positive_int("--workers"), help="worker processes (local) or jobs (slurm)")
+    r.add_argument("--out", type=Path, help="output NetCDF (default: the config's path with .nc)")
+    r.add_argument("--batch-size", type=_positive_int("--batch-size"), help="trials per task (default: derived)")
+    r.add_argument("--dry-run", action="store_true", help="validate, print the plan (and the SLURM job script), submit nothing")
+    r.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    rs = sub.add_parser("resume", help="finish the sweep whose parts folder is given")
+    rs.add_argument("parts", type=Path, help="PATH.nc.parts folder")
+    rs.add_argument("--cluster")
+    rs.add_argument("--workers", type=_positive_int("--workers"))
+    rs.add_argument("--no-progress", action="store_true")
+
+    st = sub.add_parser("status", help="tasks done / total of a sweep's parts folder")
+    st.add_argument("parts", type=Path)
+
+    f = sub.add_parser("figure1", help="the paper's Figure 1 experiment (d=1000, s=20, n=625, l0)")
+    f.add_argument("--trials", type=_positive_int("--trials"), default=100)
+    f.add_argument("--iterations", type=_positive_int("--iterations"), default=20)
+    f.add_argument("--seed", type=int, default=2017)
+    f.add_argument("--out", type=Path, default=Path("data/figure1.nc"))
+
+    n = sub.add_parser("n0", help="the sample-size threshold n0 for s-sparse w* in R^d")
+    n.add_argument("--s", type=_positive_int("--s"), required=True)
+    n.add_argument("--d", type=_positive_int("--d"), required=True)
+    n.add_argument("--method", choices=["approx", "l1", "l0-mc"], default="approx")
+    n.add_argument("--seed", type=int, default=0, help="seed of the l0-mc estimate")
+    return p
+
+
+def main(argv=None):
+    try:
+        args = build_parser().parse_args(argv)
+        return _dispatch(args)
+    except InputError as exc:
+        print(f"sweep: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("sweep: interrupted; finished tasks are kept, rerun to resume", file=sys.stderr)
+        return 130
+
+
+def _dispatch(args):
+    if args.command == "n0":
+        return _n0(args)
+    if args.command == "figure1":
+        return _figure1(args)
+    from . import runner  # Dask is imported only for the commands that need it
+
+    if args.command == "run":
+        return runner.cli_run(args)
+    if args.command == "resume":
+        return runner.cli_resume(args)
+    if args.command == "status":
+        return runner.cli_status(args)
+    raise AssertionError(args.command)
+
+
+def _n0(args):
+    from . import theory
+
+    if args.s >= args.d:
+        raise InputError("--s", args.s, f"must be below --d = {args.d}")
+    if args.method == "l0-mc":
+        value, se = theory.n0_l0_mc(args.s, args.d, seed=args.seed)
+        print(f"n0 (l0-mc, s={args.s}, d={args.d}) = {value:.4f} ± {se:.4f} (standard error)")
+    else:
+        value = theory.n0(args.s, args.d, args.method)
+        print(f"n0 ({args.method}, s={args.s}, d={args.d}) = {value:.6f}")
+    return 0
+
+
+def _figure1(args):
+    from . import figure1
+
+    if args.out.suffix != ".nc":
+        raise InputError("--out", str(args.out), "must end in .nc")
+    ds = figure1.run_figure1(trials=args.trials, iterations=args.iterations, seed=args.seed)
+    figure1.save(ds, args.out)
+    last = ds.trace.isel(iteration=-1)
+    for m in ds.model.values:
+        med = float(last.sel(model=m).median())
+        above = int((last.sel(model=m) > 1e-4).sum())
+        print(f"{m:>6}: median error at t={args.iterations}: {med:.2e}; trials above 1e-4: {above}/{args.trials}")
+    print(f"wrote {args.out}")
+    return 0

@@ -1,0 +1,124 @@
+"""CF conventions of the datasets: variable attrs, encodings and global provenance.
+
+Kept apart from the writer (:mod:`sweep.store`) so that the schema is stated once; the
+analysis package checks files against these tables.
+"""
+
+import datetime
+import importlib.metadata
+import platform
+import subprocess
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+
+DIMS = ("model", "regularizer", "d", "s", "ratio", "trial")
+TRACE_DIMS = DIMS + ("iteration",)
+
+VARIABLES = {
+    "rel_error": dict(long_name="final relative error ||w_T - w*|| / ||w*|| (inf if diverged)", units="1"),
+    "success": dict(long_name="rel_error <= tolerance", units="1"),
+    "iterations": dict(long_name="first iteration with rel_error <= tolerance (-1 if never)", units="1"),
+    "slope": dict(
+        long_name="least-squares slope of log10 relative error against iteration, up to tolerance",
+        units="log10(1) per iteration",
+    ),
+    "support_recovered": dict(long_name="the s largest |w_T| sit on supp(w*)", units="1"),
+    "diverged": dict(long_name="iterate blew up (rel_error > 1e8); a failure", units="1"),
+    "stalled": dict(long_name="stopped early: could no longer reach tolerance", units="1"),
+    "iterations_run": dict(long_name="PGD iterations run before the trial stopped", units="1"),
+    "trace": dict(long_name="relative error ||w_t - w*|| / ||w*|| per iteration", units="1"),
+}
+
+# In-memory dtypes of the per-trial variables and the fill of cells that were not run.
+# Integer and flag variables are float in memory so that "not run" can be NaN (DESIGN.md
+# §5: never a fabricated value); on disk they are packed as int8/int16 with a fill value.
+PACKED = {
+    "success": ("i1", -1),
+    "support_recovered": ("i1", -1),
+    "diverged": ("i1", -1),
+    "stalled": ("i1", -1),
+    "iterations": ("i2", -2),
+    "iterations_run": ("i2", -2),
+}
+
+COORDS = {
+    "model": dict(long_name="observation model: y = ReLU(<x, w*>) or y = <x, w*>"),
+    "regularizer": dict(long_name="constraint set K = {w : R(w) <= R(w*)}"),
+    "d": dict(long_name="ambient dimension", units="1"),
+    "s": dict(long_name="sparsity of w*", units="1"),
+    "ratio": dict(long_name="n / n0", units="1"),
+    "trial": dict(long_name="trial index (seeds the data)", units="1"),
+    "iteration": dict(long_name="PGD iteration t", units="1"),
+    "n": dict(long_name="number of samples n = ceil(ratio * n0)", units="1"),
+    "n0": dict(long_name="sample-size threshold used to set n (see n0_method)", units="1"),
+    "n0_approx": dict(long_name="n0 = 2 s log(d/s)", units="1"),
+    "n0_l1": dict(long_name="statistical dimension of the l1 descent cone at an s-sparse point", units="1"),
+    "n0_l0_mc": dict(long_name="Monte-Carlo squared Gaussian width of the l0 tangent set", units="1"),
+    "n0_l0_mc_se": dict(long_name="standard error of n0_l0_mc", units="1"),
+}
+
+GLOBAL = dict(
+    Conventions="CF-1.10",
+    institution="relu-phase",
+    source="relu-phase sweep engine",
+    references="M. Soltanolkotabi, Learning ReLUs via Gradient Descent, NIPS 2017 (arXiv:1705.04591)",
+)
+
+
+def encoding(ds):
+    """NetCDF encoding: zlib for every variable, integer packing for flags and counts."""
+    enc = {}
+    for name, var in ds.data_vars.items():
+        enc[name] = dict(zlib=True, complevel=4)
+        if name in PACKED:
+            dtype, fill = PACKED[name]
+            enc[name].update(dtype=dtype, _FillValue=np.array(fill, dtype=dtype))
+        elif var.dtype.kind == "f":
+            enc[name]["_FillValue"] = np.nan
+    return enc
+
+
+def provenance(title, history):
+    """Global attrs: CF fields, versions, git commit and UTC creation time."""
+    versions = {}
+    for pkg in ("numpy", "dask", "distributed", "xarray", "netCDF4"):
+        try:
+            versions[f"{pkg}_version"] = importlib.metadata.version(pkg)
+        except importlib.metadata.PackageNotFoundError:
+            versions[f"{pkg}_version"] = "not installed"
+    return dict(
+        GLOBAL,
+        title=title,
+        history=f"{utc_now()} {history}",
+        relu_phase_version=__version__,
+        git_commit=git_commit(),
+        created=utc_now(),
+        python_version=platform.python_version(),
+        **versions,
+    )
+
+
+def utc_now():
+    return datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat()
+
+
+def git_commit():
+    """Commit of the source tree this package runs from, or "" outside a git checkout."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5
+        )
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return out.stdout.strip() if out.returncode == 0 else ""
+
+
+def annotate(ds):
+    """Set ``long_name``/``units`` on every known variable and coordinate of ``ds``."""
+    for name, attrs in {**VARIABLES, **COORDS}.items():
+        if name in ds.variables:
+            ds[name].attrs.update(attrs)
+    return ds

@@ -1,0 +1,83 @@
+"""Projected gradient descent for ReLU and linear observations, one trial at a time.
+
+This is the paper's algorithm written plainly; :mod:`sweep.kernel` runs many problems at
+once and is checked against it. It is also the per-trial baseline of ``benchmarks/``.
+"""
+
+import numpy as np
+
+from . import projections
+
+
+def relu_gradient(w, X, y):
+    """Generalized gradient of eq. 3.1, with ``sgn(0) = 0``.
+
+    At ``w = 0`` every ``<w, x_i>`` is 0 and the factor ``1 + sgn(0) = 1`` keeps the
+    gradient at ``-(1/n) X^T y``; the textbook ``1[z > 0]`` would make it 0 and PGD would
+    never leave the origin.
+    """
+    z = X @ w
+    return X.T @ ((np.maximum(z, 0) - y) * (1 + np.sign(z))) / len(y)
+
+
+def linear_gradient(w, X, y):
+    """Gradient of the least-squares loss ``(1/2n) ||X w - y||^2``."""
+    return X.T @ (X @ w - y) / len(y)
+
+
+GRADIENTS = {"relu": relu_gradient, "linear": linear_gradient}
+
+
+def step_size(model, t):
+    """``mu_0 = 2, mu_t = 1`` for ReLU (Theorem 3.1); step 1 for linear."""
+    return 2.0 if (model == "relu" and t == 0) else 1.0
+
+
+def pgd_step(w, X, y, mu, gradient, project):
+    """One update of eq. 3.2: ``w_{t+1} = P_K(w_t - mu_t grad L(w_t))``."""
+    return project(w - mu * gradient(w, X, y))
+
+
+def pgd(X, y, w_star, model, regularizer, iterations, tolerance=None, diverge_at=1e8):
+    """Run PGD from ``w_0 = 0`` and return the relative error at ``t = 0..T``.
+
+    Parameters
+    ----------
+    X : (n, d) array
+    y : (n,) array
+        Labels from ``model`` (:func:`sweep.problem.observe`).
+    w_star : (d,) array
+        The planted signal; it sets the radius ``R(w*)`` of the constraint set.
+    model : {"relu", "linear"}
+    regularizer : str
+        A name in :data:`sweep.projections.CONSTRAINTS`.
+    iterations : int
+        Iteration cap ``T``.
+    tolerance : float, optional
+        Stop once the relative error is at most this (the baseline's break).
+    diverge_at : float
+        Stop once the relative error exceeds this; it is then recorded as ``inf``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``errors[t] = ||w_t - w*|| / ||w*||``; entries after an early stop are NaN.
+    """
+    cset = projections.get(regularizer)
+    radius = cset.regularizer(w_star)
+    gradient = GRADIENTS[model]
+    norm = np.linalg.norm(w_star)
+    errors = np.full(iterations + 1, np.nan)
+    w = np.zeros_like(w_star)
+    errors[0] = 1.0
+    with np.errstate(all="ignore"):
+        for t in range(iterations):
+            w = pgd_step(w, X, y, step_size(model, t), gradient, lambda v: cset.project(v, radius))
+            e = np.linalg.norm(w - w_star) / norm
+            if not np.isfinite(e) or e > diverge_at:
+                errors[t + 1] = np.inf
+                break
+            errors[t + 1] = e
+            if tolerance is not None and e <= tolerance:
+                break
+    return errors

@@ -1,0 +1,83 @@
+"""The batched kernel equals plain per-problem PGD, and its early stops are sound."""
+
+import math
+
+import numpy as np
+import pytest
+
+from sweep import kernel, pgd, problem
+
+CASES = [
+    dict(d=200, s=5, regs=("l0",), ratios=(0.5, 1.0, 2.0, 4.0)),
+    dict(d=100, s=3, regs=("l1",), ratios=(1.0, 3.0, 6.0)),
+    dict(d=60, s=3, regs=("l0", "l1", "none"), ratios=(2.0, 30.0)),
+]
+
+
+def _trial(case, trial=0, dtype=np.float64):
+    d, s = case["d"], case["s"]
+    ns = [math.ceil(r * 2 * s * math.log(d / s)) for r in case["ratios"]]
+    X, w = problem.draw_trial(11, (d, s, trial), d, s, max(ns), dtype=dtype)
+    labels = {m: problem.observe(X, w, m) for m in ("relu", "linear")}
+    probs = [kernel.Problem(m, g, n) for g in case["regs"] for m in ("relu", "linear") for n in ns]
+    return X, w, labels, probs
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_kernel_traces_equal_plain_pgd(case):
+    X, w, labels, probs = _trial(case)
+    res = kernel.solve(X, w, labels, probs, 40, 1e-4, stop_early=False)
+    for j, p in enumerate(probs):
+        ref = pgd.pgd(X[: p.n], labels[p.model][: p.n], w, p.model, p.regularizer, 40)
+        both = np.isfinite(ref) & np.isfinite(res.trace[j]) & (ref > 1e-6)
+        np.testing.assert_allclose(res.trace[j][both], ref[both], rtol=1e-10, err_msg=str(p))
+        assert np.isinf(ref).any() == bool(res.diverged[j])
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_early_stopping_changes_no_success(case):
+    for trial in range(8):
+        X, w, labels, probs = _trial(case, trial)
+        full = kernel.solve(X, w, labels, probs, 200, 1e-4, stop_early=False)
+        early = kernel.solve(X, w, labels, probs, 200, 1e-4, stop_early=True)
+        np.testing.assert_array_equal(early.iterations, full.iterations)
+        assert (early.iterations_run <= full.iterations_run).all()
+
+
+def test_divergence_is_flagged_inf_and_silent():
+    """Linear IHT far below the threshold blows up: a failure with rel_error = inf."""
+    d, s = 1000, 20
+    X, w = problem.draw_trial(1, (d, s, 0), d, s, 60)
+    labels = {"linear": problem.observe(X, w, "linear")}
+    with np.errstate(all="raise"):  # no overflow may happen inside the kernel
+        res = kernel.solve(X, w, labels, [kernel.Problem("linear", "l0", 60)], 200, 1e-4)
+    assert res.diverged[0] and res.rel_error[0] == np.inf
+    assert res.iterations[0] == -1 and res.iterations_run[0] < 200
+    assert res.slope[0] > 0
+
+
+def test_stalled_relu_stops_early_with_honest_error():
+    d, s, n = 1000, 20, 120
+    X, w = problem.draw_trial(3, (d, s, 0), d, s, n)
+    labels = {"relu": problem.observe(X, w, "relu")}
+    res = kernel.solve(X, w, labels, [kernel.Problem("relu", "l0", n)], 200, 1e-4)
+    assert res.stalled[0] and res.iterations_run[0] < 200
+    assert res.rel_error[0] == res.trace[0, res.iterations_run[0]] > 1e-4
+
+
+def test_success_records_first_iteration_and_support():
+    case = dict(d=200, s=5, regs=("l0",), ratios=(4.0,))
+    X, w, labels, probs = _trial(case)
+    res = kernel.solve(X, w, labels, probs, 200, 1e-4)
+    assert (res.rel_error <= 1e-4).all() and res.support_recovered.all()
+    assert (res.iterations == res.iterations_run).all()
+    # Theorem 3.1 predicts at least a halving per iteration when n >> n0
+    assert (res.slope <= math.log10(0.5)).all()
+
+
+def test_float32_reaches_the_same_successes():
+    case = dict(d=200, s=5, regs=("l0",), ratios=(0.5, 4.0))
+    X, w, labels, probs = _trial(case, dtype=np.float32)
+    res = kernel.solve(X, w, labels, probs, 200, 1e-4)
+    assert res.trace.dtype == np.float64
+    assert (res.rel_error[[1, 3]] <= 1e-4).all()

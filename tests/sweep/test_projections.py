@@ -1,0 +1,93 @@
+import numpy as np
+import pytest
+from scipy import optimize
+
+from sweep import projections
+
+l0 = projections.get("l0").project
+l1 = projections.get("l1").project
+
+
+def test_l0_keeps_exactly_s_largest(rng):
+    v = rng.standard_normal(200)
+    u = l0(v, 7)
+    assert np.count_nonzero(u) == 7
+    kept = np.abs(v[u != 0])
+    assert kept.min() >= np.abs(v[u == 0]).max()
+    np.testing.assert_array_equal(u[u != 0], v[u != 0])
+
+
+def test_l0_is_idempotent(rng):
+    u = l0(rng.standard_normal(100), 10)
+    np.testing.assert_array_equal(l0(u, 10), u)
+
+
+def test_l0_ties_keep_exactly_s_deterministically():
+    v = np.ones(12)
+    u = l0(v, 5)
+    assert np.count_nonzero(u) == 5
+    np.testing.assert_array_equal(l0(v.copy(), 5), u)
+
+
+def test_l0_columns_are_independent(rng):
+    V = rng.standard_normal((50, 4))
+    U = l0(V, np.array([1, 2, 3, 4]))
+    assert [np.count_nonzero(U[:, j]) for j in range(4)] == [1, 2, 3, 4]
+    np.testing.assert_array_equal(U[:, 2], l0(V[:, 2], 3))
+
+
+@pytest.mark.parametrize("case", [dict(d=5, r=0.5), dict(d=8, r=1.0), dict(d=12, r=2.5), dict(d=30, r=0.1)])
+def test_l1_is_the_nearest_point_of_the_ball(rng, case):
+    for _ in range(5):
+        v = 2 * rng.standard_normal(case["d"])
+        u = l1(v, case["r"])
+        assert np.abs(u).sum() <= case["r"] * (1 + 1e-12)
+        # Smooth split x = p - q with p, q >= 0: a brute-force QP independent of the sort.
+        d = case["d"]
+        res = optimize.minimize(
+            lambda pq: np.sum((pq[:d] - pq[d:] - v) ** 2),
+            np.zeros(2 * d),
+            jac=lambda pq: np.concatenate([2 * (pq[:d] - pq[d:] - v), -2 * (pq[:d] - pq[d:] - v)]),
+            bounds=[(0, None)] * (2 * d),
+            constraints=[{"type": "ineq", "fun": lambda pq: case["r"] - pq.sum(), "jac": lambda pq: -np.ones(2 * d)}],
+            method="SLSQP",
+            options=dict(ftol=1e-15, maxiter=1000),
+        )
+        res.x = res.x[:d] - res.x[d:]
+        assert np.sum((u - v) ** 2) <= res.fun + 1e-7
+        np.testing.assert_allclose(u, res.x, atol=1e-4)
+
+
+def test_l1_matches_threshold_bisection(rng):
+    v = rng.standard_normal(300)
+    r = 3.0
+    lo, hi = 0.0, np.abs(v).max()
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if np.maximum(np.abs(v) - mid, 0).sum() > r else (lo, mid)
+    np.testing.assert_allclose(l1(v, r), np.sign(v) * np.maximum(np.abs(v) - hi, 0), atol=1e-12)
+
+
+def test_l1_is_idempotent_and_leaves_inside_points(rng):
+    v = rng.standard_normal(40)
+    u = l1(v, 1.5)
+    np.testing.assert_allclose(l1(u, 1.5), u, atol=1e-14)
+    inside = 0.01 * v
+    np.testing.assert_array_equal(l1(inside, 10.0), inside)
+
+
+def test_registry_adds_a_set_with_one_function():
+    @projections.register("box", regularizer=lambda w: float(np.abs(w).max()))
+    def project_box(V, radius):
+        return np.clip(V, -radius, radius)
+
+    try:
+        cset = projections.get("box")
+        np.testing.assert_array_equal(cset.project(np.array([3.0, -0.5, -4.0]), 1.0), [1.0, -0.5, -1.0])
+    finally:
+        del projections.CONSTRAINTS["box"]
+
+
+def test_unknown_set_names_the_known_ones():
+    with pytest.raises(KeyError, match="l0"):
+        projections.get("l2")
