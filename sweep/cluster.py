@@ -1,0 +1,156 @@
+"""One function builds any Dask cluster the sweep runs on: local, SLURM, or an address.
+
+The ``[cluster]`` table of a config (DESIGN.md §4) and the CLI flags ``--cluster`` and
+``--workers`` are validated here. Dask is imported only inside :func:`connect`.
+"""
+
+import contextlib
+import re
+
+from .errors import InputError
+
+SLURM_DEFAULTS = dict(
+    queue=None,
+    account=None,
+    cores=1,
+    processes=1,
+    memory="4GiB",
+    walltime="01:00:00",
+    job_extra_directives=[],
+    job_script_prologue=[],
+    interface=None,
+    scheduler_host=None,
+    local_directory=None,
+    log_directory=None,
+    lifetime=None,  # default: walltime minus 5 minutes
+    lifetime_stagger="2m",
+    minimum_jobs=1,
+    maximum_jobs=None,  # default: workers
+    python=None,
+)
+KEYS = {"kind", "workers"} | set(SLURM_DEFAULTS)
+_WALLTIME = re.compile(r"^(?:(\d+)-)?(\d{1,3}):(\d{2})(?::(\d{2}))?$")
+
+
+def validate_cluster(table):
+    """Check a ``[cluster]`` table; returns it with SLURM defaults filled in."""
+    for key in table:
+        if key not in KEYS:
+            raise InputError(f"cluster.{key}", table[key], f"unknown key; known keys: {', '.join(sorted(KEYS))}")
+    out = dict(SLURM_DEFAULTS, kind=table.get("kind", "local"), workers=table.get("workers"))
+    out.update({k: v for k, v in table.items() if k in SLURM_DEFAULTS})
+    check_kind("cluster.kind", out["kind"])
+    for key in ("workers", "cores", "processes", "minimum_jobs", "maximum_jobs"):
+        v = out[key]
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < (0 if key == "minimum_jobs" else 1)):
+            raise InputError(f"cluster.{key}", v, "must be a positive integer")
+    for key in ("queue", "account", "memory", "interface", "scheduler_host", "local_directory", "log_directory", "python", "lifetime", "lifetime_stagger"):
+        if out[key] is not None and not isinstance(out[key], str):
+            raise InputError(f"cluster.{key}", out[key], "must be a string")
+    for key in ("job_extra_directives", "job_script_prologue"):
+        if not isinstance(out[key], list) or not all(isinstance(x, str) for x in out[key]):
+            raise InputError(f"cluster.{key}", out[key], "must be a list of strings")
+    walltime_minutes("cluster.walltime", out["walltime"])
+    if out["maximum_jobs"] is not None and out["minimum_jobs"] > out["maximum_jobs"]:
+        raise InputError("cluster.minimum_jobs", out["minimum_jobs"], f"exceeds maximum_jobs = {out['maximum_jobs']}")
+    return out
+
+
+def check_kind(field, kind):
+    if not isinstance(kind, str) or not (kind in ("local", "slurm") or re.match(r"^(tcp|tls|inproc|ucx)://.+", kind)):
+        raise InputError(field, kind, "must be local, slurm or a scheduler address such as tcp://HOST:PORT")
+    return kind
+
+
+def walltime_minutes(field, text):
+    """Minutes in a SLURM walltime ``[D-]HH:MM[:SS]``."""
+    m = _WALLTIME.match(text) if isinstance(text, str) else None
+    if not m:
+        raise InputError(field, text, "must be a SLURM walltime such as '01:00:00' or '2-00:00:00'")
+    days, hours, minutes, seconds = (int(g) if g else 0 for g in m.groups())
+    total = days * 1440 + hours * 60 + minutes + seconds / 60
+    if total <= 0:
+        raise InputError(field, text, "must be positive")
+    return total
+
+
+def slurm_kwargs(table, workers=None):
+    """Keyword arguments of ``dask_jobqueue.SLURMCluster`` and the adaptive bounds.
+
+    Workers retire ``--lifetime`` before the walltime (default: 5 minutes before, staggered)
+    so that tasks are handed over cleanly rather than lost when SLURM kills the job; the
+    adaptive bounds let dask-jobqueue submit a replacement job when one ends (a plain
+    ``scale()`` never does, dask-jobqueue #122, #691).
+    """
+    wall = walltime_minutes("cluster.walltime", table["walltime"])
+    lifetime = table["lifetime"] or f"{max(1, int(wall - 5 if wall > 10 else wall * 0.8))}m"
+    kwargs = dict(
+        queue=table["queue"],
+        account=table["account"],
+        cores=table["cores"],
+        processes=table["processes"],
+        memory=table["memory"],
+        walltime=table["walltime"],
+        job_extra_directives=list(table["job_extra_directives"]),
+        job_script_prologue=list(table["job_script_prologue"]),
+        worker_extra_args=["--lifetime", lifetime, "--lifetime-stagger", table["lifetime_stagger"]],
+        local_directory=table["local_directory"],
+        log_directory=table["log_directory"],
+        python=table["python"],
+    )
+    if table["interface"]:
+        kwargs["interface"] = table["interface"]
+        kwargs["scheduler_options"] = {"interface": table["interface"]}
+    if table["scheduler_host"]:
+        kwargs["scheduler_options"] = {"host": table["scheduler_host"]}
+    kwargs = {k: v for k, v in kwargs.items() if v is not None}
+    maximum = table["maximum_jobs"] or workers or table["workers"] or 1
+    minimum = min(table["minimum_jobs"], maximum)
+    return kwargs, dict(minimum_jobs=minimum, maximum_jobs=maximum)
+
+
+def slurm_cluster(table, workers=None):
+    """A ``SLURMCluster`` (not yet scaled) and its adaptive bounds."""
+    from dask_jobqueue import SLURMCluster
+
+    kwargs, bounds = slurm_kwargs(table, workers)
+    return SLURMCluster(**kwargs), bounds
+
+
+@contextlib.contextmanager
+def connect(kind, workers, table, dashboard_address=":8787"):
+    """A ``distributed.Client`` on the cluster named by ``kind``.
+
+    Parameters
+    ----------
+    kind : str
+        ``"local"`` (a ``LocalCluster`` of single-threaded worker processes), ``"slurm"``
+        (dask-jobqueue, adaptive between ``minimum_jobs`` and ``maximum_jobs``) or a
+        scheduler address (an existing cluster).
+    workers : int or None
+        Local worker processes (default: the machine's cores) or SLURM jobs.
+    table : dict
+        The validated ``[cluster]`` table.
+    """
+    import dask
+    from distributed import Client, LocalCluster
+
+    # Long sweeps outlive many worker deaths (preemption, walltime); a task is only
+    # failed after this many (distributed#1433, #5234). Tasks are short, so it is cheap.
+    with dask.config.set({"distributed.scheduler.allowed-failures": 20}):
+        if kind == "local":
+            import os
+
+            n = workers or table.get("workers") or os.cpu_count() or 1
+            with LocalCluster(
+                n_workers=n, threads_per_worker=1, processes=True, dashboard_address=dashboard_address
+            ) as cluster, Client(cluster) as client:
+                yield client
+        elif kind == "slurm":
+            cluster, bounds = slurm_cluster(table, workers)
+            with cluster, Client(cluster) as client:
+                cluster.adapt(**bounds)
+                yield client
+        else:
+            with Client(kind) as client:
+                yield client

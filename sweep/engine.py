@@ -1,0 +1,127 @@
+"""The unit of work of a sweep: a batch of trials of one ``(d, s)`` cell, plain numpy.
+
+A task runs every ratio, model and regularizer of its trials; :mod:`sweep.fanout` sends
+tasks to Dask workers. A trial's data depends only on ``(seed, d, s, trial)`` (plus the
+ratio with independent sampling), so results never depend on how trials are batched.
+"""
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import kernel, problem
+from .config import trial_bytes
+
+#: Per-trial variables a task returns (shape: model, regularizer, ratio, trial).
+RESULT_VARS = ("rel_error", "success", "iterations", "slope", "support_recovered", "diverged", "stalled", "iterations_run")
+TARGET_TASK_SECONDS = 10.0  # short tasks: worker deaths and --lifetime lose little (DESIGN.md §7)
+
+
+@dataclass(frozen=True)
+class Task:
+    """Trials ``start .. stop-1`` of cell ``(d, s)``."""
+
+    d: int
+    s: int
+    start: int
+    stop: int
+
+    @property
+    def name(self):
+        return f"d{self.d}-s{self.s}-t{self.start:06d}-{self.stop:06d}"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a worker needs to run any task of a sweep; small and picklable."""
+
+    seed: int
+    iterations: int
+    tolerance: float
+    models: tuple
+    regularizers: tuple
+    ratios: tuple
+    sampling: str
+    dtype: str
+    signal: str
+    traces: int
+    sizes: tuple  # ((d, s, (n per ratio)), ...)
+
+    @classmethod
+    def from_config(cls, config, sizes=None):
+        sizes = sizes or config.sample_sizes()
+        return cls(
+            seed=config.seed, iterations=config.iterations, tolerance=config.tolerance,
+            models=config.models, regularizers=config.regularizers, ratios=config.ratio,
+            sampling=config.sampling, dtype=config.dtype, signal=config.signal, traces=config.traces,
+            sizes=tuple((d, s, tuple(ns)) for (d, s), ns in sorted(sizes.items())),
+        )  # fmt: skip
+
+    def ns(self, d, s):
+        for d_, s_, ns in self.sizes:
+            if (d_, s_) == (d, s):
+                return ns
+        raise KeyError((d, s))
+
+
+def default_batch_size(config, sizes):
+    """Trials per task: tasks of about ``TARGET_TASK_SECONDS``, within the memory budget.
+
+    Every ``(d, s)`` is split into at least four tasks so that the progress bar moves and
+    two workers share even a small grid; the cost model (normals at ~1e8/s, products at
+    ~2 GFLOP/s over ~60 iterations) is rough by design: it only sets a granularity.
+    """
+    P = len(config.models) * len(config.regularizers) * len(config.ratio)
+    worst = max(sizes.items(), key=lambda kv: kv[0][0] * max(kv[1]))
+    (d, _), ns = worst
+    n_max = max(ns)
+    seconds = n_max * d / 1e8 + 2 * n_max * d * P * min(config.iterations, 60) / 2e9
+    by_time = int(TARGET_TASK_SECONDS / seconds)
+    by_memory = config.memory_budget // trial_bytes(config, d, n_max)
+    return max(1, min(config.trials, by_time, by_memory, math.ceil(config.trials / 4)))
+
+
+def make_tasks(config, batch_size):
+    """Every task of the sweep, in a fixed order."""
+    return [
+        Task(d, s, start, min(start + batch_size, config.trials))
+        for d in config.d
+        for s in config.s
+        for start in range(0, config.trials, batch_size)
+    ]
+
+
+def run_task(plan, task):
+    """Run a task's trials.
+
+    Returns
+    -------
+    dict of numpy.ndarray
+        Each of :data:`RESULT_VARS` with shape ``(model, regularizer, ratio, trial)``,
+        float64; and ``trace`` with shape ``(model, regularizer, ratio, k, iteration)`` for
+        the ``k`` trials of the task whose index is below ``plan.traces``.
+    """
+    M, G, R, B = len(plan.models), len(plan.regularizers), len(plan.ratios), task.stop - task.start
+    out = {v: np.full((M, G, R, B), np.nan) for v in RESULT_VARS}
+    k = max(0, min(task.stop, plan.traces) - task.start)
+    out["trace"] = np.full((M, G, R, k, plan.iterations + 1), np.nan)
+    ns = plan.ns(task.d, task.s)
+    dtype = np.dtype(plan.dtype)
+    for b, trial in enumerate(range(task.start, task.stop)):
+        if plan.sampling == "nested":
+            groups = [(range(R), (task.d, task.s, trial), max(ns))]
+        else:
+            groups = [([r], (task.d, task.s, trial, round(plan.ratios[r] * 1e6)), ns[r]) for r in range(R)]
+        for rs, key, n_max in groups:
+            X, w_star = problem.draw_trial(plan.seed, key, task.d, task.s, n_max, plan.signal, dtype)
+            labels = {m: problem.observe(X, w_star, m) for m in plan.models}
+            probs = [kernel.Problem(m, g, ns[r]) for m in plan.models for g in plan.regularizers for r in rs]
+            res = kernel.solve(X, w_star, labels, probs, plan.iterations, plan.tolerance)
+            shape = (M, G, len(rs))
+            for v in RESULT_VARS:
+                value = res.rel_error <= plan.tolerance if v == "success" else getattr(res, v)
+                out[v][:, :, list(rs), b] = np.asarray(value, dtype=np.float64).reshape(shape)
+            if b < k:
+                out["trace"][:, :, list(rs), b] = res.trace.reshape(shape + (-1,))
+    return out

@@ -1,0 +1,105 @@
+"""``sweep run | resume | status``: config -> tasks -> cluster -> parts -> NetCDF."""
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import cluster, config as config_mod, engine, fanout, store
+from .errors import InputError
+
+
+@dataclass
+class Summary:
+    """What a run did: tasks in the sweep, computed now, and the file written."""
+
+    total: int
+    computed: int
+    out: Path
+
+
+def run(config, out, kind=None, workers=None, batch_size=None, progress=True, dashboard_address=":8787", dry_run=False, log=None):
+    """Run (or resume) the sweep of ``config`` and write its dataset to ``out``.
+
+    Parameters
+    ----------
+    config : SweepConfig
+    out : path
+        The NetCDF to write; finished tasks go to ``out + ".parts"`` meanwhile.
+    kind : str, optional
+        ``local``, ``slurm`` or a scheduler address; default the config's cluster kind.
+    workers : int, optional
+        Local worker processes or SLURM jobs; default the config's, else the cores.
+    batch_size : int, optional
+        Trials per task; default :func:`sweep.engine.default_batch_size`.
+    dry_run : bool
+        Print the plan (and the SLURM job script) and stop before writing anything.
+
+    Returns
+    -------
+    Summary
+    """
+    log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
+    out = Path(out)
+    if out.suffix != ".nc":
+        raise InputError("--out", str(out), "must end in .nc")
+    kind = cluster.check_kind("--cluster", kind or config.cluster["kind"])
+    workers = workers or config.cluster.get("workers")
+    tables = store.n0_tables(config)
+    sizes = config.sample_sizes({(d, s): tables["n0"][i, j] for i, d in enumerate(config.d) for j, s in enumerate(config.s)})
+    plan = engine.Plan.from_config(config, sizes)
+    parts = store.Parts(store.parts_path(out))
+    if dry_run:
+        bs = batch_size or engine.default_batch_size(config, sizes)
+        log(f"{config.name}: {len(engine.make_tasks(config, bs))} tasks of {bs} trials on {kind}; would write {out}")
+        if kind == "slurm":
+            kwargs, bounds = cluster.slurm_kwargs(config.cluster, workers)
+            from dask_jobqueue import SLURMCluster
+
+            with SLURMCluster(**kwargs) as c:
+                print(c.job_script())
+            log(f"adaptive scaling between {bounds['minimum_jobs']} and {bounds['maximum_jobs']} jobs")
+        return Summary(0, 0, out)
+    bs = parts.open(config, batch_size or engine.default_batch_size(config, sizes), out)
+    tasks = engine.make_tasks(config, bs)
+    done = parts.done()
+    todo = [t for t in tasks if t.name not in done]
+    log(f"{config.name}: {len(tasks)} tasks of {bs} trials; {len(tasks) - len(todo)} already done, {len(todo)} to run")
+    if todo:
+        with cluster.connect(kind, workers, config.cluster, dashboard_address) as client:
+            log(f"dashboard: {client.dashboard_link}")
+            fanout.compute(client, plan, todo, parts.write, progress=progress)
+    ds = parts.assemble(config, plan, tables)
+    store.write_dataset(ds, out)
+    log(f"wrote {out}")
+    return Summary(len(tasks), len(todo), out)
+
+
+def cli_run(args):
+    cfg = config_mod.load(args.config)
+    out = args.out or args.config.with_suffix(".nc")
+    run(
+        cfg, out, args.cluster, args.workers, args.batch_size,
+        progress=not args.no_progress, dashboard_address=args.dashboard, dry_run=args.dry_run,
+    )  # fmt: skip
+    return 0
+
+
+def cli_resume(args):
+    parts = store.Parts(args.parts)
+    m = parts.manifest()
+    cfg = config_mod.loads(m["config"])
+    run(
+        cfg, Path(m["out"]), args.cluster, args.workers, m["batch_size"],
+        progress=not args.no_progress, dashboard_address=args.dashboard,
+    )  # fmt: skip
+    return 0
+
+
+def cli_status(args):
+    parts = store.Parts(args.parts)
+    m = parts.manifest()
+    cfg = config_mod.loads(m["config"])
+    names = {t.name for t in engine.make_tasks(cfg, m["batch_size"])}
+    done = len(parts.done() & names)
+    print(f"{cfg.name}: {done} / {len(names)} tasks done ({100 * done / len(names):.0f}%); output {m['out']}")
+    return 0
