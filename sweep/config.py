@@ -142,9 +142,8 @@ def validate(raw, text=""):
     ds_ = _int_list("grid.d", grid["d"], 2)
     ss = _int_list("grid.s", grid["s"], 1)
     for s in ss:
-        for d in ds_:
-            if s >= d:
-                raise InputError("grid.s", s, f"must be below every d (d = {d}); cells with s >= d are not defined")
+        if s >= ds_[0]:
+            raise InputError("grid.s", s, f"must be below every d (smallest d = {ds_[0]}); cells with s >= d are not defined")
     ratios = grid["ratio"]
     if not isinstance(ratios, list) or not ratios:
         raise InputError("grid.ratio", ratios, "must be a non-empty list of positive numbers")

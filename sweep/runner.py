@@ -59,7 +59,7 @@ def run(config, out, kind=None, workers=None, batch_size=None, progress=True, da
                 print(c.job_script())
             log(f"adaptive scaling between {bounds['minimum_jobs']} and {bounds['maximum_jobs']} jobs")
         return Summary(0, 0, out)
-    bs = parts.open(config, batch_size or engine.default_batch_size(config, sizes), out)
+    bs = parts.open(config, batch_size, engine.default_batch_size(config, sizes), out)
     tasks = engine.make_tasks(config, bs)
     done = parts.done()
     todo = [t for t in tasks if t.name not in done]

@@ -46,10 +46,12 @@ class Parts:
         except (OSError, ValueError) as exc:
             raise InputError("parts", str(self.path), f"has an unreadable {MANIFEST}: {exc}") from None
 
-    def open(self, config, batch_size, out):
+    def open(self, config, batch_size, default_batch_size, out):
         """Create the folder for ``config``, or check that it already belongs to it.
 
-        Returns the batch size in force (the manifest's, when resuming).
+        ``batch_size`` is what the user asked for (or None); a new folder takes it or
+        ``default_batch_size``. Returns the batch size in force (the manifest's, when
+        resuming).
         """
         if self.manifest_path.exists():
             for stale in self.path.glob(".*.tmp"):  # writes cut short by a kill
@@ -67,6 +69,7 @@ class Parts:
             if batch_size is not None and batch_size != m["batch_size"]:
                 raise InputError("--batch-size", batch_size, f"differs from {m['batch_size']} used by {self.path}")
             return m["batch_size"]
+        batch_size = batch_size or default_batch_size
         self.path.mkdir(parents=True, exist_ok=True)
         manifest = dict(
             canonical=config.canonical(), config=config.text, batch_size=batch_size, out=str(out), version=__version__,

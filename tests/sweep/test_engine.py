@@ -1,0 +1,171 @@
+"""The sweep engine as users run it: real LocalClusters, real NetCDF, real kills."""
+
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from sweep import config, conventions, runner, store
+
+from .helpers import SLOW, SMALL, assert_same_numbers
+
+
+def _run(text, out, workers, batch_size=None, kind=None):
+    return runner.run(config.loads(text), out, kind=kind, workers=workers, batch_size=batch_size, progress=False, dashboard_address=":0", log=lambda m: None)
+
+
+@pytest.fixture(scope="module")
+def small_reference(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ref") / "small.nc"
+    _run(SMALL, out, workers=2, batch_size=4)
+    with xr.open_dataset(out) as ds:
+        return ds.load()
+
+
+def test_dataset_follows_the_contract(small_reference):
+    ds = small_reference
+    for v in ("rel_error", "success", "iterations", "slope", "support_recovered", "diverged"):
+        assert ds[v].dims == conventions.DIMS
+    assert ds.trace.dims == conventions.TRACE_DIMS
+    assert ds.n.dims == ("d", "s", "ratio") and ds.n.dtype.kind == "i"
+    assert ds.n0.dims == ("d", "s")
+    n0 = 2 * 4 * math.log(100 / 4)
+    assert int(ds.n.sel(d=100, s=4, ratio=3.0)) == math.ceil(3.0 * n0)
+    for name in list(ds.data_vars) + ["n", "n0"]:
+        assert "long_name" in ds[name].attrs and "units" in ds[name].attrs, name
+    for attr in ("config", "relu_phase_version", "created", "numpy_version", "dask_version", "xarray_version", "n0_method", "tolerance", "seed", "Conventions"):
+        assert attr in ds.attrs, attr
+    assert config.loads(ds.attrs["config"]).canonical() == config.loads(SMALL).canonical()
+    assert ds.attrs["created"].endswith("+00:00")
+
+
+def test_results_are_consistent(small_reference):
+    ds = small_reference
+    assert ((ds.success == 1) == (ds.rel_error <= 1e-4)).all()
+    assert (ds.rel_error.where(ds.diverged == 1) == np.inf).sum() == (ds.diverged == 1).sum()
+    assert not ds.rel_error.isnull().any()
+    # only the first `traces` trials keep a trace
+    assert ds.trace.sel(trial=[0, 1]).notnull().any("iteration").all()
+    assert ds.trace.sel(trial=slice(2, None)).isnull().all()
+    hit = ds.iterations.where(ds.success == 1)
+    assert (hit >= 1).sum() == (ds.success == 1).sum()
+
+
+def test_phase_transition_shows_in_the_quick_grid(small_reference):
+    rate = small_reference.success.mean("trial")
+    assert float(rate.sel(ratio=0.5).max()) <= 0.2
+    assert float(rate.sel(ratio=6.0, regularizer="l0").min()) >= 0.8
+
+
+def test_same_numbers_whatever_workers_and_batches(small_reference, tmp_path):
+    out = tmp_path / "one.nc"
+    _run(SMALL, out, workers=1, batch_size=1)
+    with xr.open_dataset(out) as ds:
+        assert_same_numbers(ds.load(), small_reference)
+
+
+def test_rerun_skips_done_work_and_a_changed_config_is_refused(tmp_path):
+    out = tmp_path / "small.nc"
+    first = _run(SMALL, out, workers=1)
+    again = _run(SMALL, out, workers=1)
+    assert first.computed == first.total and again.computed == 0
+    changed = SMALL.replace("trials = 6", "trials = 7")
+    with pytest.raises(config.InputError, match="trials"):
+        _run(changed, out, workers=1)
+
+
+def _sweep_cli(*args, **kw):
+    return subprocess.Popen(
+        [sys.executable, "-m", "sweep", "run", *map(str, args), "--no-progress", "--dashboard", ":0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw,
+    )  # fmt: skip
+
+
+def _wait_for_parts(parts, count, proc, timeout=120):
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        if parts.exists() and len(store.Parts(parts).done()) >= count:
+            return
+        if proc.poll() is not None:
+            pytest.fail(f"sweep ended before {count} parts: {proc.communicate()}")
+        time.sleep(0.02)
+    pytest.fail("no parts appeared")
+
+
+@pytest.fixture(scope="module")
+def slow_reference(tmp_path_factory):
+    out = tmp_path_factory.mktemp("slowref") / "slow.nc"
+    _run(SLOW, out, workers=2, batch_size=2)
+    with xr.open_dataset(out) as ds:
+        return ds.load()
+
+
+def test_killing_a_worker_loses_nothing(tmp_path, slow_reference):
+    from distributed import Client, LocalCluster
+
+    cfg = tmp_path / "slow.toml"
+    cfg.write_text(SLOW)
+    out = tmp_path / "slow.nc"
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, Client(cluster) as client:
+        proc = _sweep_cli(cfg, "--out", out, "--cluster", cluster.scheduler_address, "--batch-size", 2)
+        _wait_for_parts(store.parts_path(out), 2, proc)
+        victim = next(iter(client.run(os.getpid).values()))
+        os.kill(victim, signal.SIGKILL)
+        _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    total = len(store.Parts(store.parts_path(out)).done())
+    assert total == 24  # 2 cells x 12 tasks of 2 trials
+    with xr.open_dataset(out) as ds:
+        assert_same_numbers(ds.load(), slow_reference)
+
+
+def test_killing_the_sweep_process_then_rerunning_finishes_the_same(tmp_path, slow_reference):
+    cfg = tmp_path / "slow.toml"
+    cfg.write_text(SLOW)
+    out = tmp_path / "slow.nc"
+    parts = store.parts_path(out)
+    proc = _sweep_cli(cfg, "--out", out, "--workers", 2, "--batch-size", 2, start_new_session=True)
+    _wait_for_parts(parts, 3, proc)
+    os.killpg(proc.pid, signal.SIGKILL)  # the client, its cluster and workers: a dead machine
+    proc.communicate()
+    assert not out.exists()
+    done = store.Parts(parts).done()
+    assert 3 <= len(done) < 24
+    for name in done:  # only complete part files
+        with np.load(parts / f"{name}.npz") as z:
+            assert z["rel_error"].shape == (2, 1, 5, 2)
+    rerun = subprocess.run(
+        [sys.executable, "-m", "sweep", "run", str(cfg), "--out", str(out), "--workers", "2", "--no-progress", "--dashboard", ":0"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert rerun.returncode == 0, rerun.stderr
+    assert f"{len(done)} already done, {24 - len(done)} to run" in rerun.stderr
+    with xr.open_dataset(out) as ds:
+        assert_same_numbers(ds.load(), slow_reference)
+
+
+def test_status_and_resume(tmp_path):
+    out = tmp_path / "small.nc"
+    _run(SMALL, out, workers=1, batch_size=3)
+    parts = store.parts_path(out)
+    (parts / "d60-s2-t000000-000003.npz").unlink()
+    out.unlink()
+    status = subprocess.run([sys.executable, "-m", "sweep", "status", str(parts)], capture_output=True, text=True)
+    assert status.returncode == 0 and "7 / 8 tasks" in status.stdout
+    res = subprocess.run([sys.executable, "-m", "sweep", "resume", str(parts), "--workers", "1", "--no-progress", "--dashboard", ":0"], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    assert "7 already done, 1 to run" in res.stderr and out.exists()
+
+
+def test_independent_sampling_draws_fresh_data(tmp_path, small_reference):
+    out = tmp_path / "ind.nc"
+    _run(SMALL.replace('name = "small"', 'name = "small"\nsampling = "independent"'), out, workers=2)
+    with xr.open_dataset(out) as ds:
+        assert not np.array_equal(ds.rel_error.values, small_reference.rel_error.values)
+        assert float(ds.success.sel(ratio=0.5).mean()) <= 0.2
