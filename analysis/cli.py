@@ -1,0 +1,61 @@
+"""``analysis`` command line: figures and reports from datasets (DESIGN.md §3).
+
+Exit status 0 on success, 2 on bad input (one line naming the field and the value),
+1 on any other failure.
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+from sweep.errors import InputError
+
+from .report import FORMATS
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def build_parser():
+    p = _Parser(prog="analysis", description="Phase-transition figures and reports from relu-phase datasets.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for name, help_ in (
+        ("heatmap", "phase-transition heatmaps with the n0 lines"),
+        ("figure1", "the paper's Figure 1 from a `sweep figure1` dataset"),
+        ("report", "every figure and report.md with the n50/n0 table"),
+    ):
+        c = sub.add_parser(name, help=help_)
+        c.add_argument("dataset", type=Path)
+        c.add_argument("--out", type=Path, default=Path("figures"), help="output folder (default figures/)")
+        c.add_argument("--format", choices=FORMATS, default="png")
+        if name == "report":
+            c.add_argument("--figure1", type=Path, help="also draw Figure 1 from this `sweep figure1` dataset")
+    return p
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from . import io, report
+
+    try:
+        if args.command == "figure1":
+            paths = report.save_figures(__import__("analysis").plot_figure1(io.open_figure1(args.dataset)), args.out, args.format)
+        else:
+            ds = io.open_sweep(args.dataset)
+            if args.command == "heatmap":
+                paths = report.heatmaps(ds, args.out, args.format)
+            else:
+                if args.figure1 is not None:
+                    io.open_figure1(args.figure1)  # check before drawing anything
+                paths = report.report(ds, args.out, args.format, args.figure1)
+    except InputError as exc:
+        print(f"analysis: error: {exc}", file=sys.stderr)
+        return 2
+    for path in paths:
+        print(path)
+    return 0

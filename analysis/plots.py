@@ -1,0 +1,226 @@
+"""Figures of a sweep: phase-transition heatmaps with the theory lines, the Donoho-Tanner
+plane, success curves, convergence slopes, and the paper's Figure 1.
+
+Every function returns matplotlib Figures and draws nothing on screen, so the same code
+serves notebooks and the CLI.
+"""
+
+import math
+
+import matplotlib
+
+matplotlib.use("Agg") if matplotlib.get_backend().lower() in ("", "agg") else None
+import matplotlib.patheffects as pe
+import matplotlib.pyplot as plt
+import numpy as np
+import seaborn as sns
+
+from sweep import theory
+
+from .stats import median_slope, success_rate
+
+THEORY_LINES = (
+    # coordinate, label, line style
+    ("n0_approx", "n = 2 s log(d/s)", dict(color="white", ls="--", lw=2, path_effects=[pe.withStroke(linewidth=3.5, foreground="black")])),
+    ("n0_l1", "n = statistical dimension (l1 cone)", dict(color="#ff7f0e", ls=":", lw=2.5)),
+    ("n0_l0_mc", "n = squared width (l0 tangent set, MC)", dict(color="#d62728", ls="-.", lw=2)),
+)
+EMPIRICAL = dict(color="black", marker="o", ms=4, lw=1.5, label="empirical 50% success")
+SLOPE_THEORY = math.log10(0.5)
+
+
+def _n0_label(ds):
+    method = ds.attrs.get("n0_method", "approx")
+    return {"approx": "2 s log(d/s)", "l1": "l1 statistical dimension", "l0-mc": "l0 width² (MC)"}.get(method, method)
+
+
+def _pos(r, ratios):
+    """Position of ratio ``r`` on a heatmap's categorical x axis (cell centres at i + 0.5).
+
+    Linear between cell centres and extrapolated with the end spacings, so a theory line
+    outside the grid is drawn outside the cells rather than clipped onto them.
+    """
+    x = np.arange(len(ratios)) + 0.5
+    if len(ratios) == 1:
+        return np.full_like(np.asarray(r, float), 0.5)
+    r = np.asarray(r, float)
+    out = np.interp(r, ratios, x)
+    lo, hi = r < ratios[0], r > ratios[-1]
+    out[lo] = 0.5 + (r[lo] - ratios[0]) / (ratios[1] - ratios[0])
+    out[hi] = x[-1] + (r[hi] - ratios[-1]) / (ratios[-1] - ratios[-2])
+    return out
+
+
+def _crossing(rate, ratios):
+    """Ratio at which a success-rate row first crosses 0.5 (NaN if it never does)."""
+    r = np.asarray(rate, float)
+    for i in range(1, len(r)):
+        if np.isfinite(r[i - 1]) and np.isfinite(r[i]) and r[i - 1] < 0.5 <= r[i]:
+            return ratios[i - 1] + (0.5 - r[i - 1]) / (r[i] - r[i - 1]) * (ratios[i] - ratios[i - 1])
+    return 0.0 if np.isfinite(r).any() and r[np.isfinite(r)][0] >= 0.5 else np.nan
+
+
+def _grid(ds, title):
+    nd, nm = ds.sizes["d"], ds.sizes["model"]
+    fig, axes = plt.subplots(nd, nm, figsize=(5.2 * nm + 1, 3.6 * nd + 0.8), squeeze=False, constrained_layout=True)
+    fig.suptitle(title, fontsize=13)
+    return fig, axes
+
+
+def plot_heatmaps(ds):
+    """Success rate over ``(n/n0, s)``, one figure per regularizer, panels per ``d`` x model.
+
+    Each panel draws the theory lines ``n = n0`` (by every method available) and the
+    empirical 50% contour.
+
+    Returns
+    -------
+    dict
+        ``"heatmap_<regularizer>" -> Figure``.
+    """
+    rates = success_rate(ds).rate
+    ratios = ds.ratio.values
+    figs = {}
+    for reg in ds.regularizer.values:
+        fig, axes = _grid(ds, f"Phase transition of PGD, constraint {reg}: success rate (tolerance {ds.attrs.get('tolerance', '?')})")
+        for i, d in enumerate(ds.d.values):
+            for j, model in enumerate(ds.model.values):
+                ax = axes[i, j]
+                sub = rates.sel(model=model, regularizer=reg, d=d).transpose("s", "ratio")
+                sns.heatmap(
+                    sub.values, ax=ax, vmin=0, vmax=1, cmap="viridis",
+                    xticklabels=[f"{r:g}" for r in ratios], yticklabels=[str(s) for s in ds.s.values],
+                    cbar_kws=dict(label="success rate"),
+                )  # fmt: skip
+                ax.invert_yaxis()
+                y = np.arange(ds.sizes["s"]) + 0.5
+                n0 = ds.n0.sel(d=d).values
+                for var, label, style in THEORY_LINES:
+                    if var in ds.coords and (var != "n0_l0_mc" or reg == "l0") and (var != "n0_l1" or reg != "none"):
+                        ax.plot(_pos(ds[var].sel(d=d).values / n0, ratios), y, label=label, **style)
+                emp = [_crossing(sub.sel(s=s).values, ratios) for s in ds.s.values]
+                ax.plot(_pos(np.array(emp), ratios), y, **EMPIRICAL)
+                ax.set_xlim(0, len(ratios))
+                ax.set_title(f"{model} observations, {reg}, d = {d}")
+                ax.set_xlabel(f"n / n0   (n0 = {_n0_label(ds)})")
+                ax.set_ylabel("sparsity s")
+        handles, labels = axes[0, 0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="outside lower center", ncols=len(labels), frameon=False)
+        figs[f"heatmap_{reg}"] = fig
+    return figs
+
+
+def plot_donoho_tanner(ds):
+    """Success rate in the Donoho-Tanner plane ``(delta = n/d, rho = s/n)``.
+
+    The predicted curves trace ``n = n0(s, d)`` as ``s`` varies: below a curve
+    (``rho`` small for the given ``delta``) PGD should succeed.
+    """
+    rates = success_rate(ds).rate
+    figs = {}
+    for reg in ds.regularizer.values:
+        fig, axes = _grid(ds, f"Donoho-Tanner plane, constraint {reg}")
+        for i, d in enumerate(ds.d.values):
+            s_line = np.unique(np.geomspace(1, d / 4, 200))
+            for j, model in enumerate(ds.model.values):
+                ax = axes[i, j]
+                sub = rates.sel(model=model, regularizer=reg, d=d)
+                n = ds.n.sel(d=d)
+                delta = (n / d).broadcast_like(sub).values.ravel()
+                rho = (ds.s / n).broadcast_like(sub).transpose(*sub.dims).values.ravel()
+                sc = ax.scatter(delta, rho, c=sub.values.ravel(), cmap="viridis", vmin=0, vmax=1, s=40, edgecolors="none")
+                for name, fn, style in (("n = 2 s log(d/s)", theory.n0_approx, dict(color="k", ls="--")), ("n = statistical dimension (l1)", theory.n0_l1, dict(color="#ff7f0e", ls=":"))):
+                    n0 = np.array([fn(s, d) for s in s_line])
+                    ax.plot(n0 / d, s_line / n0, label=name, lw=2, **style)
+                ax.set_xlim(0, min(1.05 * float(delta.max()), 1.5))
+                ax.set_ylim(0, min(1.0, 1.1 * float(rho.max())))
+                ax.set_xlabel("δ = n / d  (undersampling)")
+                ax.set_ylabel("ρ = s / n  (sparsity)")
+                ax.set_title(f"{model} observations, {reg}, d = {d}")
+                fig.colorbar(sc, ax=ax, label="success rate")
+        handles, labels = axes[0, 0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="outside lower center", ncols=2, frameon=False)
+        figs[f"donoho_tanner_{reg}"] = fig
+    return figs
+
+
+def plot_curves(ds):
+    """Success rate against ``n/n0`` with Wilson 95% bands, one line per ``s``."""
+    sr = success_rate(ds)
+    palette = sns.color_palette("rocket_r", ds.sizes["s"])
+    figs = {}
+    for reg in ds.regularizer.values:
+        fig, axes = _grid(ds, f"Success rate against n / n0, constraint {reg} (bands: Wilson 95%)")
+        for i, d in enumerate(ds.d.values):
+            for j, model in enumerate(ds.model.values):
+                ax = axes[i, j]
+                for k, s in enumerate(ds.s.values):
+                    c = sr.sel(model=model, regularizer=reg, d=d, s=s)
+                    ax.plot(ds.ratio, c.rate, marker="o", ms=3, color=palette[k], label=f"s = {s}")
+                    ax.fill_between(ds.ratio, c.lower, c.upper, color=palette[k], alpha=0.15, lw=0)
+                ax.axvline(1.0, color="grey", ls="--", lw=1)
+                ax.set_ylim(-0.02, 1.02)
+                ax.set_xlabel(f"n / n0   (n0 = {_n0_label(ds)})")
+                ax.set_ylabel("success rate")
+                ax.set_title(f"{model} observations, {reg}, d = {d}")
+        axes[0, -1].legend(title="sparsity", fontsize=8)
+        figs[f"curves_{reg}"] = fig
+    return figs
+
+
+def plot_slopes(ds):
+    """Median convergence slope per cell; the theory's ``log10(1/2)`` marked on the colour bar."""
+    slopes = median_slope(ds)
+    ratios = ds.ratio.values
+    lo = float(min(np.nanmin(slopes.values) if np.isfinite(slopes.values).any() else -1, 2 * SLOPE_THEORY))
+    figs = {}
+    for reg in ds.regularizer.values:
+        fig, axes = _grid(ds, f"Median convergence slope of log10 relative error per iteration, constraint {reg} (grey: every trial diverged)")
+        for i, d in enumerate(ds.d.values):
+            for j, model in enumerate(ds.model.values):
+                ax = axes[i, j]
+                sub = slopes.sel(model=model, regularizer=reg, d=d).transpose("s", "ratio")
+                sns.heatmap(
+                    sub.values, ax=ax, vmin=lo, vmax=0, cmap="mako",
+                    xticklabels=[f"{r:g}" for r in ratios], yticklabels=[str(s) for s in ds.s.values],
+                    cbar_kws=dict(label="median slope (log10 error / iteration)"),
+                )  # fmt: skip
+                ax.set_facecolor("lightgrey")
+                cbar = ax.collections[0].colorbar
+                cbar.ax.axhline(SLOPE_THEORY, color="#ff7f0e", lw=2.5)
+                cbar.ax.text(-0.3, SLOPE_THEORY, "log10(1/2)", color="#ff7f0e", ha="right", va="center", fontsize=8, transform=cbar.ax.get_yaxis_transform())
+                ax.invert_yaxis()
+                ax.set_title(f"{model} observations, {reg}, d = {d}")
+                ax.set_xlabel(f"n / n0   (n0 = {_n0_label(ds)})")
+                ax.set_ylabel("sparsity s")
+        figs[f"slopes_{reg}"] = fig
+    return figs
+
+
+def plot_figure1(ds, faint=5):
+    """The paper's Figure 1: error against iteration, mean in bold, a few trials faint.
+
+    Returns ``{"figure1": Figure}`` with a linear-scale panel (the paper's look) and a
+    log-scale one (the linear convergence of Theorem 3.1 is a straight line there).
+    """
+    tr = ds.trace
+    colors = {"relu": "#1f77b4", "linear": "#d62728"}
+    names = {"relu": "ReLU observations y = ReLU(Xw*)", "linear": "linear observations y = Xw*"}
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.6), constrained_layout=True)
+    t = ds.iteration.values
+    for ax, log in zip(axes, (False, True)):
+        for model in tr.model.values:
+            c = colors.get(str(model), None)
+            for k in range(min(faint, tr.sizes["trial"])):
+                ax.plot(t, tr.sel(model=model).isel(trial=k), color=c, alpha=0.3, lw=0.8)
+            ax.plot(t, tr.sel(model=model).mean("trial"), color=c, lw=3, label=names.get(str(model), str(model)) + " (mean)")
+        if log:
+            ax.set_yscale("log")
+            ax.plot(t, 0.5**t, color="grey", ls="--", lw=1.2, label="(1/2)^t  (Theorem 3.1)")
+        ax.set_xlabel("iteration t")
+        ax.set_ylabel("estimation error ||w_t − w*||")
+        ax.set_xlim(t[0], t[-1])
+        ax.legend(fontsize=8)
+    a = ds.attrs
+    fig.suptitle(f"Figure 1: PGD with l0 projection, d = {a.get('d')}, s = {a.get('s')}, n = {a.get('n')}, {tr.sizes['trial']} trials (bold: mean; faint: single trials)")
+    return {"figure1": fig}
