@@ -1,0 +1,102 @@
+"""Figures and reports from the committed example dataset, as a user makes them."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import matplotlib.image as mpimg
+import numpy as np
+import pytest
+import xarray as xr
+
+import analysis
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "data" / "example.nc"
+FIGURE1 = ROOT / "data" / "figure1.nc"
+
+
+def cli(*args):
+    return subprocess.run([sys.executable, "-m", "analysis", *map(str, args)], capture_output=True, text=True)
+
+
+@pytest.fixture(scope="module")
+def example():
+    return analysis.open_sweep(EXAMPLE)
+
+
+def test_example_is_small_and_a_sweep(example):
+    assert EXAMPLE.stat().st_size < 5 * 2**20
+    assert set(example.model.values) == {"relu", "linear"}
+
+
+def test_heatmap_png_is_not_blank(tmp_path):
+    res = cli("heatmap", EXAMPLE, "--out", tmp_path)
+    assert res.returncode == 0, res.stderr
+    img = mpimg.imread(tmp_path / "heatmap_l0.png")
+    assert img.shape[0] > 400 and img.shape[1] > 600
+    colours = np.unique((img[..., :3] * 255).astype(np.uint8).reshape(-1, 3), axis=0)
+    assert len(colours) > 50
+
+
+def test_heatmap_has_labels_and_theory_lines(example):
+    fig = analysis.plot_heatmaps(example)["heatmap_l0"]
+    axes = [ax for ax in fig.axes if ax.get_title()]
+    assert len(axes) == example.sizes["d"] * example.sizes["model"]
+    titles = {ax.get_title() for ax in axes}
+    assert "relu observations, l0, d = 200" in titles and "linear observations, l0, d = 500" in titles
+    for ax in axes:
+        assert ax.get_xlabel().startswith("n / n0") and ax.get_ylabel() == "sparsity s"
+        labels = {line.get_label() for line in ax.get_lines()}
+        assert {"n = 2 s log(d/s)", "n = statistical dimension (l1 cone)", "empirical 50% success"} <= labels
+    cbar_labels = {ax.get_ylabel() for ax in fig.axes if not ax.get_title()}
+    assert cbar_labels == {"success rate"}
+
+
+def test_theory_line_sits_at_ratio_one_when_n0_is_approx(example):
+    fig = analysis.plot_heatmaps(example)["heatmap_l0"]
+    ax = fig.axes[0]
+    line = next(line for line in ax.get_lines() if line.get_label() == "n = 2 s log(d/s)")
+    ratios = list(example.ratio.values)
+    assert np.allclose(line.get_xdata(), ratios.index(1.0) + 0.5)
+
+
+def test_report_lists_every_cell(tmp_path, example):
+    res = cli("report", EXAMPLE, "--out", tmp_path, "--figure1", FIGURE1)
+    assert res.returncode == 0, res.stderr
+    md = (tmp_path / "report.md").read_text()
+    rows = [line for line in md.splitlines() if line.startswith("| relu") or line.startswith("| linear")]
+    assert len(rows) == example.sizes["model"] * example.sizes["regularizer"] * example.sizes["d"] * example.sizes["s"]
+    for name in ("heatmap_l0", "donoho_tanner_l0", "curves_l0", "slopes_l0", "figure1"):
+        assert (tmp_path / f"{name}.png").stat().st_size > 10_000
+        assert f"({name}.png)" in md
+    assert "git_commit" in md and "```toml" in md
+
+
+def test_transition_constants_are_plausible(example):
+    """ReLU needs more samples than linear; both need a constant above 1 times 2 s log(d/s)."""
+    t = analysis.transitions(example)
+    c = t.c_approx.sel(regularizer="l0")
+    assert (c > 1).all() and (c < 6).all()
+    assert (c.sel(model="relu") > c.sel(model="linear")).all()
+
+
+def test_figure1_command(tmp_path):
+    res = cli("figure1", FIGURE1, "--out", tmp_path, "--format", "svg")
+    assert res.returncode == 0, res.stderr
+    assert (tmp_path / "figure1.svg").read_text().startswith("<?xml")
+
+
+@pytest.mark.parametrize("kind", ["truncated", "not_a_sweep", "not_netcdf", "missing"])
+def test_bad_datasets_exit_2_with_one_line(tmp_path, kind):
+    path = tmp_path / "bad.nc"
+    if kind == "truncated":
+        path.write_bytes(EXAMPLE.read_bytes()[:4000])
+    elif kind == "not_a_sweep":
+        xr.Dataset({"x": ("t", np.arange(3.0))}).to_netcdf(path)
+    elif kind == "not_netcdf":
+        path.write_text("hello")
+    res = cli("report", path, "--out", tmp_path / "figs")
+    assert res.returncode == 2
+    assert len(res.stderr.strip().splitlines()) == 1 and str(path) in res.stderr
+    assert not (tmp_path / "figs").exists()
