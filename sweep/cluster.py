@@ -109,6 +109,29 @@ def slurm_kwargs(table, workers=None):
     return kwargs, dict(minimum_jobs=minimum, maximum_jobs=maximum)
 
 
+def job_script(table, workers=None, scheduler="tcp://SCHEDULER-ADDRESS:8786"):
+    """The ``#SBATCH`` script each worker job will run, as plain text.
+
+    Rendered from dask-jobqueue's ``SLURMJob`` without starting a scheduler, so it can be
+    shown (``sweep run --dry-run``) and tested on a machine without SLURM or the cluster's
+    network interface; the scheduler address is filled in at submission.
+    """
+    from dask_jobqueue.slurm import SLURMJob
+
+    kwargs, _ = slurm_kwargs(table, workers)
+    kwargs.pop("scheduler_options", None)
+    return SLURMJob(scheduler=scheduler, name="dask-worker", **kwargs).job_script()
+
+
+def check_interface(table):
+    """An ``interface`` this machine lacks is a config error, not a scheduler crash."""
+    import psutil
+
+    name = table.get("interface")
+    if name and name not in psutil.net_if_addrs():
+        raise InputError("cluster.interface", name, f"is not a network interface here; known: {', '.join(sorted(psutil.net_if_addrs()))}")
+
+
 def slurm_cluster(table, workers=None):
     """A ``SLURMCluster`` (not yet scaled) and its adaptive bounds."""
     from dask_jobqueue import SLURMCluster

@@ -44,6 +44,8 @@ def run(config, out, kind=None, workers=None, batch_size=None, progress=True, da
         raise InputError("--out", str(out), "must end in .nc")
     kind = cluster.check_kind("--cluster", kind or config.cluster["kind"])
     workers = workers or config.cluster.get("workers")
+    if kind == "slurm" and not dry_run:
+        cluster.check_interface(config.cluster)
     tables = store.n0_tables(config)
     sizes = config.sample_sizes({(d, s): tables["n0"][i, j] for i, d in enumerate(config.d) for j, s in enumerate(config.s)})
     plan = engine.Plan.from_config(config, sizes)
@@ -52,11 +54,8 @@ def run(config, out, kind=None, workers=None, batch_size=None, progress=True, da
         bs = batch_size or engine.default_batch_size(config, sizes)
         log(f"{config.name}: {len(engine.make_tasks(config, bs))} tasks of {bs} trials on {kind}; would write {out}")
         if kind == "slurm":
-            kwargs, bounds = cluster.slurm_kwargs(config.cluster, workers)
-            from dask_jobqueue import SLURMCluster
-
-            with SLURMCluster(**kwargs) as c:
-                print(c.job_script())
+            _, bounds = cluster.slurm_kwargs(config.cluster, workers)
+            print(cluster.job_script(config.cluster, workers))
             log(f"adaptive scaling between {bounds['minimum_jobs']} and {bounds['maximum_jobs']} jobs")
         return Summary(0, 0, out)
     bs = parts.open(config, batch_size, engine.default_batch_size(config, sizes), out)

@@ -1,6 +1,12 @@
 """Shared by the engine tests: small configs and dataset comparison."""
 
-import numpy as np
+import subprocess
+import sys
+import time
+
+import pytest
+
+from sweep import config, runner, store
 
 SMALL = """
 name = "small"
@@ -40,3 +46,29 @@ def assert_same_numbers(a, b):
         x, y = a[name].values, b[name].values
         assert x.dtype == y.dtype and x.shape == y.shape, name
         assert x.tobytes() == y.tobytes(), name
+
+
+def run_config(text, out, workers, batch_size=None, kind=None):
+    """Run a sweep in-process, quietly, with a dashboard on a free port."""
+    return runner.run(
+        config.loads(text), out, kind=kind, workers=workers, batch_size=batch_size,
+        progress=False, dashboard_address=":0", log=lambda m: None,
+    )  # fmt: skip
+
+
+def sweep_cli(*args, **kw):
+    return subprocess.Popen(
+        [sys.executable, "-m", "sweep", "run", *map(str, args), "--no-progress", "--dashboard", ":0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw,
+    )  # fmt: skip
+
+
+def wait_for_parts(parts, count, proc, timeout=120):
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        if parts.exists() and len(store.Parts(parts).done()) >= count:
+            return
+        if proc.poll() is not None:
+            pytest.fail(f"sweep ended before {count} parts: {proc.communicate()}")
+        time.sleep(0.02)
+    pytest.fail("no parts appeared")

@@ -11,21 +11,10 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from sweep import config, conventions, runner, store
+from sweep import config, conventions, store
 
-from .helpers import SLOW, SMALL, assert_same_numbers
-
-
-def _run(text, out, workers, batch_size=None, kind=None):
-    return runner.run(config.loads(text), out, kind=kind, workers=workers, batch_size=batch_size, progress=False, dashboard_address=":0", log=lambda m: None)
-
-
-@pytest.fixture(scope="module")
-def small_reference(tmp_path_factory):
-    out = tmp_path_factory.mktemp("ref") / "small.nc"
-    _run(SMALL, out, workers=2, batch_size=4)
-    with xr.open_dataset(out) as ds:
-        return ds.load()
+from .helpers import SLOW, SMALL, assert_same_numbers, sweep_cli as _sweep_cli, wait_for_parts as _wait_for_parts
+from .helpers import run_config as _run
 
 
 def test_dataset_follows_the_contract(small_reference):
@@ -78,32 +67,6 @@ def test_rerun_skips_done_work_and_a_changed_config_is_refused(tmp_path):
     changed = SMALL.replace("trials = 6", "trials = 7")
     with pytest.raises(config.InputError, match="trials"):
         _run(changed, out, workers=1)
-
-
-def _sweep_cli(*args, **kw):
-    return subprocess.Popen(
-        [sys.executable, "-m", "sweep", "run", *map(str, args), "--no-progress", "--dashboard", ":0"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw,
-    )  # fmt: skip
-
-
-def _wait_for_parts(parts, count, proc, timeout=120):
-    t0 = time.time()
-    while time.time() - t0 < timeout:
-        if parts.exists() and len(store.Parts(parts).done()) >= count:
-            return
-        if proc.poll() is not None:
-            pytest.fail(f"sweep ended before {count} parts: {proc.communicate()}")
-        time.sleep(0.02)
-    pytest.fail("no parts appeared")
-
-
-@pytest.fixture(scope="module")
-def slow_reference(tmp_path_factory):
-    out = tmp_path_factory.mktemp("slowref") / "slow.nc"
-    _run(SLOW, out, workers=2, batch_size=2)
-    with xr.open_dataset(out) as ds:
-        return ds.load()
 
 
 def test_killing_a_worker_loses_nothing(tmp_path, slow_reference):
