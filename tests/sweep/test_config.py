@@ -2,12 +2,15 @@
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from sweep import cli, config
 
 from .helpers import SMALL
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def edit(old, new):
@@ -88,4 +91,7 @@ def test_parse_bytes(case):
 
 def test_shipped_configs_are_valid():
     for name in ("quick", "paper"):
-        config.load(f"data/{name}.toml")
+        config.load(ROOT / "data" / f"{name}.toml")
+    paper = (ROOT / "data" / "paper.toml").read_text().replace('[cluster]\nkind = "local"\n', "")
+    site = config.loads(paper + (ROOT / "cluster" / "slurm.example.toml").read_text())
+    assert site.cluster["kind"] == "slurm" and site.cluster["maximum_jobs"] == 25
