@@ -7,9 +7,6 @@ serves notebooks and the CLI.
 
 import math
 
-import matplotlib
-
-matplotlib.use("Agg") if matplotlib.get_backend().lower() in ("", "agg") else None
 import matplotlib.patheffects as pe
 import matplotlib.pyplot as plt
 import numpy as np
