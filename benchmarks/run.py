@@ -1,0 +1,215 @@
+"""Throughput of the sweep kernel against a plain per-trial PGD baseline, in one run.
+
+    python benchmarks/run.py            # Figure-1 size and d = 5000, scaling, overhead, memory
+    python benchmarks/run.py --quick    # fewer trials (a smoke run, ~1 minute)
+
+Everything is measured here, in this process, on this machine: the baseline, the floor
+(drawing one X per trial), the streaming bound, the kernel. Targets (issue #6) are printed
+beside the measured ratios; nothing here is a pass/fail test.
+"""
+
+import argparse
+import math
+import os
+import platform
+import resource
+import sys
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+from threadpoolctl import threadpool_info, threadpool_limits
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sweep import config, engine, fanout, kernel, pgd, problem  # noqa: E402
+
+MODELS = ("relu", "linear")
+TOL, CAP = 1e-4, 200
+
+
+def sizes(d, s, lo=0.5, hi=5.0, count=10):
+    n0 = 2 * s * math.log(d / s)
+    return [math.ceil(r * n0) for r in np.linspace(lo, hi, count)]
+
+
+def kernel_trials(d, s, ns, trials, dtype, seed=1):
+    """The engine's per-trial work: one X (n_max x d) for every ratio and both models."""
+    t_gen = 0.0
+    results = []
+    macs = 0
+    t0 = time.perf_counter()
+    for t in range(trials):
+        g = time.perf_counter()
+        X, w = problem.draw_trial(seed, (d, s, t), d, s, max(ns), dtype=dtype)
+        t_gen += time.perf_counter() - g
+        labels = {m: problem.observe(X, w, m) for m in MODELS}
+        probs = [kernel.Problem(m, "l0", n) for m in MODELS for n in ns]
+        res = kernel.solve(X, w, labels, probs, CAP, TOL)
+        macs += int(sum(p.n * d * it for p, it in zip(probs, res.iterations_run)))
+        results.append(res)
+    return time.perf_counter() - t0, t_gen, results, macs
+
+
+def baseline_trials(d, s, ns, trials, seed=1):
+    """Plain: a fresh X per (ratio, model) from numpy's default generator, float64, the
+    paper's update one problem at a time, breaking once at tolerance or diverged."""
+    t0 = time.perf_counter()
+    for t in range(trials):
+        rng = np.random.default_rng([seed, d, s, t])
+        w = problem.planted_signal(rng, d, s)
+        for n in ns:
+            for m in MODELS:
+                X = rng.standard_normal((n, d))
+                pgd.pgd(X, problem.observe(X, w, m), w, m, "l0", CAP, tolerance=TOL)
+    return time.perf_counter() - t0
+
+
+def agreement(d, s, ns, results, trials, seed=1):
+    """Baseline PGD on the kernel's own data: largest relative trajectory difference and
+    whether every success flag agrees."""
+    worst, same = 0.0, True
+    for t in range(trials):
+        X, w = problem.draw_trial(seed, (d, s, t), d, s, max(ns))
+        res = results[t]
+        j = 0
+        for m in MODELS:
+            for n in ns:
+                ref = pgd.pgd(X[:n], problem.observe(X[:n], w, m), w, m, "l0", CAP, tolerance=TOL)
+                k = res.trace[j]
+                both = np.isfinite(ref) & np.isfinite(k)
+                if both.any():
+                    worst = max(worst, float(np.max(np.abs(k[both] - ref[both]) / ref[both])))
+                same &= bool((np.nanmin(ref) <= TOL) == (res.rel_error[j] <= TOL))
+                j += 1
+    return worst, same
+
+
+def floors(d, n_max, dtype, reps=5):
+    """Drawing one X's normals (SFC64, the engine's generator); two mat-vecs over it; and the
+    best GEMM rate over it with 20 columns (the kernel's products at their widest)."""
+    rng = np.random.Generator(np.random.SFC64(0))
+    t = []
+    for _ in range(reps):
+        g = time.perf_counter()
+        X = rng.standard_normal((n_max, d), dtype=dtype)
+        t.append(time.perf_counter() - g)
+    v, u = np.ones(d, dtype), np.ones(n_max, dtype)
+    g = time.perf_counter()
+    for _ in range(20):
+        X @ v
+        X.T @ u
+    two_mv = (time.perf_counter() - g) / 20
+    R = rng.standard_normal((n_max, 20), dtype=dtype)
+    g = time.perf_counter()
+    for _ in range(10):
+        X.T @ R
+    gemm_rate = 10 * n_max * d * 20 / (time.perf_counter() - g)
+    return float(np.median(t)), two_mv, gemm_rate
+
+
+def study(d, s, trials, base_trials, dtypes=("float64", "float32")):
+    ns = sizes(d, s)
+    print(f"\n## d = {d}, s = {s}, n = {ns[0]} .. {ns[-1]} (10 ratios 0.5..5 x 2 s log(d/s)), relu + linear, l0; "
+          f"{trials} kernel trials, {base_trials} baseline trials")
+    tb = baseline_trials(d, s, ns, base_trials) / base_trials
+    print(f"baseline (plain, float64, fresh X per cell): {tb * 1e3:9.1f} ms/trial  {1 / tb:7.2f} trials/s")
+    for name in dtypes:
+        dtype = np.dtype(name)
+        total, gen, results, macs = kernel_trials(d, s, ns, trials, dtype)
+        tk = total / trials
+        floor, two_mv, gemm = floors(d, max(ns), dtype)
+        its = np.mean([r.iterations_run.mean() for r in results])
+        print(f"kernel {name}: {tk * 1e3:9.1f} ms/trial  {1 / tk:7.2f} trials/s  speed-up vs baseline {tb / tk:5.1f}x "
+              f"(target {'6' if name == 'float64' else '10'}x)")
+        print(f"  floor (normals of one X, {max(ns)} x {d}): {floor * 1e3:.1f} ms; kernel = {tk / floor:.2f} x floor "
+              f"(target <= {'3' if name == 'float64' else '2.5'}x); generation inside the kernel {gen / trials * 1e3:.1f} ms")
+        print(f"  roofline: 2 mat-vecs over X {two_mv * 1e3:.2f} ms/iteration; mean iterations per problem {its:.1f}; "
+              f"multiply-adds {macs / trials / 1e6:.0f} M/trial = {macs / trials / gemm * 1e3:.1f} ms at this machine's "
+              f"20-column GEMM rate ({gemm / 1e9:.1f} GMAC/s); floor + that = {(floor + macs / trials / gemm) / floor:.2f} x floor")
+        if name == "float64":
+            worst, same = agreement(d, s, ns, results, min(trials, 5))
+            print(f"  same data, baseline vs kernel: max relative trajectory difference {worst:.1e} (target 1e-10); "
+                  f"success flags identical: {same}")
+        else:
+            succ64 = None
+            print(f"  float32 successes: {np.mean([np.mean(r.rel_error <= TOL) for r in results]):.3f} of problems")
+            del succ64
+
+
+def scaling(quick):
+    """A fixed small sweep through the engine's fan-out on 1 and 2 local workers."""
+    from distributed import Client, LocalCluster, as_completed
+
+    text = f"""
+name = "bench"
+seed = 3
+trials = {8 if quick else 24}
+iterations = 200
+tolerance = 1e-4
+models = ["relu", "linear"]
+regularizers = ["l0"]
+traces = 0
+[grid]
+d = [1000]
+s = [10, 20]
+ratio = [0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0]
+"""
+    cfg = config.loads(text)
+    plan = engine.Plan.from_config(cfg)
+    tasks = engine.make_tasks(cfg, 2)
+    print(f"\n## scaling: {len(tasks)} tasks of 2 trials (d = 1000, s = 10 and 20, 7 ratios) through sweep.fanout")
+    times = {}
+    for n in (1, 2):
+        with LocalCluster(n_workers=n, threads_per_worker=1, dashboard_address=":0") as c, Client(c) as client:
+            client.submit(len, [1]).result()  # workers up
+            t0 = time.perf_counter()
+            fanout.compute(client, plan, tasks, lambda task, arrays: None, progress=False)
+            times[n] = time.perf_counter() - t0
+            if n == 2:
+                t0 = time.perf_counter()
+                futs = client.map(_noop, range(2000), pure=False)
+                for f in as_completed(futs):
+                    pass
+                rate = 2000 / (time.perf_counter() - t0)
+                peaks = client.run(_peak_task_memory, plan, engine.Task(1000, 20, 0, 2))
+        print(f"{n} worker(s): {times[n]:.2f} s")
+    print(f"speed-up 2 workers / 1 worker: {times[1] / times[2]:.2f}x (target >= 1.8x)")
+    print(f"task overhead: {rate:.0f} empty tasks/s through the scheduler")
+    budget = cfg.memory_budget
+    for addr, (traced, rss) in peaks.items():
+        print(f"memory, worker {addr}: task arrays peak {traced / 2**20:.1f} MiB (budget {budget / 2**20:.0f} MiB: "
+              f"{'within' if traced <= budget else 'OVER'}); worker process peak RSS {rss / 2**20:.0f} MiB")
+    print(f"estimate used to derive batch sizes: {config.trial_bytes(cfg, 1000, plan.ns(1000, 20)[-1]) / 2**20:.1f} MiB per trial")
+
+
+def _noop(i):
+    return i
+
+
+def _peak_task_memory(plan, task):
+    tracemalloc.start()
+    engine.run_task(plan, task)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return peak, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true")
+    args = ap.parse_args()
+    threadpool_limits(1)  # per core, as a worker runs
+    blas = ", ".join(f"{i['internal_api']} {i.get('version')}" for i in threadpool_info())
+    print(f"# relu-phase benchmark: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+          f"python {platform.python_version()}, numpy {np.__version__} ({blas}), 1 BLAS thread")
+    study(1000, 20, trials=10 if args.quick else 40, base_trials=2 if args.quick else 6)
+    if not args.quick:
+        study(5000, 100, trials=2, base_trials=1, dtypes=("float64", "float32"))
+    scaling(args.quick)
+
+
+if __name__ == "__main__":
+    main()
