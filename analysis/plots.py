@@ -64,6 +64,18 @@ def _grid(ds, title):
     return fig, axes
 
 
+def _cell_heatmap(ax, ds, values, title, cbar_label, **kwargs):
+    """One ``(s, n/n0)`` panel: s upwards, ratios as columns, labelled axes and colour bar."""
+    sns.heatmap(
+        values, ax=ax, xticklabels=[f"{r:g}" for r in ds.ratio.values], yticklabels=[str(s) for s in ds.s.values],
+        cbar_kws=dict(label=cbar_label), **kwargs,
+    )  # fmt: skip
+    ax.invert_yaxis()
+    ax.set_title(title)
+    ax.set_xlabel(f"n / n0   (n0 = {_n0_label(ds)})")
+    ax.set_ylabel("sparsity s")
+
+
 def plot_heatmaps(ds):
     """Success rate over ``(n/n0, s)``, one figure per regularizer, panels per ``d`` x model.
 
@@ -84,12 +96,7 @@ def plot_heatmaps(ds):
             for j, model in enumerate(ds.model.values):
                 ax = axes[i, j]
                 sub = rates.sel(model=model, regularizer=reg, d=d).transpose("s", "ratio")
-                sns.heatmap(
-                    sub.values, ax=ax, vmin=0, vmax=1, cmap="viridis",
-                    xticklabels=[f"{r:g}" for r in ratios], yticklabels=[str(s) for s in ds.s.values],
-                    cbar_kws=dict(label="success rate"),
-                )  # fmt: skip
-                ax.invert_yaxis()
+                _cell_heatmap(ax, ds, sub.values, f"{model} observations, {reg}, d = {d}", "success rate", vmin=0, vmax=1, cmap="viridis")
                 y = np.arange(ds.sizes["s"]) + 0.5
                 n0 = ds.n0.sel(d=d).values
                 for var, label, style in THEORY_LINES:
@@ -98,9 +105,6 @@ def plot_heatmaps(ds):
                 emp = [_crossing(sub.sel(s=s).values, ratios) for s in ds.s.values]
                 ax.plot(_pos(np.array(emp), ratios), y, **EMPIRICAL)
                 ax.set_xlim(0, len(ratios))
-                ax.set_title(f"{model} observations, {reg}, d = {d}")
-                ax.set_xlabel(f"n / n0   (n0 = {_n0_label(ds)})")
-                ax.set_ylabel("sparsity s")
         handles, labels = axes[0, 0].get_legend_handles_labels()
         fig.legend(handles, labels, loc="outside lower center", ncols=len(labels), frameon=False)
         figs[f"heatmap_{reg}"] = fig
@@ -168,7 +172,6 @@ def plot_curves(ds):
 def plot_slopes(ds):
     """Median convergence slope per cell; the theory's ``log10(1/2)`` marked on the colour bar."""
     slopes = median_slope(ds)
-    ratios = ds.ratio.values
     lo = float(min(np.nanmin(slopes.values) if np.isfinite(slopes.values).any() else -1, 2 * SLOPE_THEORY))
     figs = {}
     for reg in ds.regularizer.values:
@@ -177,19 +180,12 @@ def plot_slopes(ds):
             for j, model in enumerate(ds.model.values):
                 ax = axes[i, j]
                 sub = slopes.sel(model=model, regularizer=reg, d=d).transpose("s", "ratio")
-                sns.heatmap(
-                    sub.values, ax=ax, vmin=lo, vmax=0, cmap="mako",
-                    xticklabels=[f"{r:g}" for r in ratios], yticklabels=[str(s) for s in ds.s.values],
-                    cbar_kws=dict(label="median slope (log10 error / iteration)"),
-                )  # fmt: skip
+                title = f"{model} observations, {reg}, d = {d}"
+                _cell_heatmap(ax, ds, sub.values, title, "median slope (log10 error / iteration)", vmin=lo, vmax=0, cmap="mako")
                 ax.set_facecolor("lightgrey")
                 cbar = ax.collections[0].colorbar
                 cbar.ax.axhline(SLOPE_THEORY, color="#ff7f0e", lw=2.5)
                 cbar.ax.text(-0.3, SLOPE_THEORY, "log10(1/2)", color="#ff7f0e", ha="right", va="center", fontsize=8, transform=cbar.ax.get_yaxis_transform())
-                ax.invert_yaxis()
-                ax.set_title(f"{model} observations, {reg}, d = {d}")
-                ax.set_xlabel(f"n / n0   (n0 = {_n0_label(ds)})")
-                ax.set_ylabel("sparsity s")
         figs[f"slopes_{reg}"] = fig
     return figs
 
