@@ -20,6 +20,7 @@ DIVERGE_AT = 1e8  # relative error; far beyond any recovery, still far from over
 STALL_STREAK = 15  # iterations the geometric bound must hold before a problem is stalled
 STALL_WINDOW = 60  # iterations without a new best error before a problem is stalled
 SPARSE_FRACTION = 0.5  # below this share of nonzero rows in W, X @ W gathers those rows
+MIN_BLOCK_ROWS = 128  # row blocks of X^T R are merged up to this many rows (fewer, wider products)
 
 
 @dataclass
@@ -114,6 +115,7 @@ def solve(X, w_star, labels, problems, iterations, tolerance, stop_early=True):
     out.trace[:, 0] = 1.0  # w_0 = 0
 
     live = np.arange(P)
+    groups = [(reg, regs == reg) for reg in dict.fromkeys(regs)]  # constraint set -> live columns
     W = np.zeros((X.shape[1], P), dtype=dtype)
     prev_step = np.full(P, np.nan)
     streak = np.zeros(P, dtype=np.int64)
@@ -132,9 +134,11 @@ def solve(X, w_star, labels, problems, iterations, tolerance, stop_early=True):
             R *= scale[:n_hi]
             mu = np.where(is_relu[live] & (t == 0), 2.0, 1.0).astype(dtype)
             V = W - mu * _design_t_times(X, R, n_live)
-            for reg in np.unique(regs[live]):
-                cols = regs[live] == reg
-                V[:, cols] = projections.get(reg).project(V[:, cols], radius[live][cols])
+            for reg, cols in groups:
+                if cols.all():
+                    V = projections.get(reg).project(V, radius[live])
+                elif cols.any():
+                    V[:, cols] = projections.get(reg).project(V[:, cols], radius[live][cols])
             step = np.linalg.norm(V - W, axis=0).astype(np.float64)
             W = V
             err = np.linalg.norm(W - w_star[:, None], axis=0).astype(np.float64) / norm_star
@@ -160,6 +164,7 @@ def solve(X, w_star, labels, problems, iterations, tolerance, stop_early=True):
             out.support_recovered[done] = _top_support_is(W[:, stop], support) & ~diverged[stop]
             keep = ~stop
             live, W, Y, scale = live[keep], W[:, keep], Y[:, keep], scale[:, keep]
+            groups = [(reg, cols[keep]) for reg, cols in groups]
             if live.size == 0:
                 break
 
@@ -192,11 +197,15 @@ def _design_t_times(X, R, n):
     are multiplied only into the columns that use them, so the cost is ``d * sum_j n[j]``
     rather than ``d * n_max * P``.
     """
-    cuts = np.unique(n)
+    cuts, last = [], 0
+    for c in np.unique(n):
+        if c - last >= MIN_BLOCK_ROWS or c == n.max():
+            cuts.append(c)
+            last = c
     G = np.zeros((X.shape[1], R.shape[1]), dtype=R.dtype)
     lo = 0
     for hi in cuts:
-        cols = n >= hi
+        cols = n > lo  # columns that use any row of this block; R is zero below each n
         if cols.all():
             G += X[lo:hi].T @ R[lo:hi]
         else:

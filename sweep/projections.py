@@ -66,8 +66,9 @@ def project_l0(V, radius):
     if k >= d:
         return V.copy()
     keep = np.argpartition(-np.abs(V), k - 1, axis=0)[:k]
+    cols = np.arange(V.shape[1])
     out = np.zeros_like(V)
-    np.put_along_axis(out, keep, np.take_along_axis(V, keep, axis=0), axis=0)
+    out[keep, cols] = V[keep, cols]
     return out
 
 
