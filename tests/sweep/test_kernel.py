@@ -44,6 +44,18 @@ def test_early_stopping_changes_no_success(case):
         assert (early.iterations_run <= full.iterations_run).all()
 
 
+@pytest.mark.parametrize("case", [dict(trial=21, n=157, hit=137), dict(trial=13, n=118, hit=132)])
+def test_a_wandering_relu_problem_is_not_cut(case):
+    """ReLU PGD that drifts to ~1.3-1.6 relative error for 65-80 iterations without a new
+    best, then recovers: early stopping must still see its success."""
+    d, s = 500, 10
+    X, w = problem.draw_trial(9, (d, s, case["trial"]), d, s, case["n"])
+    labels = {"relu": problem.observe(X, w, "relu")}
+    res = kernel.solve(X, w, labels, [kernel.Problem("relu", "l0", case["n"])], 200, 1e-4)
+    assert res.iterations[0] == case["hit"] and not res.stalled[0]
+    assert np.nanmax(res.trace[0]) > 1.2
+
+
 def test_divergence_is_flagged_inf_and_silent():
     """Linear IHT far below the threshold blows up: a failure with rel_error = inf."""
     d, s = 1000, 20
