@@ -182,7 +182,7 @@ ratio = [0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0]
     for addr, (traced, rss) in peaks.items():
         print(f"memory, worker {addr}: task arrays peak {traced / 2**20:.1f} MiB (budget {budget / 2**20:.0f} MiB: "
               f"{'within' if traced <= budget else 'OVER'}); worker process peak RSS {rss / 2**20:.0f} MiB")
-    print(f"estimate used to derive batch sizes: {config.trial_bytes(cfg, 1000, plan.ns(1000, 20)[-1]) / 2**20:.1f} MiB per trial")
+    print(f"estimated peak of such a task (validates memory_budget, sizes batches): {config.task_bytes(cfg, 1000, plan.ns(1000, 20)[-1], 2) / 2**20:.1f} MiB")
 
 
 def _noop(i):

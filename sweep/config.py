@@ -172,21 +172,36 @@ def validate(raw, text=""):
 
 
 def trial_bytes(config, d, n_max):
-    """Peak bytes of one trial's arrays in :func:`sweep.kernel.solve`.
+    """Upper bound on the peak bytes of one trial in :func:`sweep.engine.run_task`.
 
-    The design ``X`` (n_max x d), labels, per-problem row scales, the products and
-    residuals (n_max x P each), iterates and gradients (d x P, three at once), the l1
-    sort's copies, and the float64 error traces.
+    The design ``X`` (n_max x d) and up to half of it again for the gathered columns of a
+    sparse ``X @ W``; labels, row scales, products, residuals and their temporaries (eight
+    n_max x P arrays); iterates, gradients, steps and the projections' sorted copies
+    (sixteen d x P arrays); the kernel's error traces (float64).
+    ``tests/sweep/test_engine.py`` checks it against the measured peak.
     """
     item = 8 if config.dtype == "float64" else 4
-    P = len(config.models) * len(config.regularizers) * (len(config.ratio) if config.sampling == "nested" else 1)
-    return item * (n_max * d + 4 * n_max * P + 6 * d * P) + 8 * P * (config.iterations + 1) + 8 * n_max * 2
+    P = _problems_per_draw(config)
+    arrays = 1.5 * n_max * d + 8 * n_max * P + 16 * d * P
+    return int(item * arrays + 8 * P * (config.iterations + 1) + 8 * 2 * n_max)
+
+
+def task_bytes(config, d, n_max, batch):
+    """Peak bytes of a task of ``batch`` trials: one trial at a time, plus the outputs."""
+    P = len(config.models) * len(config.regularizers) * len(config.ratio)
+    outputs = 8 * P * (9 * batch + min(batch, config.traces) * (config.iterations + 1))
+    return trial_bytes(config, d, n_max) + outputs
+
+
+def _problems_per_draw(config):
+    # nested: every ratio shares one X; independent: each ratio draws its own
+    return len(config.models) * len(config.regularizers) * (len(config.ratio) if config.sampling == "nested" else 1)
 
 
 def _check_memory(config):
     sizes = config.sample_sizes()
     for (d, s), ns in sizes.items():
-        need = trial_bytes(config, d, max(ns))
+        need = task_bytes(config, d, max(ns), 1)
         if need > config.memory_budget:
             raise InputError(
                 "memory_budget",

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import kernel, problem
-from .config import trial_bytes
+from .config import task_bytes
 
 #: Per-trial variables a task returns (shape: model, regularizer, ratio, trial).
 RESULT_VARS = ("rel_error", "success", "iterations", "slope", "support_recovered", "diverged", "stalled", "iterations_run")
@@ -78,8 +78,10 @@ def default_batch_size(config, sizes):
     n_max = max(ns)
     seconds = n_max * d / 1e8 + 2 * n_max * d * P * min(config.iterations, 60) / 2e9
     by_time = int(TARGET_TASK_SECONDS / seconds)
-    by_memory = config.memory_budget // trial_bytes(config, d, n_max)
-    return max(1, min(config.trials, by_time, by_memory, math.ceil(config.trials / 4)))
+    batch = max(1, min(config.trials, by_time, math.ceil(config.trials / 4)))
+    while batch > 1 and task_bytes(config, d, n_max, batch) > config.memory_budget:
+        batch -= 1
+    return batch
 
 
 def make_tasks(config, batch_size):

@@ -88,8 +88,8 @@ def project_l1(V, radius):
     cssv = np.cumsum(u, axis=0) - radius
     j = np.arange(1, V.shape[0] + 1, dtype=V.dtype)[:, None]
     rho = np.count_nonzero(u * j > cssv, axis=0)  # u_j > (cssv_j - r)/j holds for a prefix
-    theta = np.take_along_axis(cssv, (rho - 1)[None, :], axis=0)[0] / rho
-    theta = np.where(inside, 0, np.maximum(theta, 0))
+    theta = np.take_along_axis(cssv, (rho - 1)[None, :], axis=0)[0] / rho.astype(V.dtype)  # keep float32 float32
+    theta = np.where(inside, 0, np.maximum(theta, 0)).astype(V.dtype)
     return np.sign(V) * np.maximum(absV - theta, 0)
 
 

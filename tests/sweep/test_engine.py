@@ -132,3 +132,29 @@ def test_independent_sampling_draws_fresh_data(tmp_path, small_reference):
     with xr.open_dataset(out) as ds:
         assert not np.array_equal(ds.rel_error.values, small_reference.rel_error.values)
         assert float(ds.success.sel(ratio=0.5).mean()) <= 0.2
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        dict(d=1000, s=20, trials=1, ratio="[0.5, 1.0, 2.0, 3.0, 4.0, 5.0]", dtype="float64"),
+        dict(d=300, s=5, trials=3, ratio="[0.5, 6.0]", dtype="float64"),
+        dict(d=800, s=16, trials=1, ratio="[1.0, 4.0]", dtype="float32"),
+    ],
+)
+def test_a_task_stays_within_its_memory_estimate(case):
+    """The estimate that validates memory_budget and sizes batches bounds the real peak."""
+    import tracemalloc
+
+    from sweep import engine
+
+    text = SMALL.replace("trials = 6", f"trials = {case['trials']}").replace("traces = 2", f"traces = {min(2, case['trials'])}").replace("d = [60, 100]", f"d = [{case['d']}]")
+    text = text.replace("s = [2, 4]", f"s = [{case['s']}]").replace("ratio = [0.5, 1.0, 3.0, 6.0]", f"ratio = {case['ratio']}")
+    text = text.replace("iterations = 120", f"iterations = 200\ndtype = \"{case['dtype']}\"")
+    cfg = config.loads(text)
+    plan = engine.Plan.from_config(cfg)
+    tracemalloc.start()
+    engine.run_task(plan, engine.Task(case["d"], case["s"], 0, case["trials"]))
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak <= config.task_bytes(cfg, case["d"], max(plan.ns(case["d"], case["s"])), case["trials"])

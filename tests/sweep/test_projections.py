@@ -91,3 +91,10 @@ def test_registry_adds_a_set_with_one_function():
 def test_unknown_set_names_the_known_ones():
     with pytest.raises(KeyError, match="l0"):
         projections.get("l2")
+
+
+@pytest.mark.parametrize("name", sorted(projections.CONSTRAINTS))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_projections_keep_the_dtype(rng, name, dtype):
+    V = (3 * rng.standard_normal((50, 4))).astype(dtype)
+    assert projections.get(name).project(V, np.array([2, 3, 4, 5])).dtype == dtype
