@@ -83,21 +83,26 @@ def cli_run(args):
     return 0
 
 
-def cli_resume(args):
-    parts = store.Parts(args.parts)
+def _open_parts(path):
+    """A parts folder, its manifest and the config that owns it."""
+    parts = store.Parts(path)
     m = parts.manifest()
-    cfg = config_mod.loads(m["config"])
+    return parts, m, config_mod.loads(m["config"])
+
+
+def cli_resume(args):
+    parts, m, cfg = _open_parts(args.parts)
+    # PATH.nc.parts -> PATH.nc, wherever the command is run from
+    out = parts.path.with_name(parts.path.name[: -len(".parts")]) if parts.path.name.endswith(".parts") else Path(m["out"])
     run(
-        cfg, Path(m["out"]), args.cluster, args.workers, m["batch_size"],
+        cfg, out, args.cluster, args.workers, m["batch_size"],
         progress=not args.no_progress, dashboard_address=args.dashboard,
     )  # fmt: skip
     return 0
 
 
 def cli_status(args):
-    parts = store.Parts(args.parts)
-    m = parts.manifest()
-    cfg = config_mod.loads(m["config"])
+    parts, m, cfg = _open_parts(args.parts)
     names = {t.name for t in engine.make_tasks(cfg, m["batch_size"])}
     done = len(parts.done() & names)
     print(f"{cfg.name}: {done} / {len(names)} tasks done ({100 * done / len(names):.0f}%); output {m['out']}")

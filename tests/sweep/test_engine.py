@@ -121,9 +121,15 @@ def test_status_and_resume(tmp_path):
     out.unlink()
     status = subprocess.run([sys.executable, "-m", "sweep", "status", str(parts)], capture_output=True, text=True)
     assert status.returncode == 0 and "7 / 8 tasks" in status.stdout
-    res = subprocess.run([sys.executable, "-m", "sweep", "resume", str(parts), "--workers", "1", "--no-progress", "--dashboard", ":0"], capture_output=True, text=True)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    res = subprocess.run(
+        [sys.executable, "-m", "sweep", "resume", str(parts), "--workers", "1", "--no-progress", "--dashboard", ":0"],
+        capture_output=True, text=True, cwd=elsewhere,
+    )  # fmt: skip
     assert res.returncode == 0, res.stderr
     assert "7 already done, 1 to run" in res.stderr and out.exists()
+    assert list(elsewhere.iterdir()) == []
 
 
 def test_independent_sampling_draws_fresh_data(tmp_path, small_reference):
