@@ -159,8 +159,8 @@ ratio = [0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0]
 """
     cfg = config.loads(text)
     plan = engine.Plan.from_config(cfg)
-    tasks = engine.make_tasks(cfg, 2)
-    print(f"\n## scaling: {len(tasks)} tasks of 2 trials (d = 1000, s = 10 and 20, 7 ratios) through sweep.fanout")
+    tasks = engine.make_tasks(cfg, 1)
+    print(f"\n## scaling: {len(tasks)} tasks of 1 trial (d = 1000, s = 10 and 20, 7 ratios) through sweep.fanout")
     times = {}
     for n in (1, 2):
         with LocalCluster(n_workers=n, threads_per_worker=1, dashboard_address=":0") as c, Client(c) as client:

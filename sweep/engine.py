@@ -109,17 +109,13 @@ def run_task(plan, task):
     k = max(0, min(task.stop, plan.traces) - task.start)
     out["trace"] = np.full((M, G, R, k, plan.iterations + 1), np.nan)
     ns = plan.ns(task.d, task.s)
-    dtype = np.dtype(plan.dtype)
     for b, trial in enumerate(range(task.start, task.stop)):
         if plan.sampling == "nested":
             groups = [(range(R), (task.d, task.s, trial), max(ns))]
         else:
             groups = [([r], (task.d, task.s, trial, round(plan.ratios[r] * 1e6)), ns[r]) for r in range(R)]
         for rs, key, n_max in groups:
-            X, w_star = problem.draw_trial(plan.seed, key, task.d, task.s, n_max, plan.signal, dtype)
-            labels = {m: problem.observe(X, w_star, m) for m in plan.models}
-            probs = [kernel.Problem(m, g, ns[r]) for m in plan.models for g in plan.regularizers for r in rs]
-            res = kernel.solve(X, w_star, labels, probs, plan.iterations, plan.tolerance)
+            res = _solve_draw(plan, task, key, n_max, [ns[r] for r in rs])
             shape = (M, G, len(rs))
             for v in RESULT_VARS:
                 value = res.rel_error <= plan.tolerance if v == "success" else getattr(res, v)
@@ -127,3 +123,15 @@ def run_task(plan, task):
             if b < k:
                 out["trace"][:, :, list(rs), b] = res.trace.reshape(shape + (-1,))
     return out
+
+
+def _solve_draw(plan, task, key, n_max, ns):
+    """Draw one design and solve every (model, regularizer, n) on it.
+
+    A function of its own so that the design is freed before the next one is drawn: a
+    task's peak memory is one trial's, whatever its batch size.
+    """
+    X, w_star = problem.draw_trial(plan.seed, key, task.d, task.s, n_max, plan.signal, np.dtype(plan.dtype))
+    labels = {m: problem.observe(X, w_star, m) for m in plan.models}
+    probs = [kernel.Problem(m, g, n) for m in plan.models for g in plan.regularizers for n in ns]
+    return kernel.solve(X, w_star, labels, probs, plan.iterations, plan.tolerance)

@@ -143,7 +143,7 @@ def test_independent_sampling_draws_fresh_data(tmp_path, small_reference):
 @pytest.mark.parametrize(
     "case",
     [
-        dict(d=1000, s=20, trials=1, ratio="[0.5, 1.0, 2.0, 3.0, 4.0, 5.0]", dtype="float64"),
+        dict(d=1000, s=20, trials=3, ratio="[0.5, 1.0, 2.0, 3.0, 4.0, 5.0]", dtype="float64"),
         dict(d=300, s=5, trials=3, ratio="[0.5, 6.0]", dtype="float64"),
         dict(d=800, s=16, trials=1, ratio="[1.0, 4.0]", dtype="float32"),
     ],
