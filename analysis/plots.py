@@ -57,11 +57,22 @@ def _crossing(rate, ratios):
     return 0.0 if np.isfinite(r).any() and r[np.isfinite(r)][0] >= 0.5 else np.nan
 
 
-def _grid(ds, title):
+def _facets(ds, title):
+    """One figure per regularizer with a panel per ``(d, model)``.
+
+    Yields ``(reg, fig, axes, panels)`` where ``panels`` lists ``(ax, d, model, panel_title)``;
+    ``title`` may use ``{reg}``.
+    """
     nd, nm = ds.sizes["d"], ds.sizes["model"]
-    fig, axes = plt.subplots(nd, nm, figsize=(5.2 * nm + 1, 3.6 * nd + 0.8), squeeze=False, constrained_layout=True)
-    fig.suptitle(title, fontsize=13)
-    return fig, axes
+    for reg in ds.regularizer.values:
+        fig, axes = plt.subplots(nd, nm, figsize=(5.2 * nm + 1, 3.6 * nd + 0.8), squeeze=False, constrained_layout=True)
+        fig.suptitle(title.format(reg=reg), fontsize=13)
+        panels = [
+            (axes[i, j], d, model, f"{model} observations, {reg}, d = {d}")
+            for i, d in enumerate(ds.d.values)
+            for j, model in enumerate(ds.model.values)
+        ]
+        yield reg, fig, axes, panels
 
 
 def _cell_heatmap(ax, ds, values, title, cbar_label, **kwargs):
@@ -90,21 +101,19 @@ def plot_heatmaps(ds):
     rates = success_rate(ds).rate
     ratios = ds.ratio.values
     figs = {}
-    for reg in ds.regularizer.values:
-        fig, axes = _grid(ds, f"Phase transition of PGD, constraint {reg}: success rate (tolerance {ds.attrs.get('tolerance', '?')})")
-        for i, d in enumerate(ds.d.values):
-            for j, model in enumerate(ds.model.values):
-                ax = axes[i, j]
-                sub = rates.sel(model=model, regularizer=reg, d=d).transpose("s", "ratio")
-                _cell_heatmap(ax, ds, sub.values, f"{model} observations, {reg}, d = {d}", "success rate", vmin=0, vmax=1, cmap="viridis")
-                y = np.arange(ds.sizes["s"]) + 0.5
-                n0 = ds.n0.sel(d=d).values
-                for var, label, style in THEORY_LINES:
-                    if var in ds.coords and (var != "n0_l0_mc" or reg == "l0") and (var != "n0_l1" or reg != "none"):
-                        ax.plot(_pos(ds[var].sel(d=d).values / n0, ratios), y, label=label, **style)
-                emp = [_crossing(sub.sel(s=s).values, ratios) for s in ds.s.values]
-                ax.plot(_pos(np.array(emp), ratios), y, **EMPIRICAL)
-                ax.set_xlim(0, len(ratios))
+    title = f"Phase transition of PGD, constraint {{reg}}: success rate (tolerance {ds.attrs.get('tolerance', '?')})"
+    for reg, fig, axes, panels in _facets(ds, title):
+        for ax, d, model, panel_title in panels:
+            sub = rates.sel(model=model, regularizer=reg, d=d).transpose("s", "ratio")
+            _cell_heatmap(ax, ds, sub.values, panel_title, "success rate", vmin=0, vmax=1, cmap="viridis")
+            y = np.arange(ds.sizes["s"]) + 0.5
+            n0 = ds.n0.sel(d=d).values
+            for var, label, style in THEORY_LINES:
+                if var in ds.coords and (var != "n0_l0_mc" or reg == "l0") and (var != "n0_l1" or reg != "none"):
+                    ax.plot(_pos(ds[var].sel(d=d).values / n0, ratios), y, label=label, **style)
+            emp = [_crossing(sub.sel(s=s).values, ratios) for s in ds.s.values]
+            ax.plot(_pos(np.array(emp), ratios), y, **EMPIRICAL)
+            ax.set_xlim(0, len(ratios))
         handles, labels = axes[0, 0].get_legend_handles_labels()
         fig.legend(handles, labels, loc="outside lower center", ncols=len(labels), frameon=False)
         figs[f"heatmap_{reg}"] = fig
@@ -119,26 +128,23 @@ def plot_donoho_tanner(ds):
     """
     rates = success_rate(ds).rate
     figs = {}
-    for reg in ds.regularizer.values:
-        fig, axes = _grid(ds, f"Donoho-Tanner plane, constraint {reg}")
-        for i, d in enumerate(ds.d.values):
+    for reg, fig, axes, panels in _facets(ds, "Donoho-Tanner plane, constraint {reg}"):
+        for ax, d, model, panel_title in panels:
             s_line = np.unique(np.geomspace(1, d / 4, 200))
-            for j, model in enumerate(ds.model.values):
-                ax = axes[i, j]
-                sub = rates.sel(model=model, regularizer=reg, d=d)
-                n = ds.n.sel(d=d)
-                delta = (n / d).broadcast_like(sub).values.ravel()
-                rho = (ds.s / n).broadcast_like(sub).transpose(*sub.dims).values.ravel()
-                sc = ax.scatter(delta, rho, c=sub.values.ravel(), cmap="viridis", vmin=0, vmax=1, s=40, edgecolors="none")
-                for name, fn, style in (("n = 2 s log(d/s)", theory.n0_approx, dict(color="k", ls="--")), ("n = statistical dimension (l1)", theory.n0_l1, dict(color="#ff7f0e", ls=":"))):
-                    n0 = np.array([fn(s, d) for s in s_line])
-                    ax.plot(n0 / d, s_line / n0, label=name, lw=2, **style)
-                ax.set_xlim(0, min(1.05 * float(delta.max()), 1.5))
-                ax.set_ylim(0, min(1.0, 1.1 * float(rho.max())))
-                ax.set_xlabel("δ = n / d  (undersampling)")
-                ax.set_ylabel("ρ = s / n  (sparsity)")
-                ax.set_title(f"{model} observations, {reg}, d = {d}")
-                fig.colorbar(sc, ax=ax, label="success rate")
+            sub = rates.sel(model=model, regularizer=reg, d=d)
+            n = ds.n.sel(d=d)
+            delta = (n / d).broadcast_like(sub).values.ravel()
+            rho = (ds.s / n).broadcast_like(sub).transpose(*sub.dims).values.ravel()
+            sc = ax.scatter(delta, rho, c=sub.values.ravel(), cmap="viridis", vmin=0, vmax=1, s=40, edgecolors="none")
+            for name, fn, style in (("n = 2 s log(d/s)", theory.n0_approx, dict(color="k", ls="--")), ("n = statistical dimension (l1)", theory.n0_l1, dict(color="#ff7f0e", ls=":"))):
+                n0 = np.array([fn(s, d) for s in s_line])
+                ax.plot(n0 / d, s_line / n0, label=name, lw=2, **style)
+            ax.set_xlim(0, min(1.05 * float(delta.max()), 1.5))
+            ax.set_ylim(0, min(1.0, 1.1 * float(rho.max())))
+            ax.set_xlabel("δ = n / d  (undersampling)")
+            ax.set_ylabel("ρ = s / n  (sparsity)")
+            ax.set_title(panel_title)
+            fig.colorbar(sc, ax=ax, label="success rate")
         handles, labels = axes[0, 0].get_legend_handles_labels()
         fig.legend(handles, labels, loc="outside lower center", ncols=2, frameon=False)
         figs[f"donoho_tanner_{reg}"] = fig
@@ -150,20 +156,17 @@ def plot_curves(ds):
     sr = success_rate(ds)
     palette = sns.color_palette("rocket_r", ds.sizes["s"])
     figs = {}
-    for reg in ds.regularizer.values:
-        fig, axes = _grid(ds, f"Success rate against n / n0, constraint {reg} (bands: Wilson 95%)")
-        for i, d in enumerate(ds.d.values):
-            for j, model in enumerate(ds.model.values):
-                ax = axes[i, j]
-                for k, s in enumerate(ds.s.values):
-                    c = sr.sel(model=model, regularizer=reg, d=d, s=s)
-                    ax.plot(ds.ratio, c.rate, marker="o", ms=3, color=palette[k], label=f"s = {s}")
-                    ax.fill_between(ds.ratio, c.lower, c.upper, color=palette[k], alpha=0.15, lw=0)
-                ax.axvline(1.0, color="grey", ls="--", lw=1)
-                ax.set_ylim(-0.02, 1.02)
-                ax.set_xlabel(f"n / n0   (n0 = {_n0_label(ds)})")
-                ax.set_ylabel("success rate")
-                ax.set_title(f"{model} observations, {reg}, d = {d}")
+    for reg, fig, axes, panels in _facets(ds, "Success rate against n / n0, constraint {reg} (bands: Wilson 95%)"):
+        for ax, d, model, panel_title in panels:
+            for k, s in enumerate(ds.s.values):
+                c = sr.sel(model=model, regularizer=reg, d=d, s=s)
+                ax.plot(ds.ratio, c.rate, marker="o", ms=3, color=palette[k], label=f"s = {s}")
+                ax.fill_between(ds.ratio, c.lower, c.upper, color=palette[k], alpha=0.15, lw=0)
+            ax.axvline(1.0, color="grey", ls="--", lw=1)
+            ax.set_ylim(-0.02, 1.02)
+            ax.set_xlabel(f"n / n0   (n0 = {_n0_label(ds)})")
+            ax.set_ylabel("success rate")
+            ax.set_title(panel_title)
         axes[0, -1].legend(title="sparsity", fontsize=8)
         figs[f"curves_{reg}"] = fig
     return figs
@@ -174,18 +177,15 @@ def plot_slopes(ds):
     slopes = median_slope(ds)
     lo = float(min(np.nanmin(slopes.values) if np.isfinite(slopes.values).any() else -1, 2 * SLOPE_THEORY))
     figs = {}
-    for reg in ds.regularizer.values:
-        fig, axes = _grid(ds, f"Median convergence slope of log10 relative error per iteration, constraint {reg} (grey: every trial diverged)")
-        for i, d in enumerate(ds.d.values):
-            for j, model in enumerate(ds.model.values):
-                ax = axes[i, j]
-                sub = slopes.sel(model=model, regularizer=reg, d=d).transpose("s", "ratio")
-                title = f"{model} observations, {reg}, d = {d}"
-                _cell_heatmap(ax, ds, sub.values, title, "median slope (log10 error / iteration)", vmin=lo, vmax=0, cmap="mako")
-                ax.set_facecolor("lightgrey")
-                cbar = ax.collections[0].colorbar
-                cbar.ax.axhline(SLOPE_THEORY, color="#ff7f0e", lw=2.5)
-                cbar.ax.text(-0.3, SLOPE_THEORY, "log10(1/2)", color="#ff7f0e", ha="right", va="center", fontsize=8, transform=cbar.ax.get_yaxis_transform())
+    title = "Median convergence slope of log10 relative error per iteration, constraint {reg} (grey: every trial diverged)"
+    for reg, fig, axes, panels in _facets(ds, title):
+        for ax, d, model, panel_title in panels:
+            sub = slopes.sel(model=model, regularizer=reg, d=d).transpose("s", "ratio")
+            _cell_heatmap(ax, ds, sub.values, panel_title, "median slope (log10 error / iteration)", vmin=lo, vmax=0, cmap="mako")
+            ax.set_facecolor("lightgrey")
+            cbar = ax.collections[0].colorbar
+            cbar.ax.axhline(SLOPE_THEORY, color="#ff7f0e", lw=2.5)
+            cbar.ax.text(-0.3, SLOPE_THEORY, "log10(1/2)", color="#ff7f0e", ha="right", va="center", fontsize=8, transform=cbar.ax.get_yaxis_transform())
         figs[f"slopes_{reg}"] = fig
     return figs
 
