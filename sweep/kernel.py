@@ -121,19 +121,19 @@ def solve(X, w_star, labels, problems, iterations, tolerance, stop_early=True):
     W = np.zeros((X.shape[1], P), dtype=dtype)
     prev_step = np.full(P, np.nan)
     streak = np.zeros(P, dtype=np.int64)
+    mu0 = np.where(is_relu, 2.0, 1.0).astype(dtype)  # mu_0 = 2 for ReLU, then 1
+    # what depends only on the live set is recomputed when it shrinks, not every iteration
+    k, n_hi, blocks = _live_layout(ns, is_relu)
     with np.errstate(all="ignore"):
         for t in range(iterations):
-            k = int(np.count_nonzero(is_relu[live]))
-            n_live = ns[live]
-            n_hi = int(n_live.max())
             Z = _design_times(X[:n_hi], W)
             R = Z - Y[:n_hi]
             if k:
                 Zr = Z[:, :k]
                 R[:, :k] = (np.maximum(Zr, 0) - Y[:n_hi, :k]) * (1 + np.sign(Zr))
             R *= scale[:n_hi]
-            mu = np.where(is_relu[live] & (t == 0), 2.0, 1.0).astype(dtype)
-            V = W - mu * _design_t_times(X, R, n_live)
+            G = _design_t_times(X, R, blocks)
+            V = W - mu0 * G if t == 0 else W - G
             for reg, cols in groups:
                 if cols.all():
                     V = projections.get(reg).project(V, radius[live])
@@ -167,6 +167,7 @@ def solve(X, w_star, labels, problems, iterations, tolerance, stop_early=True):
             groups = [(reg, cols[keep]) for reg, cols in groups]
             if live.size == 0:
                 break
+            k, n_hi, blocks = _live_layout(ns[live], is_relu[live])
 
     for j in range(P):
         out.slope[j] = _slope(out.trace[j], out.iterations[j], out.iterations_run[j])
@@ -182,7 +183,7 @@ def _design_times(X, W):
     After an l0 projection each column has ``s`` nonzeros, so this costs ``n |U|`` per
     column (``U`` the union of supports) rather than ``n d``.
     """
-    rows = np.flatnonzero(np.any(W != 0, axis=1))
+    rows = np.flatnonzero(W.any(axis=1))
     if rows.size == 0:
         return np.zeros((X.shape[0], W.shape[1]), dtype=X.dtype)
     if rows.size > SPARSE_FRACTION * W.shape[0]:
@@ -190,27 +191,35 @@ def _design_times(X, W):
     return X[:, rows] @ W[rows]
 
 
-def _design_t_times(X, R, n):
-    """``X[:n_max].T @ R`` where column ``j`` of ``R`` is zero below row ``n[j]``.
+def _live_layout(n, is_relu):
+    """For the live problems: how many ReLU columns lead, the rows any of them uses, and
+    the row blocks of ``X^T R``.
 
     Nested problems use prefixes of one ``X``: the rows between consecutive sample sizes
-    are multiplied only into the columns that use them, so the cost is ``d * sum_j n[j]``
-    rather than ``d * n_max * P``.
+    (merged up to ``MIN_BLOCK_ROWS``) are multiplied only into the columns that use them,
+    so ``X^T R`` costs about ``d * sum_j n[j]`` rather than ``d * n_max * P``.
     """
     cuts, last = [], 0
     for c in np.unique(n):
         if c - last >= MIN_BLOCK_ROWS or c == n.max():
-            cuts.append(c)
+            cuts.append(int(c))
             last = c
-    G = np.zeros((X.shape[1], R.shape[1]), dtype=R.dtype)
-    lo = 0
+    blocks, lo = [], 0
     for hi in cuts:
         cols = n > lo  # columns that use any row of this block; R is zero below each n
-        if cols.all():
+        blocks.append((lo, hi, None if cols.all() else cols))
+        lo = hi
+    return int(np.count_nonzero(is_relu)), int(n.max()), blocks
+
+
+def _design_t_times(X, R, blocks):
+    """``X[:n_max].T @ R`` block by block (see :func:`_live_layout`)."""
+    G = np.zeros((X.shape[1], R.shape[1]), dtype=R.dtype)
+    for lo, hi, cols in blocks:
+        if cols is None:
             G += X[lo:hi].T @ R[lo:hi]
         else:
             G[:, cols] += X[lo:hi].T @ R[lo:hi, cols]
-        lo = hi
     return G
 
 
