@@ -15,14 +15,12 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
-from . import projections, theory
+from . import MODELS, projections, theory
 from .errors import InputError
 from .problem import SIGNALS
 
-MODELS = ("relu", "linear")
 SAMPLING = ("nested", "independent")
 DTYPES = ("float64", "float32")
-CLUSTER_KINDS = ("local", "slurm")
 REQUIRED = ("name", "seed", "trials", "iterations", "tolerance", "models", "regularizers", "grid")
 OPTIONAL = dict(n0="approx", sampling="nested", dtype="float64", signal="gaussian", traces=5, memory_budget="1GiB")
 GRID_KEYS = ("d", "s", "ratio")

@@ -9,11 +9,10 @@ import math
 import numpy as np
 import xarray as xr
 
-from . import conventions, kernel, problem
+from . import MODELS, conventions, kernel, problem
 from .atomic import atomic_path
 
 D, S = 1000, 20
-MODELS = ("relu", "linear")
 
 
 def figure1_n(d=D, s=S):

@@ -16,7 +16,7 @@ import xarray as xr
 
 from . import __version__, conventions, theory
 from .atomic import atomic_path
-from .engine import RESULT_VARS, Task, make_tasks
+from .engine import RESULT_VARS, make_tasks
 from .errors import InputError
 
 MANIFEST = "manifest.json"
@@ -104,7 +104,8 @@ class Parts:
         di = {d: i for i, d in enumerate(config.d)}
         si = {s: i for i, s in enumerate(config.s)}
         done = self.done()
-        for task in make_tasks(config, self.manifest()["batch_size"]):
+        batch_size = self.manifest()["batch_size"]
+        for task in make_tasks(config, batch_size):
             if task.name not in done:
                 continue
             part = self.read(task)
@@ -133,7 +134,7 @@ class Parts:
             conventions.provenance(f"relu-phase sweep {config.name}", f"sweep run ({config.name})"),
             name=config.name, config=config.text, n0_method=config.n0, tolerance=config.tolerance,
             seed=config.seed, trials=config.trials, iterations=config.iterations, sampling=config.sampling,
-            dtype=config.dtype, signal=config.signal, traces=config.traces, batch_size=self.manifest()["batch_size"],
+            dtype=config.dtype, signal=config.signal, traces=config.traces, batch_size=batch_size,
         )  # fmt: skip
         return ds
 
@@ -155,8 +156,3 @@ def write_dataset(ds, out):
     """Write ``ds`` to ``out`` atomically, compressed per :mod:`sweep.conventions`."""
     with atomic_path(out) as tmp:
         ds.to_netcdf(tmp, engine="netcdf4", encoding=conventions.encoding(ds))
-
-
-def task_from_name(name):
-    m = _PART.match(name + ".npz")
-    return Task(*map(int, m.groups())) if m else None

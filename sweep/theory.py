@@ -12,6 +12,7 @@ Three ways to get it for an ``s``-sparse ``w*`` in ``R^d``:
     supported on ``supp(w*)`` plus any ``s`` further coordinates), with its standard error.
 """
 
+import functools
 import math
 
 import numpy as np
@@ -55,6 +56,7 @@ def n0_l1(s, d):
     return float(_l1_objective(tau, s, d))
 
 
+@functools.lru_cache(maxsize=1024)  # pure in its arguments; config validation and the dataset both ask
 def n0_l0_mc(s, d, samples=L0_MC_SAMPLES, seed=0):
     """Monte-Carlo squared Gaussian width of the l0 tangent set, with its standard error.
 
