@@ -172,15 +172,15 @@ def validate(raw, text=""):
 def trial_bytes(config, d, n_max):
     """Upper bound on the peak bytes of one trial in :func:`sweep.engine.run_task`.
 
-    The design ``X`` (n_max x d) and up to half of it again for the gathered columns of a
-    sparse ``X @ W``; labels, row scales, products, residuals and their temporaries (eight
-    n_max x P arrays); iterates, gradients, steps and the projections' sorted copies
-    (sixteen d x P arrays); the kernel's error traces (float64).
+    The design ``X`` (n_max x d) and its transpose (the kernel reads both); labels and
+    products (two n_max x P arrays, four allowed); iterates and gradients (two d x P
+    arrays) and the int64 ranks of the final support check (six allowed); the kernel's
+    error traces (float64).
     ``tests/sweep/test_engine.py`` checks it against the measured peak.
     """
     item = 8 if config.dtype == "float64" else 4
     P = _problems_per_draw(config)
-    arrays = 1.5 * n_max * d + 8 * n_max * P + 16 * d * P
+    arrays = 2 * n_max * d + 4 * n_max * P + 6 * d * P
     return int(item * arrays + 8 * P * (config.iterations + 1) + 8 * 2 * n_max)
 
 

@@ -1,0 +1,274 @@
+"""The compiled iteration loop of :func:`sweep.kernel.solve` (numba).
+
+Why compiled: past the first dozen iterations only a few problems of a trial are still
+running (ReLU just above the threshold runs to the cap), so each iteration is a handful of
+small products, and numpy's per-call overhead (~250 us an iteration over ~40 calls) cost
+more than the arithmetic. Here one call runs every iteration of every problem, and three
+things numpy cannot do cheaply come free:
+
+- ``X^T r`` skips the rows where ``r`` is zero: for ReLU every row with ``<x_i, w> < 0``
+  (the factor ``1 + sgn``), about half of them.
+- Rows of ``X`` are visited in blocks of :data:`ROW_BLOCK`; every live problem takes a block
+  while it is in cache, so ``X`` is streamed from memory once per iteration for all of them.
+- ``z = X w`` reads only the rows of ``X^T`` at the nonzeros of ``w`` (``s`` of them after an
+  l0 projection), contiguously: gathering ``s`` scattered entries from every row of ``X``
+  instead costs a cache miss each and took 40% of the loop.
+
+Each problem's arithmetic depends on its own data alone (its rows, in a fixed order and
+grouping), never on which other problems are live, so results do not depend on how
+problems or trials are batched. :mod:`sweep.pgd` is the plain reference it is tested
+against (``tests/sweep/test_kernel.py``).
+"""
+
+import math
+
+import numpy as np
+from numba import njit
+
+L0, L1, NONE = 0, 1, 2  # compiled projections, by code (sweep.kernel maps names to codes)
+ROW_BLOCK = 32  # 32 rows x d = 1000 float64 = 256 KiB: stays in L2 while the live problems use it
+
+_JIT = dict(cache=True, nogil=True, error_model="numpy", boundscheck=False)
+
+
+@njit(**_JIT)
+def run(X, XT, w_star, Y, ns, relu, proj, radius, scale, iterations, tolerance, stop_early,
+        stall_streak, path_margin, diverge_at, W, G, Z, trace, hit, rel_error, diverged, stalled, ran):
+    """Run PGD from ``w_0 = 0`` on every problem, writing the results in place.
+
+    ``X (n_max, d)`` and its transpose ``XT`` (both C-contiguous), ``w_star (d,)``, ``Y (P, n_max)`` labels, ``radius (P,)`` and
+    ``scale (P,) = 1/n`` share ``X``'s dtype, so float32 runs in float32 throughout (every
+    constant below is made from them: a Python literal would promote to float64); errors,
+    steps and the trace are float64. ``W (P, d)`` comes in zero and ends as each problem's
+    last iterate; ``G (P, d)`` and ``Z (P, n_max)`` are its gradients' and products' room
+    (allocated by the caller, where memory is accounted for); ``trace (P, iterations + 1)``
+    comes in NaN with column 0 set; ``hit`` in -1.
+    """  # fmt: skip
+    P, d = W.shape
+    V = np.empty(d, X.dtype)
+    nz = np.empty((P, d), np.int64)  # scratch: nonzeros of an iterate
+    rows = np.empty(ROW_BLOCK, np.int64)
+    r = np.empty(ROW_BLOCK, X.dtype)
+    heap = np.empty(d, X.dtype)
+    prev_step = np.full(P, np.nan)
+    streak = np.zeros(P, np.int64)
+    one = scale[0] / scale[0]
+    zero, two = one - one, one + one
+    norm_star = math.sqrt(_sumsq_diff(w_star, W[0]))  # W is zero here
+    live = np.arange(P)
+    m = P
+    for t in range(iterations):
+        n_hi = 0
+        for q in range(m):
+            p = live[q]
+            _design_times(XT, W[p], nz[p], ns[p], Z[p])
+            G[p, :] = 0
+            n_hi = max(n_hi, ns[p])
+        for lo in range(0, n_hi, ROW_BLOCK):
+            for q in range(m):
+                p = live[q]
+                if lo < ns[p]:
+                    hi = min(lo + ROW_BLOCK, ns[p])
+                    _rows_gradient(X, Z[p], Y[p], relu[p], scale[p], zero, two, lo, hi, rows, r, G[p])
+        kept = 0
+        for q in range(m):
+            p = live[q]
+            mu = two if (t == 0 and relu[p]) else one  # mu_0 = 2 for ReLU (Theorem 3.1)
+            for j in range(d):
+                V[j] = W[p, j] - mu * G[p, j]
+            step = math.sqrt(_project(V, proj[p], radius[p], W[p], heap))
+            err = math.sqrt(_sumsq_diff(W[p], w_star)) / norm_star
+            bad = not (err <= diverge_at)  # NaN or beyond
+            if bad:
+                err = np.inf
+            trace[p, t + 1] = err
+            if err <= tolerance and hit[p] < 0:
+                hit[p] = t + 1
+            stop = bad or t + 1 == iterations
+            if stop_early:
+                stop = stop or err <= tolerance
+                # Stalled: an exact fixed point, or steps shrinking geometrically
+                # (rho = step_t / step_{t-1} < 0.99) whose summed remaining length
+                # step rho / (1 - rho) stays under path_margin times the distance still to
+                # go for stall_streak iterations in a row: PGD converges to a point other
+                # than w*. A problem converging to w* has a remaining path at least its
+                # error, so the bound never holds for it while its steps stay geometric.
+                rho = step / prev_step[p]
+                if rho < 0.99 and step * rho / (1 - rho) < path_margin * (err - tolerance):
+                    streak[p] += 1
+                else:
+                    streak[p] = 0
+                stalled[p] = (step == 0 or streak[p] >= stall_streak) and not stop
+                stop = stop or stalled[p]
+            prev_step[p] = step
+            if stop:
+                rel_error[p] = err
+                diverged[p] = bad
+                ran[p] = t + 1
+            else:
+                live[kept] = p
+                kept += 1
+        m = kept
+        if m == 0:
+            break
+
+
+@njit(**_JIT)
+def _design_times(XT, w, nz, n, z):
+    """``z[:n] = X[:n] w``, summed over the nonzeros of ``w`` in increasing order."""
+    k = 0
+    for j in range(w.size):
+        if w[j] != 0:
+            nz[k] = j
+            k += 1
+    z[:n] = 0
+    for a in range(k):
+        j = nz[a]
+        wj, xj = w[j], XT[j]
+        for i in range(n):
+            z[i] += xj[i] * wj
+
+
+@njit(**_JIT)
+def _rows_gradient(X, z, y, relu, scale, zero, two, lo, hi, rows, r, g):
+    """``g += X[lo:hi]^T r`` with the residual of eq. 3.1 on those rows.
+
+    ``r_i = (1/n) (1 + sgn(z_i)) (relu(z_i) - y_i)`` (ReLU) or ``(1/n) (z_i - y_i)``.
+    Rows with ``r_i = 0`` are skipped; the rest are added four at a time (one load and
+    store of ``g`` per four rows).
+    """
+    k = 0
+    for i in range(lo, hi):
+        zi = z[i]
+        if not relu:
+            ri = (zi - y[i]) * scale
+        elif zi > 0:
+            ri = ((zi - y[i]) * two) * scale
+        elif zi < 0:
+            ri = zero
+        elif zi == 0:  # sgn(0) = 0: the factor is 1, not 0 (DESIGN.md)
+            ri = (zero - y[i]) * scale
+        else:
+            ri = zi  # NaN: it reaches the error, which then reads as divergence
+        if ri != 0:
+            rows[k] = i
+            r[k] = ri
+            k += 1
+    a = 0
+    while a + 4 <= k:
+        r0, r1, r2, r3 = r[a], r[a + 1], r[a + 2], r[a + 3]
+        x0, x1, x2, x3 = X[rows[a]], X[rows[a + 1]], X[rows[a + 2]], X[rows[a + 3]]
+        for j in range(g.size):
+            g[j] += r0 * x0[j] + r1 * x1[j] + r2 * x2[j] + r3 * x3[j]
+        a += 4
+    while a < k:
+        r0, x0 = r[a], X[rows[a]]
+        for j in range(g.size):
+            g[j] += r0 * x0[j]
+        a += 1
+
+
+@njit(**_JIT)
+def _project(v, code, radius, w, heap):
+    """``w <- P_K(v)``; returns ``||P_K(v) - w_old||^2`` (the step), in float64."""
+    if code == L0:
+        _project_l0(v, int(radius), heap)
+    elif code == L1:
+        _project_l1(v, radius)
+    step = _sumsq_diff(v, w)
+    w[:] = v
+    return step
+
+
+@njit(**_JIT)
+def _project_l0(v, s, heap):
+    """Keep the ``s`` largest magnitudes in place; among ties the lowest indices."""
+    d = v.size
+    if s >= d:
+        return
+    for j in range(d):
+        if not np.isfinite(v[j]):
+            return  # left unprojected: the error reads as divergence
+    cut = _kth_largest_abs(v, s, heap)
+    ties = s
+    for j in range(d):
+        if abs(v[j]) > cut:
+            ties -= 1
+    for j in range(d):
+        a = abs(v[j])
+        if a < cut:
+            v[j] = 0
+        elif a == cut:
+            if ties > 0:
+                ties -= 1
+            else:
+                v[j] = 0
+
+
+@njit(**_JIT)
+def _kth_largest_abs(v, s, heap):
+    """The ``s``-th largest ``|v_j|``, in one pass with a min-heap of the largest so far.
+
+    For ``s << d`` most entries cost one comparison with the heap's root: a few times
+    cheaper than partitioning a copy of ``|v|``.
+    """
+    for j in range(s):
+        heap[j] = abs(v[j])
+    for j in range(s // 2 - 1, -1, -1):
+        _sift_down(heap, j, s)
+    for j in range(s, v.size):
+        a = abs(v[j])
+        if a > heap[0]:
+            heap[0] = a
+            _sift_down(heap, 0, s)
+    return heap[0]
+
+
+@njit(**_JIT)
+def _sift_down(heap, j, s):
+    x = heap[j]
+    while True:
+        c = 2 * j + 1
+        if c >= s:
+            break
+        if c + 1 < s and heap[c + 1] < heap[c]:
+            c += 1
+        if heap[c] >= x:
+            break
+        heap[j] = heap[c]
+        j = c
+    heap[j] = x
+
+
+@njit(**_JIT)
+def _project_l1(v, radius):
+    """Projection onto the l1 ball (Duchi et al. 2008) in place, step for step as
+    :func:`sweep.projections.project_l1` takes it, in ``v``'s dtype."""
+    d = v.size
+    a = np.abs(v)
+    total = radius - radius
+    for j in range(d):
+        total += a[j]
+    if total <= radius:
+        return
+    u = -np.sort(-a)
+    css = np.cumsum(u) - radius
+    ranks = np.arange(1, d + 1).astype(v.dtype)
+    rho = 0
+    for j in range(d):
+        if u[j] * ranks[j] > css[j]:  # holds for a prefix
+            rho += 1
+    theta = max(css[rho - 1] / ranks[rho - 1], radius - radius)
+    for j in range(d):
+        m = a[j] - theta
+        v[j] = math.copysign(m, v[j]) if m > 0 else 0
+
+
+@njit(**_JIT)
+def _sumsq_diff(a, b):
+    """``||a - b||^2`` accumulated in float64 (``b`` zero gives ``||a||^2``)."""
+    acc = 0.0
+    for j in range(a.size):
+        e = float(a[j]) - float(b[j])
+        acc += e * e
+    return acc
