@@ -15,7 +15,7 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
-from . import MODELS, projections, theory
+from . import MODELS, kernel, projections, theory
 from .errors import InputError
 from .problem import SIGNALS
 
@@ -124,7 +124,9 @@ def validate(raw, text=""):
     if not 0 < tolerance < 1:
         raise InputError("tolerance", tolerance, "must be between 0 and 1 (a relative error)")
     models = _choices("models", cfg["models"], MODELS)
-    regularizers = _choices("regularizers", cfg["regularizers"], tuple(projections.CONSTRAINTS))
+    # a set the sweep can run needs both its projection and the compiled loop's twin
+    runnable = tuple(name for name in projections.CONSTRAINTS if name in kernel.COMPILED)
+    regularizers = _choices("regularizers", cfg["regularizers"], runnable)
     n0 = _choice("n0", cfg["n0"], theory.METHODS)
     sampling = _choice("sampling", cfg["sampling"], SAMPLING)
     dtype = _choice("dtype", cfg["dtype"], DTYPES)

@@ -69,14 +69,15 @@ def default_batch_size(config, sizes):
     """Trials per task: tasks of about ``TARGET_TASK_SECONDS``, within the memory budget.
 
     Every ``(d, s)`` is split into at least four tasks so that the progress bar moves and
-    two workers share even a small grid; the cost model (normals at ~1e8/s, products at
-    ~2 GFLOP/s over ~60 iterations) is rough by design: it only sets a granularity.
+    two workers share even a small grid; the cost model (normals at ~1e8/s, the compiled
+    loop at ~5e9 multiply-adds/s over ~20 full-size iterations: a d = 1000 trial of 20
+    problems takes ~40 ms) is rough by design: it only sets a granularity.
     """
     P = len(config.models) * len(config.regularizers) * len(config.ratio)
     worst = max(sizes.items(), key=lambda kv: kv[0][0] * max(kv[1]))
     (d, _), ns = worst
     n_max = max(ns)
-    seconds = n_max * d / 1e8 + 2 * n_max * d * P * min(config.iterations, 60) / 2e9
+    seconds = n_max * d / 1e8 + n_max * d * P * min(config.iterations, 20) / 5e9
     by_time = int(TARGET_TASK_SECONDS / seconds)
     batch = max(1, min(config.trials, by_time, math.ceil(config.trials / 4)))
     while batch > 1 and task_bytes(config, d, n_max, batch) > config.memory_budget:

@@ -4,7 +4,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import cluster, config as config_mod, engine, fanout, store
+from . import cluster, config as config_mod, engine, fanout, kernel, store
 from .errors import InputError
 
 
@@ -64,6 +64,7 @@ def run(config, out, kind=None, workers=None, batch_size=None, progress=True, da
     todo = [t for t in tasks if t.name not in done]
     log(f"{config.name}: {len(tasks)} tasks of {bs} trials; {len(tasks) - len(todo)} already done, {len(todo)} to run")
     if todo:
+        kernel.warm_up(config.dtype)  # compiled once here; the workers then load numba's cache
         with cluster.connect(kind, workers, config.cluster, dashboard_address) as client:
             log(f"dashboard: {client.dashboard_link}")
             fanout.compute(client, plan, todo, parts.write, progress=progress)

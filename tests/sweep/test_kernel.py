@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from sweep import kernel, pgd, problem
+from sweep import _loop, kernel, pgd, problem, projections
 
 CASES = [
     dict(d=200, s=5, regs=("l0",), ratios=(0.5, 1.0, 2.0, 4.0)),
@@ -103,3 +103,28 @@ def test_float32_runs_in_float32_and_reaches_the_same_successes():
     X64, w64, labels64, _ = _trial(case)
     ref = kernel.solve(X64, w64, labels64, probs, 200, 1e-4)
     assert (res.rel_error[ref.rel_error <= 1e-5] <= 1e-4).all()
+
+
+@pytest.mark.parametrize("name", sorted(projections.CONSTRAINTS))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_compiled_projections_equal_the_reference(name, dtype):
+    """Each constraint set's twin in the compiled loop is its projection in sweep.projections."""
+    rng = np.random.default_rng(4)
+    d, s = 300, 7
+    w_star = np.zeros(d, dtype=dtype)
+    w_star[rng.choice(d, s, replace=False)] = rng.standard_normal(s)
+    radius = dtype(projections.get(name).regularizer(w_star))
+    for _ in range(20):
+        v, w_old = (rng.standard_normal((2, d)) * rng.uniform(0.01, 3)).astype(dtype)
+        ref = projections.get(name).project(v, radius)
+        w = w_old.copy()
+        step = _loop._project(v.copy(), kernel.COMPILED[name], radius, w, np.empty(d, dtype))
+        np.testing.assert_allclose(w, ref, rtol=1e-6 if dtype == np.float32 else 1e-13, atol=0)
+        assert w.dtype == dtype and math.isclose(step, np.sum((ref.astype(float) - w_old) ** 2), rel_tol=1e-5)
+
+
+def test_compiled_l0_keeps_exactly_s_among_ties():
+    v = np.array([1.0, -2.0, 2.0, 0.5, -2.0, 2.0, 0.1])
+    w = np.zeros_like(v)
+    _loop._project(v, kernel.COMPILED["l0"], 3.0, w, np.empty(v.size))
+    np.testing.assert_array_equal(w, [0, -2.0, 2.0, 0, -2.0, 0, 0])  # the lowest indices win ties
