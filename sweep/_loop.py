@@ -54,7 +54,10 @@ def run(X, XT, w_star, Y, ns, relu, proj, radius, scale, iterations, tolerance, 
     streak = np.zeros(P, np.int64)
     one = scale[0] / scale[0]
     zero, two = one - one, one + one
-    norm_star = math.sqrt(_sumsq_diff(w_star, W[0]))  # W is zero here
+    norm_star = 0.0
+    for j in range(d):
+        norm_star += float(w_star[j]) ** 2
+    norm_star = math.sqrt(norm_star)
     live = np.arange(P)
     m = P
     for t in range(iterations):
@@ -76,8 +79,8 @@ def run(X, XT, w_star, Y, ns, relu, proj, radius, scale, iterations, tolerance, 
             mu = two if (t == 0 and relu[p]) else one  # mu_0 = 2 for ReLU (Theorem 3.1)
             for j in range(d):
                 V[j] = W[p, j] - mu * G[p, j]
-            step = math.sqrt(_project(V, proj[p], radius[p], W[p], heap))
-            err = math.sqrt(_sumsq_diff(W[p], w_star)) / norm_star
+            step, err = _update(V, proj[p], radius[p], W[p], w_star, heap)
+            step, err = math.sqrt(step), math.sqrt(err) / norm_star
             bad = not (err <= diverge_at)  # NaN or beyond
             if bad:
                 err = np.inf
@@ -169,59 +172,63 @@ def _rows_gradient(X, z, y, relu, scale, zero, two, lo, hi, rows, r, g):
 
 
 @njit(**_JIT)
-def _project(v, code, radius, w, heap):
-    """``w <- P_K(v)``; returns ``||P_K(v) - w_old||^2`` (the step), in float64."""
-    if code == L0:
-        _project_l0(v, int(radius), heap)
+def _update(v, code, radius, w, w_star, heap):
+    """``w <- P_K(v)`` in one pass; returns ``||w_new - w_old||^2`` (the step) and
+    ``||w_new - w*||^2``, in float64."""
+    d = v.size
+    cut, ties = -1.0, 0  # l0: keep |v_j| > cut, and the first `ties` entries equal to it
+    if code == L0 and int(radius) < d:
+        cut, ties = _l0_cut(v, int(radius), heap)
     elif code == L1:
         _project_l1(v, radius)
-    step = _sumsq_diff(v, w)
-    w[:] = v
-    return step
-
-
-@njit(**_JIT)
-def _project_l0(v, s, heap):
-    """Keep the ``s`` largest magnitudes in place; among ties the lowest indices."""
-    d = v.size
-    if s >= d:
-        return
+    step, err = 0.0, 0.0
     for j in range(d):
-        if not np.isfinite(v[j]):
-            return  # left unprojected: the error reads as divergence
-    cut = _kth_largest_abs(v, s, heap)
-    ties = s
-    for j in range(d):
-        if abs(v[j]) > cut:
-            ties -= 1
-    for j in range(d):
-        a = abs(v[j])
+        x = v[j]
+        a = abs(x)
         if a < cut:
-            v[j] = 0
+            x = x - x  # zero, in v's dtype
         elif a == cut:
             if ties > 0:
                 ties -= 1
             else:
-                v[j] = 0
+                x = x - x
+        e = float(x) - float(w[j])
+        step += e * e
+        e = float(x) - float(w_star[j])
+        err += e * e
+        w[j] = x
+    return step, err
 
 
 @njit(**_JIT)
-def _kth_largest_abs(v, s, heap):
-    """The ``s``-th largest ``|v_j|``, in one pass with a min-heap of the largest so far.
+def _l0_cut(v, s, heap):
+    """Hard thresholding to ``s`` entries as a cut: keep ``|v_j| > cut`` and, among ties at
+    the cut, the lowest indices (exactly ``s`` in all).
 
-    For ``s << d`` most entries cost one comparison with the heap's root: a few times
-    cheaper than partitioning a copy of ``|v|``.
+    The ``s``-th largest ``|v_j|`` comes from one pass with a min-heap of the largest so
+    far: for ``s << d`` most entries cost one comparison with the heap's root, a few times
+    cheaper than partitioning a copy of ``|v|``. A non-finite ``v`` is left whole (cut -1):
+    its error then reads as divergence.
     """
+    finite = True
     for j in range(s):
         heap[j] = abs(v[j])
+        finite &= heap[j] < np.inf
     for j in range(s // 2 - 1, -1, -1):
         _sift_down(heap, j, s)
     for j in range(s, v.size):
         a = abs(v[j])
+        finite &= a < np.inf
         if a > heap[0]:
             heap[0] = a
             _sift_down(heap, 0, s)
-    return heap[0]
+    if not finite:
+        return -1.0, 0
+    cut = heap[0]
+    above = 0
+    for j in range(s):
+        above += heap[j] > cut
+    return float(cut), s - above
 
 
 @njit(**_JIT)
@@ -262,13 +269,3 @@ def _project_l1(v, radius):
     for j in range(d):
         m = a[j] - theta
         v[j] = math.copysign(m, v[j]) if m > 0 else 0
-
-
-@njit(**_JIT)
-def _sumsq_diff(a, b):
-    """``||a - b||^2`` accumulated in float64 (``b`` zero gives ``||a||^2``)."""
-    acc = 0.0
-    for j in range(a.size):
-        e = float(a[j]) - float(b[j])
-        acc += e * e
-    return acc

@@ -118,13 +118,15 @@ def test_compiled_projections_equal_the_reference(name, dtype):
         v, w_old = (rng.standard_normal((2, d)) * rng.uniform(0.01, 3)).astype(dtype)
         ref = projections.get(name).project(v, radius)
         w = w_old.copy()
-        step = _loop._project(v.copy(), kernel.COMPILED[name], radius, w, np.empty(d, dtype))
+        step, err = _loop._update(v.copy(), kernel.COMPILED[name], radius, w, w_star, np.empty(d, dtype))
         np.testing.assert_allclose(w, ref, rtol=1e-6 if dtype == np.float32 else 1e-13, atol=0)
-        assert w.dtype == dtype and math.isclose(step, np.sum((ref.astype(float) - w_old) ** 2), rel_tol=1e-5)
+        assert w.dtype == dtype
+        assert math.isclose(step, np.sum((ref.astype(float) - w_old) ** 2), rel_tol=1e-5)
+        assert math.isclose(err, np.sum((ref.astype(float) - w_star) ** 2), rel_tol=1e-5)
 
 
 def test_compiled_l0_keeps_exactly_s_among_ties():
     v = np.array([1.0, -2.0, 2.0, 0.5, -2.0, 2.0, 0.1])
     w = np.zeros_like(v)
-    _loop._project(v, kernel.COMPILED["l0"], 3.0, w, np.empty(v.size))
+    _loop._update(v, kernel.COMPILED["l0"], 3.0, w, np.zeros_like(v), np.empty(v.size))
     np.testing.assert_array_equal(w, [0, -2.0, 2.0, 0, -2.0, 0, 0])  # the lowest indices win ties
