@@ -190,6 +190,28 @@ def _noop(i):
     return i
 
 
+def _kernel_rate(trials):
+    """Trials per second of the float64 kernel at the Figure-1 size, in this process."""
+    threadpool_limits(1)
+    total, _, _, _ = kernel_trials(1000, 20, sizes(1000, 20), trials, np.dtype("float64"))
+    return trials / total
+
+
+def hardware_scaling(trials):
+    """The same kernel in 1 and in 2 plain processes side by side (no Dask): what two
+    cores give when both stream their designs through the shared cache."""
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    ctx = mp.get_context("spawn")
+    with ProcessPoolExecutor(1, mp_context=ctx) as ex:
+        one = ex.submit(_kernel_rate, trials).result()
+    with ProcessPoolExecutor(2, mp_context=ctx) as ex:
+        two = sum(ex.map(_kernel_rate, [trials, trials]))
+    print(f"without Dask, 2 processes side by side: {two / one:.2f}x one (the kernel streams X through "
+          f"the shared cache; the 2-worker figure above also shares the cores with the client and scheduler)")
+
+
 def _peak_task_memory(plan, task):
     tracemalloc.start()
     engine.run_task(plan, task)
@@ -210,6 +232,7 @@ def main():
     if not args.quick:
         study(5000, 100, trials=2, base_trials=1, dtypes=("float64", "float32"))
     scaling(args.quick)
+    hardware_scaling(10 if args.quick else 40)
 
 
 if __name__ == "__main__":
