@@ -36,17 +36,18 @@ def run(X, XT, w_star, Y, ns, relu, proj, radius, scale, iterations, tolerance, 
         stall_streak, path_margin, diverge_at, W, G, Z, trace, hit, rel_error, diverged, stalled, ran):
     """Run PGD from ``w_0 = 0`` on every problem, writing the results in place.
 
-    ``X (n_max, d)`` and its transpose ``XT`` (both C-contiguous), ``w_star (d,)``, ``Y (P, n_max)`` labels, ``radius (P,)`` and
-    ``scale (P,) = 1/n`` share ``X``'s dtype, so float32 runs in float32 throughout (every
-    constant below is made from them: a Python literal would promote to float64); errors,
-    steps and the trace are float64. ``W (P, d)`` comes in zero and ends as each problem's
-    last iterate; ``G (P, d)`` and ``Z (P, n_max)`` are its gradients' and products' room
-    (allocated by the caller, where memory is accounted for); ``trace (P, iterations + 1)``
-    comes in NaN with column 0 set; ``hit`` in -1.
-    """  # fmt: skip
+    ``X (n_max, d)`` and its transpose ``XT`` (both C-contiguous), ``w_star (d,)``,
+    ``Y (P, n_max)`` labels, ``radius (P,)`` and ``scale (P,) = 1/n`` share ``X``'s dtype,
+    so float32 runs in float32 throughout (every constant below is made from them: a
+    Python literal would promote to float64); errors, steps and the trace are float64.
+    ``W (P, d)`` comes in zero and ends as each problem's last iterate; ``G (P, d)`` and
+    ``Z (P, n_max)`` are room for gradients and products (allocated by the caller, where
+    memory is counted); ``trace (P, iterations + 1)`` comes in NaN with column 0 set;
+    ``hit`` in -1.
+    """
     P, d = W.shape
     V = np.empty(d, X.dtype)
-    nz = np.empty((P, d), np.int64)  # scratch: nonzeros of an iterate
+    nz = np.empty(d, np.int64)  # scratch: the nonzeros of one iterate
     rows = np.empty(ROW_BLOCK, np.int64)
     r = np.empty(ROW_BLOCK, X.dtype)
     heap = np.empty(d, X.dtype)
@@ -64,7 +65,7 @@ def run(X, XT, w_star, Y, ns, relu, proj, radius, scale, iterations, tolerance, 
         n_hi = 0
         for q in range(m):
             p = live[q]
-            _design_times(XT, W[p], nz[p], ns[p], Z[p])
+            _design_times(XT, W[p], nz, ns[p], Z[p])
             G[p, :] = 0
             n_hi = max(n_hi, ns[p])
         for lo in range(0, n_hi, ROW_BLOCK):
