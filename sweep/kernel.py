@@ -109,6 +109,8 @@ def solve(X, w_star, labels, problems, iterations, tolerance, stop_early=True):
         trace=np.full((P, iterations + 1), np.nan),
     )
     out.trace[:, 0] = 1.0  # w_0 = 0
+    if P == 0:
+        return out
     _loop.run(
         X, np.ascontiguousarray(X.T), w_star, Y, ns,
         np.array([p.model == "relu" for p in problems]),
