@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import _loop, projections
+from . import _loop, problem, projections
 
 DIVERGE_AT = 1e8  # relative error; far beyond any recovery, still far from overflow
 # Measured on 3920 problems (d = 100..2000, l0 and l1, both models): with the geometric bound
@@ -126,14 +126,15 @@ def solve(X, w_star, labels, problems, iterations, tolerance, stop_early=True):
 
 
 def warm_up(dtype="float64"):
-    """Compile the loop for ``dtype`` (or load it from numba's cache) on a tiny problem.
+    """Compile the loop and the normal generator for ``dtype`` (or load them from numba's
+    cache) on a tiny trial, drawn as a sweep draws one.
 
     The first compile takes 10-20 s and is cached beside the package; calling this once in
     the client before workers start means each worker loads the cache (~0.5 s) instead of
-    all compiling at once.
+    all compiling at once. The draw also runs the generator's one-off check against numpy.
     """
-    X = np.ones((2, 2), dtype=dtype)
-    solve(X, X[0], {"relu": X[:, 0]}, [Problem("relu", "l0", 2)], 1, 0.0)
+    X, w_star = problem.draw_trial(0, (2, 1, 0), 2, 1, 2, dtype=np.dtype(dtype))
+    solve(X, w_star, {"relu": problem.observe(X, w_star, "relu")}, [Problem("relu", "l0", 2)], 1, 0.0)
 
 
 def _top_support_is(W, support):

@@ -7,6 +7,8 @@ its key, never on which worker ran it or in which order.
 
 import numpy as np
 
+from . import _normal
+
 SIGNALS = ("gaussian", "rademacher")
 
 
@@ -52,9 +54,11 @@ def gaussian_design(rng, n, d, dtype=np.float64):
     """``n x d`` matrix of i.i.d. N(0, 1) entries, filled row by row.
 
     Rows are drawn in order from one stream, so ``gaussian_design(rng, n, d)[:m]`` equals
-    ``gaussian_design(rng_copy, m, d)``: nested samples are prefixes of one draw.
+    ``gaussian_design(rng_copy, m, d)``: nested samples are prefixes of one draw. The values
+    are ``rng.standard_normal((n, d), dtype=dtype)``'s, drawn ~3.5x faster
+    (:mod:`sweep._normal`).
     """
-    return rng.standard_normal((n, d), dtype=dtype)
+    return _normal.standard_normal(rng, (n, d), dtype)
 
 
 def observe(X, w_star, model):
