@@ -160,24 +160,28 @@ ratio = [0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0]
 """
     cfg = config.loads(text)
     plan = engine.Plan.from_config(cfg)
-    tasks = engine.make_tasks(cfg, 4)  # ~0.15 s each: long against the scheduler's ~2 ms
+    tasks = engine.make_tasks(cfg, 4)  # ~0.12 s each: long against the scheduler's ~2 ms
     print(f"\n## scaling: {len(tasks)} tasks of 4 trials (d = 1000, s = 10 and 20, 7 ratios) through sweep.fanout")
-    times = {}
-    for n in (1, 2):
-        with LocalCluster(n_workers=n, threads_per_worker=1, dashboard_address=":0") as c, Client(c) as client:
-            client.run(kernel.warm_up, "float64")  # workers up, the compiled loop loaded
-            t0 = time.perf_counter()
-            fanout.compute(client, plan, tasks, lambda task, arrays: None, progress=False)
-            times[n] = time.perf_counter() - t0
-            if n == 2:
+    # This shared VM's speed drifts by +-15% over minutes: 1 and 2 workers alternate, and
+    # each count's fastest run is compared (as timeit does), every run printed.
+    times = {1: [], 2: []}
+    for _ in range(1 if quick else 3):
+        for n in (1, 2):
+            with LocalCluster(n_workers=n, threads_per_worker=1, dashboard_address=":0") as c, Client(c) as client:
+                client.run(kernel.warm_up, "float64")  # workers up, the compiled loop loaded
                 t0 = time.perf_counter()
-                futs = client.map(_noop, range(2000), pure=False)
-                for f in as_completed(futs):
-                    pass
-                rate = 2000 / (time.perf_counter() - t0)
-                peaks = client.run(_peak_task_memory, plan, engine.Task(1000, 20, 0, 2))
-        print(f"{n} worker(s): {times[n]:.2f} s")
-    print(f"speed-up 2 workers / 1 worker: {times[1] / times[2]:.2f}x (target >= 1.8x)")
+                fanout.compute(client, plan, tasks, lambda task, arrays: None, progress=False)
+                times[n].append(time.perf_counter() - t0)
+                if n == 2 and len(times[2]) == 1:
+                    t0 = time.perf_counter()
+                    futs = client.map(_noop, range(2000), pure=False)
+                    for f in as_completed(futs):
+                        pass
+                    rate = 2000 / (time.perf_counter() - t0)
+                    peaks = client.run(_peak_task_memory, plan, engine.Task(1000, 20, 0, 2))
+    for n in (1, 2):
+        print(f"{n} worker(s): {min(times[n]):.2f} s (runs: {', '.join(f'{t:.2f}' for t in times[n])})")
+    print(f"speed-up 2 workers / 1 worker: {min(times[1]) / min(times[2]):.2f}x (target >= 1.8x)")
     print(f"task overhead: {rate:.0f} empty tasks/s through the scheduler")
     budget = cfg.memory_budget
     for addr, (traced, rss) in peaks.items():
@@ -197,18 +201,20 @@ def _kernel_rate(trials):
     return trials / total
 
 
-def hardware_scaling(trials):
+def hardware_scaling(trials, rounds):
     """The same kernel in 1 and in 2 plain processes side by side (no Dask): what two
     cores give when both stream their designs through the shared cache."""
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
 
     ctx = mp.get_context("spawn")
-    with ProcessPoolExecutor(1, mp_context=ctx) as ex:
-        one = ex.submit(_kernel_rate, trials).result()
-    with ProcessPoolExecutor(2, mp_context=ctx) as ex:
-        two = sum(ex.map(_kernel_rate, [trials, trials]))
-    print(f"without Dask, 2 processes side by side: {two / one:.2f}x one (the kernel streams X through "
+    one, two = [], []
+    for _ in range(rounds):
+        with ProcessPoolExecutor(1, mp_context=ctx) as ex:
+            one.append(ex.submit(_kernel_rate, trials).result())
+        with ProcessPoolExecutor(2, mp_context=ctx) as ex:
+            two.append(sum(ex.map(_kernel_rate, [trials, trials])))
+    print(f"without Dask, 2 processes side by side: {max(two) / max(one):.2f}x one (the kernel streams X through "
           f"the shared cache; the 2-worker figure above also shares the cores with the client and scheduler)")
 
 
@@ -232,7 +238,7 @@ def main():
     if not args.quick:
         study(5000, 100, trials=2, base_trials=1, dtypes=("float64", "float32"))
     scaling(args.quick)
-    hardware_scaling(10 if args.quick else 40)
+    hardware_scaling(10 if args.quick else 40, 1 if args.quick else 3)
 
 
 if __name__ == "__main__":
