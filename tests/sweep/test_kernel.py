@@ -118,9 +118,11 @@ def test_compiled_projections_equal_the_reference(name, dtype):
         v, w_old = (rng.standard_normal((2, d)) * rng.uniform(0.01, 3)).astype(dtype)
         ref = projections.get(name).project(v, radius)
         w = w_old.copy()
-        step, err = _loop._update(v.copy(), kernel.COMPILED[name], radius, w, w_star, np.empty(d, dtype))
+        nz = np.empty(d, np.int64)
+        step, err, k, _ = _loop._update(v.copy(), kernel.COMPILED[name], radius, w, w_star, np.empty(d, dtype), nz, -1.0)
         np.testing.assert_allclose(w, ref, rtol=1e-6 if dtype == np.float32 else 1e-13, atol=0)
         assert w.dtype == dtype
+        np.testing.assert_array_equal(nz[:k], np.flatnonzero(w))  # the support the next z = X w reads
         assert math.isclose(step, np.sum((ref.astype(float) - w_old) ** 2), rel_tol=1e-5)
         assert math.isclose(err, np.sum((ref.astype(float) - w_star) ** 2), rel_tol=1e-5)
 
@@ -128,5 +130,20 @@ def test_compiled_projections_equal_the_reference(name, dtype):
 def test_compiled_l0_keeps_exactly_s_among_ties():
     v = np.array([1.0, -2.0, 2.0, 0.5, -2.0, 2.0, 0.1])
     w = np.zeros_like(v)
-    _loop._update(v, kernel.COMPILED["l0"], 3.0, w, np.zeros_like(v), np.empty(v.size))
+    _loop._update(v, kernel.COMPILED["l0"], 3.0, w, np.zeros_like(v), np.empty(v.size), np.empty(v.size, np.int64), -1.0)
     np.testing.assert_array_equal(w, [0, -2.0, 2.0, 0, -2.0, 0, 0])  # the lowest indices win ties
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_l0_cut_is_the_same_whatever_the_guess(dtype):
+    """The last iteration's cut only narrows the heap's work: any guess, above, at or below
+    the true cut, ties included, gives the cut and tie count of no guess."""
+    rng = np.random.default_rng(8)
+    for _ in range(200):
+        d, s = rng.integers(5, 60), rng.integers(1, 5)
+        v = np.round(rng.standard_normal(d) * 4).astype(dtype)  # many ties
+        heap = np.empty(d, dtype)
+        want = _loop._l0_cut(v, s, heap, -1.0)
+        assert want[0] == np.sort(np.abs(v))[-s]
+        for guess in (0.0, want[0], np.nextafter(want[0], 0), want[0] + 1, want[0] / 2, rng.uniform(0, 8)):
+            assert _loop._l0_cut(v, s, heap, float(guess)) == want
