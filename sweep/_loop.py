@@ -10,6 +10,8 @@ things numpy cannot do cheaply come free:
   (the factor ``1 + sgn``), about half of them.
 - Rows of ``X`` are visited in blocks of :data:`ROW_BLOCK`; every live problem takes a block
   while it is in cache, so ``X`` is streamed from memory once per iteration for all of them.
+  Two problems that use every row of a block (linear ones) take it together, each row
+  loaded once for both: reading the block from L2 is what bounds this part.
 - ``z = X w`` reads only the rows of ``X^T`` at the nonzeros of ``w`` (``s`` of them after an
   l0 projection), contiguously: gathering ``s`` scattered entries from every row of ``X``
   instead costs a cache miss each and took 40% of the loop.
@@ -48,8 +50,8 @@ def run(X, XT, w_star, Y, ns, relu, proj, radius, scale, iterations, tolerance, 
     P, d = W.shape
     V = np.empty(d, X.dtype)
     nz = np.empty(d, np.int64)  # scratch: the nonzeros of one iterate
-    rows = np.empty(ROW_BLOCK, np.int64)
-    r = np.empty(ROW_BLOCK, X.dtype)
+    rows = np.empty((P, ROW_BLOCK), np.int64)  # per live problem: its rows with r_i != 0 in a block
+    r = np.empty((P, ROW_BLOCK), X.dtype)
     heap = np.empty(d, X.dtype)
     prev_step = np.full(P, np.nan)
     cuts = np.full(P, -1.0)  # each problem's last l0 cut: a guess for the next
@@ -70,11 +72,22 @@ def run(X, XT, w_star, Y, ns, relu, proj, radius, scale, iterations, tolerance, 
             G[p, :] = 0
             n_hi = max(n_hi, ns[p])
         for lo in range(0, n_hi, ROW_BLOCK):
+            hi = min(lo + ROW_BLOCK, n_hi)
+            pending = -1  # a problem using every row of the block, waiting for a partner
             for q in range(m):
                 p = live[q]
-                if lo < ns[p]:
-                    hi = min(lo + ROW_BLOCK, ns[p])
-                    _rows_gradient(X, Z[p], Y[p], relu[p], scale[p], zero, two, lo, hi, rows, r, G[p])
+                if lo >= ns[p]:
+                    continue
+                k = _residual(Z[p], Y[p], relu[p], scale[p], zero, two, lo, min(hi, ns[p]), rows[q], r[q])
+                if k < hi - lo:  # its own rows (ReLU, or the end of its sample)
+                    _accumulate(X, rows[q], r[q], k, G[p])
+                elif pending < 0:
+                    pending = q
+                else:  # two problems on the same rows share the loads of X (linear ones, mostly)
+                    _accumulate_pair(X, rows[q], r[pending], r[q], k, G[live[pending]], G[p])
+                    pending = -1
+            if pending >= 0:
+                _accumulate(X, rows[pending], r[pending], hi - lo, G[live[pending]])
         kept = 0
         for q in range(m):
             p = live[q]
@@ -146,12 +159,11 @@ def _design_times(XT, w, nz, k, n, z):
 
 
 @njit(**_JIT)
-def _rows_gradient(X, z, y, relu, scale, zero, two, lo, hi, rows, r, g):
-    """``g += X[lo:hi]^T r`` with the residual of eq. 3.1 on those rows.
+def _residual(z, y, relu, scale, zero, two, lo, hi, rows, r):
+    """The nonzero residuals of eq. 3.1 on rows ``lo:hi`` into ``rows``, ``r``; their count.
 
     ``r_i = (1/n) (1 + sgn(z_i)) (relu(z_i) - y_i)`` (ReLU) or ``(1/n) (z_i - y_i)``.
-    Rows with ``r_i = 0`` are skipped; the rest are added four at a time (one load and
-    store of ``g`` per four rows).
+    Rows with ``r_i = 0`` are left out of ``X^T r``.
     """
     k = 0
     for i in range(lo, hi):
@@ -166,6 +178,13 @@ def _rows_gradient(X, z, y, relu, scale, zero, two, lo, hi, rows, r, g):
         rows[k] = i  # kept only if nonzero: the count moves on without a branch
         r[k] = ri
         k += ri != 0
+    return k
+
+
+@njit(**_JIT)
+def _accumulate(X, rows, r, k, g):
+    """``g += sum_a r[a] X[rows[a]]``, four rows at a time (one load and store of ``g`` per
+    four rows)."""
     a = 0
     while a + 4 <= k:
         r0, r1, r2, r3 = r[a], r[a + 1], r[a + 2], r[a + 3]
@@ -177,6 +196,28 @@ def _rows_gradient(X, z, y, relu, scale, zero, two, lo, hi, rows, r, g):
         r0, x0 = r[a], X[rows[a]]
         for j in range(g.size):
             g[j] += r0 * x0[j]
+        a += 1
+
+
+@njit(**_JIT)
+def _accumulate_pair(X, rows, rp, rq, k, gp, gq):
+    """:func:`_accumulate` for two problems on the same rows: each row of ``X`` is loaded
+    once for both, and each ``g`` gets exactly the sums it would get alone."""
+    a = 0
+    while a + 4 <= k:
+        p0, p1, p2, p3 = rp[a], rp[a + 1], rp[a + 2], rp[a + 3]
+        q0, q1, q2, q3 = rq[a], rq[a + 1], rq[a + 2], rq[a + 3]
+        x0, x1, x2, x3 = X[rows[a]], X[rows[a + 1]], X[rows[a + 2]], X[rows[a + 3]]
+        for j in range(gp.size):
+            a0, a1, a2, a3 = x0[j], x1[j], x2[j], x3[j]
+            gp[j] += p0 * a0 + p1 * a1 + p2 * a2 + p3 * a3
+            gq[j] += q0 * a0 + q1 * a1 + q2 * a2 + q3 * a3
+        a += 4
+    while a < k:
+        p0, q0, x0 = rp[a], rq[a], X[rows[a]]
+        for j in range(gp.size):
+            gp[j] += p0 * x0[j]
+            gq[j] += q0 * x0[j]
         a += 1
 
 

@@ -35,6 +35,19 @@ def test_kernel_traces_equal_plain_pgd(case):
 
 
 @pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_a_problem_gives_the_same_bits_alone_or_among_others(case, dtype):
+    """What a problem computes never depends on the others in its trial (linear problems
+    on the same rows share loads of X in pairs): batching cannot change a dataset."""
+    X, w, labels, probs = _trial(case, dtype=dtype)
+    together = kernel.solve(X, w, labels, probs, 60, 1e-4)
+    for j, p in enumerate(probs):
+        alone = kernel.solve(X, w, labels, [p], 60, 1e-4)
+        np.testing.assert_array_equal(alone.trace[0], together.trace[j], err_msg=str(p))
+        assert alone.iterations_run[0] == together.iterations_run[j]
+
+
+@pytest.mark.parametrize("case", CASES)
 def test_early_stopping_changes_no_success(case):
     for trial in range(8):
         X, w, labels, probs = _trial(case, trial)
