@@ -1,11 +1,12 @@
-"""The worker-side preparation of sweep.fanout, inside a real Dask worker process."""
+"""The worker-side preparation of sweep.fanout and sweep.cluster, inside real Dask worker
+processes."""
 
 import resource
 import sys
 
 import pytest
 
-from sweep import config, engine, fanout
+from sweep import cluster, config, engine, fanout
 
 from .helpers import SMALL
 
@@ -40,3 +41,18 @@ def test_worker_preparation_stops_page_fault_churn():
             assert client.run(lambda: __import__("os").environ.get("MALLOC_TRIM_THRESHOLD_")).popitem()[1] == "65536"
             counts[prepare] = client.submit(_faults, plan, task, prepare, pure=False).result()
     assert counts[True] * 5 < counts[False], counts
+
+
+def test_the_sweeps_local_workers_keep_dask_housekeeping_quiet():
+    """cluster.connect's workers run without the stack profiler and with slow health ticks
+    (they are nannied processes: the settings must travel to them)."""
+    import dask
+
+    def settings():
+        return {key: dask.config.get(key) for key in cluster.QUIET}
+
+    table = config.loads(SMALL).cluster
+    with cluster.connect("local", 2, table, dashboard_address=":0") as client:
+        seen = client.run(settings)
+    assert len(seen) == 2 and all(s == cluster.QUIET for s in seen.values()), seen
+    assert settings() != cluster.QUIET  # and only there: this process keeps dask's defaults

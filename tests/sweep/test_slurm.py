@@ -4,6 +4,8 @@ The real-SLURM tests are marked ``slurm`` and skip when no controller answers ``
 ``cluster/slurm/start.sh`` brings one up (``.ci/run`` does, as root).
 """
 
+import json
+import shlex
 import shutil
 import subprocess
 import sys
@@ -44,6 +46,18 @@ def test_job_script_carries_the_site_settings():
     # workers retire before SLURM kills them at the walltime
     assert "--lifetime 115m --lifetime-stagger 2m" in script
     assert "--interface ib0" in script and "--nworkers 2" in script
+
+
+def test_job_script_gives_workers_the_quiet_dask_settings():
+    """The exports in the job script, run in a fresh environment, set dask's config to
+    cluster.QUIET: batch jobs do not inherit the client's config."""
+    script = cluster.job_script(config.loads(SMALL + SITE).cluster)
+    exports = [line for line in script.splitlines() if line.startswith("export DASK_")]
+    assert len(exports) == len(cluster.QUIET)
+    code = "import dask, distributed, json; print(json.dumps({k: dask.config.get(k) for k in %r}))" % list(cluster.QUIET)
+    res = subprocess.run(["bash", "-c", "\n".join(exports + [f"{shlex.quote(sys.executable)} -c {shlex.quote(code)}"])],
+                         capture_output=True, text=True, check=True)
+    assert json.loads(res.stdout) == cluster.QUIET
 
 
 def test_lifetime_stays_below_short_walltimes():
