@@ -22,18 +22,23 @@ import warnings
 
 import numpy as np
 from numba import njit
-from numba.np.random import _constants as _zig
+
+try:  # numba's private copy of numpy's tables; a numba without it means drawing with numpy
+    from numba.np.random import _constants as _zig
+except ImportError:
+    _zig = None
 
 CHECK_DRAWS = 1 << 17
 
 _JIT = dict(cache=True, nogil=True, error_model="numpy", boundscheck=False)
 
-_WI64, _KI64, _FI64 = (np.array(_zig.wi_double, np.float64), np.array(_zig.ki_double, np.uint64),
-                       np.array(_zig.fi_double, np.float64))
-_WI32, _KI32, _FI32 = (np.array(_zig.wi_float, np.float32), np.array(_zig.ki_float, np.uint32),
-                       np.array(_zig.fi_float, np.float32))
-_R64, _INV_R64 = float(_zig.ziggurat_nor_r), float(_zig.ziggurat_nor_inv_r)
-_R32, _INV_R32 = np.float32(_zig.ziggurat_nor_r_f), np.float32(_zig.ziggurat_nor_inv_r_f)
+if _zig is not None:
+    _WI64, _KI64, _FI64 = (np.array(_zig.wi_double, np.float64), np.array(_zig.ki_double, np.uint64),
+                           np.array(_zig.fi_double, np.float64))
+    _WI32, _KI32, _FI32 = (np.array(_zig.wi_float, np.float32), np.array(_zig.ki_float, np.uint32),
+                           np.array(_zig.fi_float, np.float32))
+    _R64, _INV_R64 = float(_zig.ziggurat_nor_r), float(_zig.ziggurat_nor_inv_r)
+    _R32, _INV_R32 = np.float32(_zig.ziggurat_nor_r_f), np.float32(_zig.ziggurat_nor_inv_r_f)
 
 _U1, _U3, _U8, _U9, _U11, _U24, _U32, _U40 = (np.uint64(k) for k in (1, 3, 8, 9, 11, 24, 32, 40))
 _LOW8, _LOW32, _MANT52 = np.uint64(0xFF), np.uint64(0xFFFFFFFF), np.uint64(0x000FFFFFFFFFFFFF)
@@ -60,7 +65,8 @@ def standard_normal(rng, shape, dtype=np.float64):
     """
     dtype = np.dtype(dtype)
     bits = rng.bit_generator
-    if type(bits) is not np.random.SFC64 or dtype not in (np.float64, np.float32) or not _agrees_with_numpy():
+    fast = _zig is not None and type(bits) is np.random.SFC64 and dtype in (np.float64, np.float32)
+    if not (fast and _agrees_with_numpy()):
         return rng.standard_normal(shape, dtype=dtype)
     return _draw(bits, shape, dtype)
 
