@@ -177,13 +177,13 @@ def trial_bytes(config, d, n_max):
     The design ``X`` (n_max x d) and its transpose (the kernel reads both); labels and
     products (two n_max x P arrays, four allowed); iterates and gradients (two d x P
     arrays) and the int64 ranks of the final support check (six allowed); the kernel's
-    error traces (float64).
+    error traces (float64) and each iterate's support (int64, d x P).
     ``tests/sweep/test_engine.py`` checks it against the measured peak.
     """
     item = 8 if config.dtype == "float64" else 4
     P = _problems_per_draw(config)
     arrays = 2 * n_max * d + 4 * n_max * P + 6 * d * P
-    return int(item * arrays + 8 * P * (config.iterations + 1) + 8 * 2 * n_max)
+    return int(item * arrays + 8 * P * (config.iterations + 1 + d) + 8 * 2 * n_max)
 
 
 def task_bytes(config, d, n_max, batch):

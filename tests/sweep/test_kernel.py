@@ -156,7 +156,48 @@ def test_l0_cut_is_the_same_whatever_the_guess(dtype):
         d, s = rng.integers(5, 60), rng.integers(1, 5)
         v = np.round(rng.standard_normal(d) * 4).astype(dtype)  # many ties
         heap = np.empty(d, dtype)
-        want = _loop._l0_cut(v, s, heap, -1.0)
+        cand = np.empty(d, np.int64)
+        want = _loop._l0_cut(v, s, heap, -1.0, cand)[:2]
         assert want[0] == np.sort(np.abs(v))[-s]
         for guess in (0.0, want[0], np.nextafter(want[0], 0), want[0] + 1, want[0] / 2, rng.uniform(0, 8)):
-            assert _loop._l0_cut(v, s, heap, float(guess)) == want
+            cut, ties, c = _loop._l0_cut(v, s, heap, float(guess), cand)
+            assert (cut, ties) == want
+            # every entry the cut can keep is a candidate, in increasing order
+            np.testing.assert_array_equal(np.intersect1d(cand[:c], np.flatnonzero(np.abs(v) >= cut)),
+                                          np.flatnonzero(np.abs(v) >= cut))  # fmt: skip
+            assert (np.diff(cand[:c]) > 0).all()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_hard_threshold_is_the_general_update_bit_for_bit(dtype):
+    """The l0 fast path, which sums only over supports, gives the general update's iterate,
+    support, cut, step and error, bit for bit: ties, stale guesses, overlapping and
+    disjoint supports, fewer than s nonzeros and non-finite entries included."""
+    rng = np.random.default_rng(9)
+    for case in range(400):
+        d, s = int(rng.integers(5, 80)), int(rng.integers(1, 6))
+        scale = rng.uniform(0.01, 100)
+        v = (rng.standard_normal(d) * scale).astype(dtype)
+        if case % 3 == 0:
+            v = np.round(v / scale * 3).astype(dtype)  # many ties, and zeros
+        if case % 7 == 0:
+            v[rng.random(d) < 0.8] = 0  # fewer than s nonzeros, often
+        if case % 50 == 0:
+            v[rng.integers(d)] = [np.inf, np.nan][case % 100 // 50]
+        w_star = np.zeros(d, dtype)
+        w_star[rng.choice(d, s, replace=False)] = rng.standard_normal(s)
+        w_old = np.zeros(d, dtype)
+        old = np.sort(rng.choice(d, min(d, s + int(rng.integers(0, 3))), replace=False))
+        w_old[old] = rng.standard_normal(old.size)
+        if case % 2:
+            w_old[old[: s // 2]] = v[old[: s // 2]]  # overlapping supports
+        radius = dtype(s)
+        want_w, want_nz, heap = w_old.copy(), np.empty(d, np.int64), np.empty(d, dtype)
+        want = _loop._update(v.copy(), kernel.COMPILED["l0"], radius, want_w, w_star, heap, want_nz, -1.0)
+        for guess in (-1.0, want[3], want[3] / 2, want[3] * 2 + 1):
+            w, nz = w_old.copy(), np.empty(d, np.int64)
+            got = _loop._hard_threshold(v.copy(), radius, w, old, old.size, w_star, np.flatnonzero(w_star), heap,
+                                        np.empty(d, np.int64), nz, float(guess))  # fmt: skip
+            np.testing.assert_array_equal(got[:3], want[:3])  # NaN where v is not finite
+            np.testing.assert_array_equal(w, want_w)
+            np.testing.assert_array_equal(nz[: got[2]], want_nz[: want[2]])
