@@ -15,6 +15,11 @@ things numpy cannot do cheaply come free:
 - ``z = X w`` reads only the rows of ``X^T`` at the nonzeros of ``w`` (``s`` of them after an
   l0 projection), contiguously: gathering ``s`` scattered entries from every row of ``X``
   instead costs a cache miss each and took 40% of the loop.
+- In float64, an l0 problem needs only the ``s`` entries of ``v = w - grad`` that survive
+  the cut, exactly. It sums its gradient from a float32 copy of ``X`` (half the bytes, twice
+  the lanes), rules out every entry whose rigorous error bound keeps it under the cut, and
+  sums the few others in float64 in the order the full gradient would (:func:`_screen`):
+  the same bits, for about the cost of a float32 run.
 
 Each problem's arithmetic depends on its own data alone (its rows, in a fixed order and
 grouping), never on which other problems are live, so results do not depend on how
@@ -34,8 +39,8 @@ _JIT = dict(cache=True, nogil=True, error_model="numpy", boundscheck=False)
 
 
 @njit(**_JIT)
-def run(X, XT, w_star, Y, ns, relu, proj, radius, scale, iterations, tolerance, stop_early,
-        stall_streak, path_margin, diverge_at, W, G, Z, trace, hit, rel_error, diverged, stalled, ran):
+def run(X, XT, X32, x_max, screen, w_star, Y, ns, relu, proj, radius, scale, iterations, tolerance, stop_early,
+        stall_streak, path_margin, diverge_at, W, G, G32, Z, trace, hit, rel_error, diverged, stalled, ran):
     """Run PGD from ``w_0 = 0`` on every problem, writing the results in place.
 
     ``X (n_max, d)`` and its transpose ``XT`` (both C-contiguous), ``w_star (d,)``,
@@ -46,14 +51,27 @@ def run(X, XT, w_star, Y, ns, relu, proj, radius, scale, iterations, tolerance, 
     ``Z (P, n_max)`` are room for gradients and products (allocated by the caller, where
     memory is counted); ``trace (P, iterations + 1)`` comes in NaN with column 0 set;
     ``hit`` in -1.
+
+    ``screen`` (float64 only): l0 problems find which entries of the gradient can survive
+    the cut from ``X32`` (``X`` rounded to float32, ``x_max = max |X|``), gradients in
+    ``G32 (P, d)``, and compute only those exactly (:func:`_screen`): the same bits as
+    without, for about the cost of a float32 run. Otherwise ``X32`` and ``G32`` are unused.
     """
     P, d = W.shape
+    n_max = X.shape[0]
     V = np.empty(d, X.dtype)
     nz = np.empty(d, np.int64)  # scratch: the nonzeros of one iterate
-    rows = np.empty((P, ROW_BLOCK), np.int64)  # per live problem: its rows with r_i != 0 in a block
-    r = np.empty((P, ROW_BLOCK), X.dtype)
+    # per live problem, block after block: its rows with r_i != 0 and their r_i, and how many
+    # in each block (the screen recomputes gradient entries in the same order)
+    rows = np.empty((P, n_max), np.int64)
+    r = np.empty((P, n_max), X.dtype)
+    per_block = np.empty((P, (n_max + ROW_BLOCK - 1) // ROW_BLOCK), np.int64)
+    used = np.zeros(P, np.int64)
+    r32 = np.empty((P, ROW_BLOCK), np.float32)
+    r_l1 = np.zeros(P)  # sum |r_i|, for the screen's error bound
     heap = np.empty(d, X.dtype)
     cand = np.empty(d, np.int64)  # scratch: the entries an l0 cut can keep
+    exact = np.empty(d)  # scratch: the gradient at the screen's candidates
     supp = np.empty((P, d), np.int64)  # each iterate's nonzeros, increasing (zeros elsewhere)
     k_supp = np.zeros(P, np.int64)
     star = np.empty(d, np.int64)  # the nonzeros of w*, increasing
@@ -61,6 +79,9 @@ def run(X, XT, w_star, Y, ns, relu, proj, radius, scale, iterations, tolerance, 
     for j in range(d):
         star[k_star] = j
         k_star += w_star[j] != 0
+    screened = np.zeros(P, np.bool_)
+    for p in range(P):
+        screened[p] = screen and proj[p] == L0 and int(radius[p]) < d
     prev_step = np.full(P, np.nan)
     cuts = np.full(P, -1.0)  # each problem's last l0 cut: a guess for the next
     streak = np.zeros(P, np.int64)
@@ -77,36 +98,77 @@ def run(X, XT, w_star, Y, ns, relu, proj, radius, scale, iterations, tolerance, 
         n_hi = 0
         for q in range(m):
             p = live[q]
-            G[p, :] = 0
+            if screened[p]:
+                G32[p, :] = 0
+            else:
+                G[p, :] = 0
             n_hi = max(n_hi, ns[p])
+            used[q] = 0
+            r_l1[q] = 0.0
         for lo in range(0, n_hi, ROW_BLOCK):
             hi = min(lo + ROW_BLOCK, n_hi)
-            pending = -1  # a problem using every row of the block, waiting for a partner
+            block = lo // ROW_BLOCK
+            pending = pending32 = -1  # a problem using every row of the block, waiting for a partner
             for q in range(m):
                 p = live[q]
                 if lo >= ns[p]:
                     continue
-                k = _residual(Z[p], Y[p], relu[p], scale[p], zero, two, lo, min(hi, ns[p]), rows[q], r[q])
-                if k < hi - lo:  # its own rows (ReLU, or the end of its sample)
-                    _accumulate(X, rows[q], r[q], k, G[p])
+                u = used[q]
+                k = _residual(Z[p], Y[p], relu[p], scale[p], zero, two, lo, min(hi, ns[p]), rows[q, u:], r[q, u:])
+                per_block[q, block] = k
+                used[q] = u + k
+                full = k == hi - lo  # every row of the block: can share the loads of X with another
+                if screened[p]:
+                    for a in range(k):
+                        r32[q, a] = np.float32(r[q, u + a])
+                        r_l1[q] += abs(np.float64(r[q, u + a]))
+                    if not full:
+                        _accumulate(X32, rows[q, u:], r32[q], k, G32[p])
+                    elif pending32 < 0:
+                        pending32 = q
+                    else:
+                        _accumulate_pair(X32, rows[q, u:], r32[pending32], r32[q], k, G32[live[pending32]], G32[p])
+                        pending32 = -1
+                elif not full:  # its own rows (ReLU, or the end of its sample)
+                    _accumulate(X, rows[q, u:], r[q, u:], k, G[p])
                 elif pending < 0:
                     pending = q
                 else:  # two problems on the same rows share the loads of X (linear ones, mostly)
-                    _accumulate_pair(X, rows[q], r[pending], r[q], k, G[live[pending]], G[p])
+                    u0 = used[pending] - k
+                    _accumulate_pair(X, rows[q, u:], r[pending, u0:], r[q, u:], k, G[live[pending]], G[p])
                     pending = -1
             if pending >= 0:
-                _accumulate(X, rows[pending], r[pending], hi - lo, G[live[pending]])
+                u0 = used[pending] - (hi - lo)
+                _accumulate(X, rows[pending, u0:], r[pending, u0:], hi - lo, G[live[pending]])
+            if pending32 >= 0:
+                u0 = used[pending32] - (hi - lo)
+                _accumulate(X32, rows[pending32, u0:], r32[pending32], hi - lo, G32[live[pending32]])
         kept = 0
         for q in range(m):
             p = live[q]
             mu = two if (t == 0 and relu[p]) else one  # mu_0 = 2 for ReLU (Theorem 3.1)
-            for j in range(d):
-                V[j] = W[p, j] - mu * G[p, j]
-            if proj[p] == L0 and int(radius[p]) < d:
-                step, err, k_nz, cuts[p] = _hard_threshold(
-                    V, radius[p], W[p], supp[p], k_supp[p], w_star, star[:k_star], heap, cand, nz, cuts[p])
-            else:
-                step, err, k_nz, cuts[p] = _update(V, proj[p], radius[p], W[p], w_star, heap, nz, cuts[p])
+            done = False
+            step, err, k_nz = 0.0, 0.0, 0
+            if screened[p]:
+                done, step, err, k_nz, cut = _screen(
+                    X32, XT, x_max, rows[q], r[q], per_block[q], used[q], r_l1[q], ns[p], G32[p], mu, V,
+                    radius[p], W[p], supp[p], k_supp[p], w_star, star[:k_star], heap, cand, exact, nz, cuts[p])
+                if done:
+                    cuts[p] = cut
+                else:  # the bound left too many candidates: the whole gradient, as unscreened
+                    G[p, :] = 0
+                    u = 0
+                    for b in range((ns[p] + ROW_BLOCK - 1) // ROW_BLOCK):
+                        _accumulate(X, rows[q, u:], r[q, u:], per_block[q, b], G[p])
+                        u += per_block[q, b]
+            if not done:
+                for j in range(d):
+                    V[j] = W[p, j] - mu * G[p, j]
+                if proj[p] == L0 and int(radius[p]) < d:
+                    step, err, k_nz, cuts[p] = _hard_threshold(
+                        V, radius[p], W[p], supp[p], k_supp[p], w_star, star[:k_star], heap, cand, nz, cuts[p])
+                else:
+                    step, err, k_nz, cuts[p] = _update(V, proj[p], radius[p], W[p], w_star, heap, nz, cuts[p])
             supp[p, :k_nz] = nz[:k_nz]
             k_supp[p] = k_nz
             step, err = math.sqrt(step), math.sqrt(err) / norm_star
@@ -144,6 +206,18 @@ def run(X, XT, w_star, Y, ns, relu, proj, radius, scale, iterations, tolerance, 
         m = kept
         if m == 0:
             break
+
+
+@njit(**_JIT)
+def narrow(X, X32):
+    """``X32 = X`` rounded to float32; returns ``max |X|`` (exact, for the screen's bound)."""
+    wide, thin = X.ravel(), X32.ravel()
+    bits = wide.view(np.int64)
+    top = 0
+    for i in range(wide.size):  # the largest magnitude has the largest bits: integer max vectorizes
+        thin[i] = np.float32(wide[i])
+        top = max(top, bits[i] & 0x7FFFFFFFFFFFFFFF)
+    return np.array([top]).view(np.float64)[0]
 
 
 @njit(**_JIT)
@@ -270,17 +344,103 @@ def _update(v, code, radius, w, w_star, heap, nz, guess):
 
 @njit(**_JIT)
 def _hard_threshold(v, radius, w, old, k_old, w_star, star, heap, cand, nz, guess):
-    """:func:`_update` for l0 (``s < d``) in ``O(d)`` comparisons and ``O(s)`` arithmetic.
-
-    The same results bit for bit: only the entries the cut can keep, those of the old
-    support ``old[:k_old]`` and those of ``w*`` (``star``) give nonzero terms of the step
-    and the error, and they are summed in the same increasing order (adding the zeros in
-    between changes no bit). A full pass over ``d``, branching on each entry and summing two
-    squares for each, cost more than the cut itself.
+    """:func:`_update` for l0 (``s < d``) in ``O(d)`` comparisons and ``O(s)`` arithmetic:
+    the same results bit for bit (:func:`_apply_cut`). A full pass over ``d``, branching on
+    each entry and summing two squares for each, cost more than the cut itself.
     """
     cut, ties, c = _l0_cut(v, int(radius), heap, guess, cand)
     if not cut > 0:  # non-finite, or fewer than s nonzeros: the general path
         return _update(v, L0, radius, w, w_star, heap, nz, guess)
+    k, step, err = _apply_cut(v, cand, c, cut, ties, w, old, k_old, w_star, star, nz)
+    return step, err, k, cut
+
+
+@njit(**_JIT)
+def _screen(X32, XT, x_max, rows, r, per_block, n_rows, r_l1, n, g32, mu, v, radius, w, old, k_old, w_star, star,
+            heap, cand, exact, nz, guess):
+    """The l0 update of a float64 problem from its float32 gradient ``g32``, computing
+    exactly only the entries that can survive the cut; returns ``(done, step, err, k, cut)``.
+
+    Bit for bit what :func:`_hard_threshold` gives from the exact gradient. ``g32`` sums the
+    same ``n_rows`` terms ``r_i x_ij`` in float32 from ``X32``; each entry's error against
+    the float64 sum is bounded, rigorously, by ``E = kappa x_max sum|r_i|`` (Higham's
+    ``gamma_n`` for both sums, the rounding of ``r`` and ``X`` to float32, underflow). An
+    entry whose screened ``|v_j|`` plus the bound stays under the s-th largest screened
+    ``|v|`` minus the bound cannot be kept: only the others (``s`` and a handful, as the
+    bound is ~1e-5 of a typical entry) are summed from ``XT`` in float64, in the order
+    :func:`_accumulate` sums them. ``done`` is False when the bound is not small enough to
+    leave few candidates; the caller then computes the whole gradient.
+    """
+    d, s = v.size, int(radius)
+    for j in range(d):
+        v[j] = w[j] - mu * np.float64(g32[j])
+    c, floor = _candidates(v, s, guess, cand)
+    if c < 0:
+        return False, 0.0, 0.0, 0, -1.0
+    t_hat, _ = _cut_among(v, cand, c, s, heap)
+    u32, u64, m = 2.0**-24, 2.0**-53, n_rows + 2
+    kappa = m * u64 / (1 - m * u64) + 3 * u32 + m * u32 / (1 - m * u32) * (1 + u32) ** 2
+    e = mu * (kappa * x_max * r_l1 + m * 2.0**-125) * (1 + 1e-6)
+    # every j: |v_j - screened v_j| <= e + eta |screened v_j| (eta covers float64 roundings)
+    eta = 1e-12
+    tau = t_hat * (1 - 4 * eta) - 2 * e * (1 + eta)
+    if not (tau > 0 and tau > floor):  # too loose, or candidates were not all collected
+        return False, 0.0, 0.0, 0, -1.0
+    k = 0
+    for b in range(c):
+        j = cand[b]
+        cand[k] = j
+        k += abs(v[j]) >= tau
+    if k > max(4 * s, d // 16):  # exact entries cost more than the whole gradient
+        return False, 0.0, 0.0, 0, -1.0
+    _gradient_at(XT, cand, k, rows, r, per_block, (n + ROW_BLOCK - 1) // ROW_BLOCK, exact)
+    for b in range(k):
+        j = cand[b]
+        v[j] = w[j] - mu * exact[b]
+    cut, ties = _cut_among(v, cand, k, s, heap)
+    k, step, err = _apply_cut(v, cand, k, cut, ties, w, old, k_old, w_star, star, nz)
+    return True, step, err, k, cut
+
+
+@njit(**_JIT)
+def _gradient_at(XT, cand, k, rows, r, per_block, blocks, g):
+    """``g[c] = sum_i r_i X[rows_i, cand[c]]`` for ``c < k``, each summed as
+    :func:`_accumulate` sums an entry: block by block, four rows at a time, from zero.
+
+    The candidates advance together, row group by row group: each one's sum is a chain of
+    dependent additions, and a single chain waits on every load it gathers.
+    """
+    for c in range(k):
+        g[c] = 0.0
+    u = 0
+    for b in range(blocks):
+        a, end = u, u + per_block[b]
+        while a + 4 <= end:
+            i0, i1, i2, i3 = rows[a], rows[a + 1], rows[a + 2], rows[a + 3]
+            r0, r1, r2, r3 = r[a], r[a + 1], r[a + 2], r[a + 3]
+            for c in range(k):
+                j = cand[c]
+                g[c] += r0 * XT[j, i0] + r1 * XT[j, i1] + r2 * XT[j, i2] + r3 * XT[j, i3]
+            a += 4
+        while a < end:
+            i0, r0 = rows[a], r[a]
+            for c in range(k):
+                g[c] += r0 * XT[cand[c], i0]
+            a += 1
+        u = end
+
+
+@njit(**_JIT)
+def _apply_cut(v, cand, c, cut, ties, w, old, k_old, w_star, star, nz):
+    """``w <- v`` cut to ``|v_j| > cut`` and the first ``ties`` entries equal to it, given
+    every entry that can be kept in ``cand[:c]`` (increasing); returns the new support's
+    size (indices in ``nz``), ``||w_new - w_old||^2`` and ``||w_new - w*||^2``.
+
+    The same bits as :func:`_update`'s full pass: only the entries kept, those of the old
+    support ``old[:k_old]`` and those of ``w*`` (``star``) give nonzero terms of the step
+    and the error, and they are summed in the same increasing order (adding the zeros in
+    between changes no bit).
+    """
     k = 0
     for b in range(c):
         j = cand[b]
@@ -295,7 +455,7 @@ def _hard_threshold(v, radius, w, old, k_old, w_star, star, heap, cand, nz, gues
         w[old[i]] = 0
     for b in range(k):
         w[nz[b]] = v[nz[b]]
-    return step, err, k, cut
+    return k, step, err
 
 
 @njit(**_JIT)
@@ -325,25 +485,33 @@ def _l0_cut(v, s, heap, guess, cand):
     """Hard thresholding to ``s`` entries as a cut: keep ``|v_j| > cut`` and, among ties at
     the cut, the lowest indices (exactly ``s`` in all). Returns the cut, the number of ties
     to keep, and how many entries (indices in ``cand``, increasing) can be kept: every
-    ``j`` with ``|v_j| >= cut`` is among them.
+    ``j`` with ``|v_j| >= cut`` is among them. A non-finite ``v`` is left whole (cut -1):
+    its error then reads as divergence.
+    """
+    c, _ = _candidates(v, s, guess, cand)
+    if c < 0:
+        return -1.0, 0, 0
+    cut, ties = _cut_among(v, cand, c, s, heap)
+    return cut, ties, c
 
-    The ``s``-th largest ``|v_j|`` comes from one pass with a min-heap of the largest so
-    far: for ``s << d`` most entries cost one comparison with the heap's root, a few times
-    cheaper than partitioning a copy of ``|v|``. A floor under the last iteration's cut
-    (``guess``) saves most of the heap's work when at least ``s`` entries exceed it: the
-    ``s`` largest are then all among those, and only they enter the heap (and ``cand``).
-    A non-finite ``v`` is left whole (cut -1): its error then reads as divergence.
+
+@njit(**_JIT)
+def _candidates(v, s, guess, cand):
+    """The entries above a floor that at least ``s`` entries exceed, in ``cand`` (increasing):
+    they hold the ``s`` largest ``|v_j|``. Returns their count (-1 if ``v`` is not finite)
+    and the floor.
+
+    The cut moves by less than 20% in most iterations: a floor a little under the last one
+    (``guess``) keeps the candidates to a few over ``s``. A counting pass vectorizes and
+    costs a few percent of a heap pass over every entry.
     """
     finite = True
     for j in range(v.size):  # branch-free: vectorizes
         finite &= abs(v[j]) < np.inf
     if not finite:
-        return -1.0, 0, 0
+        return -1, -1.0
     floor = -1.0
     if guess > 0:
-        # The cut moves by less than 20% in most iterations: floors a little under the last
-        # cut keep the heap's work to a few entries over s. A counting pass vectorizes and
-        # costs a few percent of a heap pass over every entry.
         for f in (0.84, 0.6, 0.35, 0.125):
             over = 0
             for j in range(v.size):
@@ -355,6 +523,15 @@ def _l0_cut(v, s, heap, guess, cand):
     for j in range(v.size):  # branch-free: which entries pass is a coin flip to the CPU
         cand[c] = j
         c += abs(v[j]) > floor
+    return c, floor
+
+
+@njit(**_JIT)
+def _cut_among(v, cand, c, s, heap):
+    """The ``s``-th largest ``|v_j|`` over ``j`` in ``cand[:c]`` and how many entries equal
+    to it are kept (ties: the lowest indices), from one pass with a min-heap of the largest
+    so far: for ``s << c`` most entries cost one comparison with the heap's root, a few
+    times cheaper than partitioning a copy."""
     k = 0
     for b in range(c):
         a = abs(v[cand[b]])
@@ -371,7 +548,7 @@ def _l0_cut(v, s, heap, guess, cand):
     above = 0
     for j in range(s):
         above += heap[j] > cut
-    return np.float64(cut), s - above, c
+    return np.float64(cut), s - above
 
 
 @njit(**_JIT)

@@ -174,16 +174,19 @@ def validate(raw, text=""):
 def trial_bytes(config, d, n_max):
     """Upper bound on the peak bytes of one trial in :func:`sweep.engine.run_task`.
 
-    The design ``X`` (n_max x d) and its transpose (the kernel reads both); labels and
-    products (two n_max x P arrays, four allowed); iterates and gradients (two d x P
-    arrays) and the int64 ranks of the final support check (six allowed); the kernel's
-    error traces (float64) and each iterate's support (int64, d x P).
+    The design ``X`` (n_max x d) and its transpose (the kernel reads both); labels,
+    products and residuals (three n_max x P arrays, four allowed); iterates and gradients
+    (two d x P arrays) and the int64 ranks of the final support check (six allowed); in
+    int64 or float64, the kernel's error traces, each iterate's support and each residual's
+    rows; in float64, the screen's float32 copy of ``X`` and its float32 gradients.
     ``tests/sweep/test_engine.py`` checks it against the measured peak.
     """
     item = 8 if config.dtype == "float64" else 4
     P = _problems_per_draw(config)
     arrays = 2 * n_max * d + 4 * n_max * P + 6 * d * P
-    return int(item * arrays + 8 * P * (config.iterations + 1 + d) + 8 * 2 * n_max)
+    wide = 8 * P * (config.iterations + 1 + d + n_max) + 8 * 2 * n_max
+    screen = 4 * (n_max * d + P * d) if config.dtype == "float64" else 0
+    return int(item * arrays + wide + screen)
 
 
 def task_bytes(config, d, n_max, batch):
