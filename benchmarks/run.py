@@ -20,7 +20,7 @@ import tracemalloc
 from pathlib import Path
 
 import numpy as np
-from threadpoolctl import threadpool_info, threadpool_limits
+from threadpoolctl import threadpool_info
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -197,7 +197,7 @@ def _noop(i):
 
 def _kernel_rate(trials):
     """Trials per second of the float64 kernel at the Figure-1 size, in this process."""
-    threadpool_limits(1)
+    fanout.prepare_process()
     total, _, _, _ = kernel_trials(1000, 20, sizes(1000, 20), trials, np.dtype("float64"))
     return trials / total
 
@@ -231,7 +231,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true")
     args = ap.parse_args()
-    threadpool_limits(1)  # per core, as a worker runs
+    fanout.prepare_process()  # one BLAS thread and the malloc settings, as a worker runs
     blas = ", ".join(f"{i['internal_api']} {i.get('version')}" for i in threadpool_info())
     print(f"# relu-phase benchmark: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"python {platform.python_version()}, numpy {np.__version__} ({blas}), 1 BLAS thread")

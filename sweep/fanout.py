@@ -16,8 +16,9 @@ _prepared = False
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc mallopt parameters
 
 
-def _prepare_worker():
-    """Once per worker process: one BLAS thread, and malloc settings for numeric loops.
+def prepare_process():
+    """Once per worker process: one BLAS thread, and malloc settings for numeric loops
+    (``benchmarks/run.py`` runs its timings under the same).
 
     Workers are single-threaded processes; a multi-threaded BLAS in each would
     oversubscribe the cores (distributed also sets OMP_NUM_THREADS=1 in nannies).
@@ -42,7 +43,7 @@ def _run(plan, task):
     """Worker side: prepare the process once, then run the task."""
     global _prepared
     if not _prepared:
-        _prepare_worker()
+        prepare_process()
         _prepared = True
     return engine.run_task(plan, task)
 

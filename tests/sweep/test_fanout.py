@@ -15,7 +15,7 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="gl
 
 def _faults(plan, task, prepare):
     if prepare:
-        fanout._prepare_worker()
+        fanout.prepare_process()
     else:
         from threadpoolctl import threadpool_limits
 
@@ -28,7 +28,7 @@ def _faults(plan, task, prepare):
 
 def test_worker_preparation_stops_page_fault_churn():
     """Dask nannies set MALLOC_TRIM_THRESHOLD_=65536, which makes every large temporary of
-    every PGD iteration a fresh mmap; after _prepare_worker the same task faults far less."""
+    every PGD iteration a fresh mmap; after prepare_process the same task faults far less."""
     from distributed import Client, LocalCluster
 
     text = SMALL.replace("d = [60, 100]", "d = [1000]").replace("s = [2, 4]", "s = [20]").replace("trials = 6", "trials = 1")
