@@ -160,29 +160,34 @@ ratio = [0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0]
 """
     cfg = config.loads(text)
     plan = engine.Plan.from_config(cfg)
-    tasks = engine.make_tasks(cfg, 4)  # ~0.1 s each; Dask spends ~6 ms of client and scheduler CPU per task
-    print(f"\n## scaling: {len(tasks)} tasks of 4 trials (d = 1000, s = 10 and 20, 7 ratios) through sweep.fanout")
-    # This shared VM's speed drifts by +-20% over minutes: 1 and 2 workers alternate, and
-    # each count's fastest run is compared (as timeit does), every run printed.
-    times = {1: [], 2: []}
-    for _ in range(1 if quick else 5):
-        for n in (1, 2):
-            with cluster.connect("local", n, cfg.cluster, dashboard_address=":0") as client:  # as `sweep run` builds it
-                client.run(kernel.warm_up, "float64")  # workers up, the compiled loop loaded
-                t0 = time.perf_counter()
-                fanout.compute(client, plan, tasks, lambda task, arrays: None, progress=False)
-                times[n].append(time.perf_counter() - t0)
-                if n == 2 and len(times[2]) == 1:
+    batch = engine.default_batch_size(cfg, cfg.sample_sizes())  # as `sweep run` sizes its tasks
+    print(f"\n## scaling: a fixed sweep (d = 1000, s = 10 and 20, 7 ratios, {cfg.trials} trials) through sweep.fanout")
+    # Tasks as `sweep run` sizes them (the target), then 4-trial tasks, where Dask's own
+    # per-task cost on the same two cores shows. This shared VM's speed drifts by +-20%
+    # over minutes: 1 and 2 workers alternate, and each count's fastest run is compared (as
+    # timeit does), every run printed.
+    for size in sorted({batch, 4}, reverse=True):
+        tasks = engine.make_tasks(cfg, size)
+        times = {1: [], 2: []}
+        for _ in range(1 if quick else 5):
+            for n in (1, 2):
+                with cluster.connect("local", n, cfg.cluster, dashboard_address=":0") as client:  # as `sweep run` builds it
+                    client.run(kernel.warm_up, "float64")  # workers up, the compiled loop loaded
                     t0 = time.perf_counter()
-                    futs = client.map(_noop, range(2000), pure=False)
-                    for f in as_completed(futs):
-                        pass
-                    rate = 2000 / (time.perf_counter() - t0)
-                    peaks = client.run(_peak_task_memory, plan, engine.Task(1000, 20, 0, 2))
-    for n in (1, 2):
-        print(f"{n} worker(s): {min(times[n]):.2f} s (runs: {', '.join(f'{t:.2f}' for t in times[n])})")
-    print(f"speed-up 2 workers / 1 worker: {min(times[1]) / min(times[2]):.2f}x, fastest runs (target >= 1.8x); "
-          f"{np.median(times[1]) / np.median(times[2]):.2f}x, median runs")
+                    fanout.compute(client, plan, tasks, lambda task, arrays: None, progress=False)
+                    times[n].append(time.perf_counter() - t0)
+                    if n == 2 and size == batch and len(times[2]) == 1:
+                        t0 = time.perf_counter()
+                        futs = client.map(_noop, range(2000), pure=False)
+                        for f in as_completed(futs):
+                            pass
+                        rate = 2000 / (time.perf_counter() - t0)
+                        peaks = client.run(_peak_task_memory, plan, engine.Task(1000, 20, 0, 2))
+        print(f"{len(tasks)} tasks of {size} trials{' (as sweep run sizes them)' if size == batch else ''}:")
+        for n in (1, 2):
+            print(f"  {n} worker(s): {min(times[n]):.2f} s (runs: {', '.join(f'{t:.2f}' for t in times[n])})")
+        print(f"  speed-up 2 workers / 1 worker: {min(times[1]) / min(times[2]):.2f}x, fastest runs"
+              f"{' (target >= 1.8x)' if size == batch else ''}; {np.median(times[1]) / np.median(times[2]):.2f}x, median runs")
     print(f"task overhead: {rate:.0f} empty tasks/s through the scheduler")
     budget = cfg.memory_budget
     for addr, (traced, rss) in peaks.items():
