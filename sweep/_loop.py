@@ -502,27 +502,38 @@ def _candidates(v, s, guess, cand):
     and the floor.
 
     The cut moves by less than 20% in most iterations: a floor a little under the last one
-    (``guess``) keeps the candidates to a few over ``s``. A counting pass vectorizes and
-    costs a few percent of a heap pass over every entry.
+    (``guess``) keeps the candidates to a few over ``s``. Counting passes vectorize and cost
+    a few percent of a heap pass over every entry; so does marking the entries over the
+    floor, after which only the 8-entry words holding a mark are looked into.
     """
-    finite = True
-    for j in range(v.size):  # branch-free: vectorizes
-        finite &= abs(v[j]) < np.inf
-    if not finite:
+    d = v.size
+    bad, over, floor = 0, 0, guess * 0.84
+    for j in range(d):  # branch-free: vectorizes
+        a = abs(v[j])
+        bad += not (a < np.inf)
+        over += a > floor
+    if bad:
         return -1, -1.0
-    floor = -1.0
-    if guess > 0:
-        for f in (0.84, 0.6, 0.35, 0.125):
-            over = 0
-            for j in range(v.size):
-                over += abs(v[j]) > guess * f
-            if over >= s:
-                floor = guess * f
-                break
+    if not (guess > 0 and over >= s):
+        floor = -1.0
+        if guess > 0:
+            for f in (0.6, 0.35, 0.125):
+                over = 0
+                for j in range(d):
+                    over += abs(v[j]) > guess * f
+                if over >= s:
+                    floor = guess * f
+                    break
+    mask = np.zeros((d + 7) // 8 * 8, np.uint8)
+    for j in range(d):
+        mask[j] = abs(v[j]) > floor
+    words = mask.view(np.uint64)
     c = 0
-    for j in range(v.size):  # branch-free: which entries pass is a coin flip to the CPU
-        cand[c] = j
-        c += abs(v[j]) > floor
+    for w in range(words.size):
+        if words[w]:
+            for j in range(8 * w, min(8 * w + 8, d)):
+                cand[c] = j
+                c += mask[j]
     return c, floor
 
 
