@@ -88,14 +88,17 @@ def agreement(d, s, ns, results, trials, seed=1):
     return worst, same
 
 
-def floors(d, n_max, dtype, reps=5):
-    """Drawing one X's normals (SFC64, the engine's generator); two mat-vecs over it; and the
-    best GEMM rate over it with 20 columns (the kernel's products at their widest)."""
+def floors(d, n_max, dtype, reps=9):
+    """Drawing one X's normals with numpy (SFC64, the engine's generator) into an array made
+    beforehand (a fresh one adds page faults that come and go: 7 to 11 ms); two mat-vecs
+    over it; and the best GEMM rate over it with 20 columns (the kernel's products at their
+    widest)."""
     rng = np.random.Generator(np.random.SFC64(0))
+    X = np.empty((n_max, d), dtype=dtype)
     t = []
     for _ in range(reps):
         g = time.perf_counter()
-        X = rng.standard_normal((n_max, d), dtype=dtype)
+        rng.standard_normal(dtype=dtype, out=X)
         t.append(time.perf_counter() - g)
     v, u = np.ones(d, dtype), np.ones(n_max, dtype)
     g = time.perf_counter()
