@@ -380,7 +380,8 @@ def _screen(X32, XT, x_max, rows, r, per_block, n_rows, r_l1, n, g32, mu, v, rad
     t_hat, _ = _cut_among(v, cand, c, s, heap)
     u32, u64, m = 2.0**-24, 2.0**-53, n_rows + 2
     kappa = m * u64 / (1 - m * u64) + 3 * u32 + m * u32 / (1 - m * u32) * (1 + u32) ** 2
-    e = mu * (kappa * x_max * r_l1 + m * 2.0**-125) * (1 + 1e-6)
+    # float32 underflow: at most 2**-150 absolute per rounding, scaled by the other factor
+    e = mu * (kappa * x_max * r_l1 + m * 2.0**-125 * (1 + r_l1 + x_max)) * (1 + 1e-6)
     # every j: |v_j - screened v_j| <= e + eta |screened v_j| (eta covers float64 roundings)
     eta = 1e-12
     tau = t_hat * (1 - 4 * eta) - 2 * e * (1 + eta)
