@@ -350,7 +350,7 @@ def _hard_threshold(v, radius, w, old, k_old, w_star, star, heap, cand, nz, gues
     """
     cut, ties, c = _l0_cut(v, int(radius), heap, guess, cand)
     if not cut > 0:  # non-finite, or fewer than s nonzeros: the general path
-        return _update(v, L0, radius, w, w_star, heap, nz, guess)
+        return _update(v, np.int64(L0), radius, w, w_star, heap, nz, guess)  # not a literal: one compile
     k, step, err = _apply_cut(v, cand, c, cut, ties, w, old, k_old, w_star, star, nz)
     return step, err, k, cut
 
@@ -387,7 +387,7 @@ def _screen(X32, XT, x_max, rows, r, per_block, n_rows, r_l1, n, g32, mu, v, rad
     tau = t_hat * (1 - 4 * eta) - 2 * e * (1 + eta)
     if not (tau > 0 and tau > floor):  # too loose, or candidates were not all collected
         return False, 0.0, 0.0, 0, -1.0
-    k = 0
+    k = c - c  # not the literal 0: numba would compile literal-typed copies of the callees
     for b in range(c):
         j = cand[b]
         cand[k] = j
@@ -442,7 +442,7 @@ def _apply_cut(v, cand, c, cut, ties, w, old, k_old, w_star, star, nz):
     and the error, and they are summed in the same increasing order (adding the zeros in
     between changes no bit).
     """
-    k = 0
+    k = c - c  # not the literal 0 (see _screen)
     for b in range(c):
         j = cand[b]
         a = abs(v[j])
@@ -555,7 +555,7 @@ def _cut_among(v, cand, c, s, heap):
                     _sift_down(heap, i, s)
         elif a > heap[0]:
             heap[0] = a
-            _sift_down(heap, 0, s)
+            _sift_down(heap, s - s, s)  # the root; not a literal 0 (see _screen)
     cut = heap[0]
     above = 0
     for j in range(s):
