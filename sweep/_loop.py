@@ -79,9 +79,10 @@ def run(X, XT, X32, x_max, screen, w_star, Y, ns, relu, proj, radius, scale, ite
     for j in range(d):
         star[k_star] = j
         k_star += w_star[j] != 0
-    screened = np.zeros(P, np.bool_)
+    hard = np.zeros(P, np.bool_)  # l0 with s < d: hard thresholding, screened in float64
     for p in range(P):
-        screened[p] = screen and proj[p] == L0 and int(radius[p]) < d
+        hard[p] = proj[p] == L0 and int(radius[p]) < d
+    screened = hard & screen
     prev_step = np.full(P, np.nan)
     cuts = np.full(P, -1.0)  # each problem's last l0 cut: a guess for the next
     streak = np.zeros(P, np.int64)
@@ -164,7 +165,7 @@ def run(X, XT, X32, x_max, screen, w_star, Y, ns, relu, proj, radius, scale, ite
             if not done:
                 for j in range(d):
                     V[j] = W[p, j] - mu * G[p, j]
-                if proj[p] == L0 and int(radius[p]) < d:
+                if hard[p]:
                     step, err, k_nz, cuts[p] = _hard_threshold(
                         V, radius[p], W[p], supp[p], k_supp[p], w_star, star[:k_star], heap, cand, nz, cuts[p])
                 else:
