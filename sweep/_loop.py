@@ -504,31 +504,43 @@ def _candidates(v, s, guess, cand):
     and the floor.
 
     The cut moves by less than 20% in most iterations: a floor a little under the last one
-    (``guess``) keeps the candidates to a few over ``s``. Counting passes vectorize and cost
-    a few percent of a heap pass over every entry; so does marking the entries over the
-    floor, after which only the 8-entry words holding a mark are looked into.
+    (``guess``) keeps the candidates to a few over ``s``. One pass marks the entries over the
+    floor and checks finiteness, in ``v``'s dtype and in bytes (a float64 floor would widen
+    every float32 entry; integer counts would halve the lanes), so it vectorizes; only the
+    8-entry words holding a mark are then looked into.
     """
     d = v.size
-    bad, over, floor = 0, 0, guess * 0.84
-    for j in range(d):  # branch-free: vectorizes
+    mask = np.empty((d + 7) // 8 * 8, np.uint8)
+    mask[d:] = 0
+    floor = v.dtype.type(guess * 0.84) if guess > 0 else v.dtype.type(-1.0)
+    bad = np.uint8(0)
+    for j in range(d):
         a = abs(v[j])
-        bad += not (a < np.inf)
-        over += a > floor
+        e = a - a  # NaN for inf and NaN
+        bad |= np.uint8(e != e)
+        mask[j] = np.uint8(a > floor)
     if bad:
         return -1, -1.0
-    if not (guess > 0 and over >= s):
-        floor = -1.0
-        if guess > 0:
-            for f in (0.6, 0.35, 0.125):
-                over = 0
-                for j in range(d):
-                    over += abs(v[j]) > guess * f
-                if over >= s:
-                    floor = guess * f
-                    break
-    mask = np.zeros((d + 7) // 8 * 8, np.uint8)
-    for j in range(d):
-        mask[j] = abs(v[j]) > floor
+    c = _marked(mask, d, cand)
+    if c < s and guess > 0:  # the cut fell: the first lower floor over which s entries lie
+        floor = v.dtype.type(-1.0)
+        for f in (0.6, 0.35, 0.125):
+            lower = v.dtype.type(guess * f)
+            over = 0
+            for j in range(d):
+                over += abs(v[j]) > lower
+            if over >= s:
+                floor = lower
+                break
+        for j in range(d):
+            mask[j] = np.uint8(abs(v[j]) > floor)
+        c = _marked(mask, d, cand)
+    return c, np.float64(floor)
+
+
+@njit(**_JIT)
+def _marked(mask, d, cand):
+    """The indices ``j < d`` with ``mask[j]`` set, in ``cand`` (increasing); their count."""
     words = mask.view(np.uint64)
     c = 0
     for w in range(words.size):
@@ -536,7 +548,7 @@ def _candidates(v, s, guess, cand):
             for j in range(8 * w, min(8 * w + 8, d)):
                 cand[c] = j
                 c += mask[j]
-    return c, floor
+    return c
 
 
 @njit(**_JIT)
