@@ -33,6 +33,8 @@ import numpy as np
 from numba import njit
 
 L0, L1, NONE = 0, 1, 2  # compiled projections, by code (sweep.kernel maps names to codes)
+NARROW_OVER = 16  # l0 candidates beyond s + this are narrowed first (_narrow)
+RANK_MAX = 100  # l0 cuts among more candidates than this use a heap (_cut_among)
 ROW_BLOCK = 32  # 32 rows x d = 1000 float64 = 256 KiB: stays in L2 while the live problems use it
 
 _JIT = dict(cache=True, nogil=True, error_model="numpy", boundscheck=False)
@@ -375,16 +377,17 @@ def _screen(X32, XT, x_max, rows, r, per_block, n_rows, r_l1, n, g32, mu, v, rad
     d, s = v.size, int(radius)
     for j in range(d):
         v[j] = w[j] - mu * np.float64(g32[j])
-    c, floor = _candidates(v, s, guess, cand)
-    if c < 0:
-        return False, 0.0, 0.0, 0, -1.0
-    t_hat, _ = _cut_among(v, cand, c, s, heap)
     u32, u64, m = 2.0**-24, 2.0**-53, n_rows + 2
     kappa = m * u64 / (1 - m * u64) + 3 * u32 + m * u32 / (1 - m * u32) * (1 + u32) ** 2
     # float32 underflow: at most 2**-150 absolute per rounding, scaled by the other factor
     e = mu * (kappa * x_max * r_l1 + m * 2.0**-125 * (1 + r_l1 + x_max)) * (1 + 1e-6)
     # every j: |v_j - screened v_j| <= e + eta |screened v_j| (eta covers float64 roundings)
     eta = 1e-12
+    # narrowed candidates keep room under the cut for the bound: tau below stays over the floor
+    c, floor = _candidates(v, s, guess, cand, heap, 4 * e * (1 + eta), 8 * eta)
+    if c < 0:
+        return False, 0.0, 0.0, 0, -1.0
+    t_hat, _ = _cut_among(v, cand, c, s, heap)
     tau = t_hat * (1 - 4 * eta) - 2 * e * (1 + eta)
     if not (tau > 0 and tau > floor):  # too loose, or candidates were not all collected
         return False, 0.0, 0.0, 0, -1.0
@@ -490,7 +493,7 @@ def _l0_cut(v, s, heap, guess, cand):
     ``j`` with ``|v_j| >= cut`` is among them. A non-finite ``v`` is left whole (cut -1):
     its error then reads as divergence.
     """
-    c, _ = _candidates(v, s, guess, cand)
+    c, _ = _candidates(v, s, guess, cand, heap, 0.0, 0.0)
     if c < 0:
         return -1.0, 0, 0
     cut, ties = _cut_among(v, cand, c, s, heap)
@@ -498,7 +501,7 @@ def _l0_cut(v, s, heap, guess, cand):
 
 
 @njit(**_JIT)
-def _candidates(v, s, guess, cand):
+def _candidates(v, s, guess, cand, scratch, slack, slack_rel):
     """The entries above a floor that at least ``s`` entries exceed, in ``cand`` (increasing):
     they hold the ``s`` largest ``|v_j|``. Returns their count (-1 if ``v`` is not finite)
     and the floor.
@@ -507,7 +510,10 @@ def _candidates(v, s, guess, cand):
     (``guess``) keeps the candidates to a few over ``s``. One pass marks the entries over the
     floor and checks finiteness, in ``v``'s dtype and in bytes (a float64 floor would widen
     every float32 entry; integer counts would halve the lanes), so it vectorizes; only the
-    8-entry words holding a mark are then looked into.
+    8-entry words holding a mark are then looked into. When the cut has jumped up (or there
+    is no guess yet), the floor is raised among the candidates (:func:`_narrow`), as every
+    later step costs in proportion to their number; it then stays at least
+    ``slack + slack_rel max|v|`` under the ``s``-th largest ``|v_j|``.
     """
     d = v.size
     mask = np.empty((d + 7) // 8 * 8, np.uint8)
@@ -535,7 +541,51 @@ def _candidates(v, s, guess, cand):
         for j in range(d):
             mask[j] = np.uint8(abs(v[j]) > floor)
         c = _marked(mask, d, cand)
+    if c > NARROW_OVER + s:
+        c, floor = _narrow(v, s, cand, c, floor, scratch, slack, slack_rel)
     return c, np.float64(floor)
+
+
+@njit(**_JIT)
+def _narrow(v, s, cand, c, floor, a, slack, slack_rel):
+    """Raise ``floor`` by bisection until at most :data:`NARROW_OVER` more than ``s`` of the
+    candidates ``cand[:c]`` lie above it (or it cannot rise: ties), keeping at least ``s``
+    above it plus ``slack + slack_rel max|v|``; drop those under it. Returns the new count
+    and floor.
+
+    Counts are branch-free passes over the candidates' ``|v_j|`` (in ``a``), in int32 (numba
+    widens integer sums to int64, which halves the lanes).
+    """
+    top = floor
+    for b in range(c):
+        a[b] = abs(v[cand[b]])
+        top = max(top, a[b])
+    lo, hi, over = floor, top, c  # over: how many lie above lo
+    two = top / top + top / top
+    room = v.dtype.type(slack + slack_rel * top)  # in v's dtype: float32 is not widened
+    for _ in range(40):
+        mid = lo + (hi - lo) / two
+        if not (lo < mid < hi):  # the interval cannot be split further
+            break
+        k = np.int32(0)
+        for b in range(c):
+            k = np.int32(k + np.int32(a[b] > mid + room))
+        if k >= s:
+            lo = mid
+            over = 0
+            for b in range(c):
+                over += a[b] > lo
+            if over <= NARROW_OVER + s:
+                break
+        else:
+            hi = mid
+    if over < c:
+        k = 0
+        for b in range(c):
+            cand[k] = cand[b]
+            k += a[b] > lo
+        c = k
+    return c, lo
 
 
 @njit(**_JIT)
@@ -554,25 +604,43 @@ def _marked(mask, d, cand):
 @njit(**_JIT)
 def _cut_among(v, cand, c, s, heap):
     """The ``s``-th largest ``|v_j|`` over ``j`` in ``cand[:c]`` and how many entries equal
-    to it are kept (ties: the lowest indices), from one pass with a min-heap of the largest
-    so far: for ``s << c`` most entries cost one comparison with the heap's root, a few
-    times cheaper than partitioning a copy."""
-    k = 0
+    to it are kept (ties: the lowest indices).
+
+    Up to :data:`RANK_MAX` candidates, by ranks: the largest ``|v_j|`` that at least ``s``
+    candidates reach, counted in branch-free passes that vectorize. A heap's sift-downs
+    branch on data and mispredict; they cost several times more here. Beyond that, one
+    pass with a min-heap of the largest so far: most entries cost one comparison with the
+    heap's root.
+    """
+    if c <= RANK_MAX:
+        for b in range(c):
+            heap[b] = abs(v[cand[b]])
+        cut = heap[0] - heap[0] - 1  # -1 in v's dtype: below every candidate
+        for b in range(c):
+            x = heap[b]
+            reach = np.int32(0)  # int32 throughout: numba widens integer sums to int64,
+            for e in range(c):  # which halves the lanes
+                reach = np.int32(reach + np.int32(heap[e] >= x))
+            if reach >= s and x > cut:
+                cut = x
+    else:
+        k = 0
+        for b in range(c):
+            a = abs(v[cand[b]])
+            if k < s:
+                heap[k] = a
+                k += 1
+                if k == s:
+                    for i in range(s // 2 - 1, -1, -1):
+                        _sift_down(heap, i, s)
+            elif a > heap[0]:
+                heap[0] = a
+                _sift_down(heap, s - s, s)  # the root; not a literal 0 (see _screen)
+        cut = heap[0]
+        c = s  # the heap holds the s largest
+    above = np.int32(0)
     for b in range(c):
-        a = abs(v[cand[b]])
-        if k < s:
-            heap[k] = a
-            k += 1
-            if k == s:
-                for i in range(s // 2 - 1, -1, -1):
-                    _sift_down(heap, i, s)
-        elif a > heap[0]:
-            heap[0] = a
-            _sift_down(heap, s - s, s)  # the root; not a literal 0 (see _screen)
-    cut = heap[0]
-    above = 0
-    for j in range(s):
-        above += heap[j] > cut
+        above += np.int32(heap[b] > cut)
     return np.float64(cut), s - above
 
 

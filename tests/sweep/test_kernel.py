@@ -149,16 +149,19 @@ def test_compiled_l0_keeps_exactly_s_among_ties():
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_l0_cut_is_the_same_whatever_the_guess(dtype):
-    """The last iteration's cut only narrows the heap's work: any guess, above, at or below
-    the true cut, ties included, gives the cut and tie count of no guess."""
+    """The last iteration's cut only narrows the candidates: any guess, above, at or below
+    the true cut, ties included, gives the s-th largest |v_j| and the number of ties to keep.
+    Sizes reach past NARROW_OVER and RANK_MAX; coarse rounding makes ties that stop the
+    narrowing, which leaves the heap to pick the cut among hundreds."""
     rng = np.random.default_rng(8)
-    for _ in range(200):
-        d, s = rng.integers(5, 60), rng.integers(1, 5)
-        v = np.round(rng.standard_normal(d) * 4).astype(dtype)  # many ties
+    for case in range(300):
+        d, s = (rng.integers(5, 60), rng.integers(1, 5)) if case % 2 else (rng.integers(100, 600), rng.integers(1, 40))
+        v = np.round(rng.standard_normal(d) * [4, 0.3][case % 3 == 0]).astype(dtype)  # many ties
         heap = np.empty(d, dtype)
         cand = np.empty(d, np.int64)
         want = _loop._l0_cut(v, s, heap, -1.0, cand)[:2]
         assert want[0] == np.sort(np.abs(v))[-s]
+        assert want[1] == s - np.sum(np.abs(v) > want[0])
         for guess in (0.0, want[0], np.nextafter(want[0], 0), want[0] + 1, want[0] / 2, rng.uniform(0, 8)):
             cut, ties, c = _loop._l0_cut(v, s, heap, float(guess), cand)
             assert (cut, ties) == want
