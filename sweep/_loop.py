@@ -212,6 +212,58 @@ def run(X, XT, X32, x_max, screen, w_star, Y, ns, relu, proj, radius, scale, ite
 
 
 @njit(**_JIT)
+def slopes(trace, hit, ran, out):
+    """``out[p]``: least-squares slope of ``log10 trace[p, t]`` against ``t`` over
+    ``t = 0 .. T`` (``T = hit[p]`` if the problem reached tolerance, else ``ran[p]``), left
+    out the entries that are not finite and positive; NaN under two points.
+
+    Plain sequential sums in a fixed order: the same bits on every machine (a BLAS dot
+    product's order depends on the CPU its kernel was picked for).
+    """
+    P = trace.shape[0]
+    t_ok = np.empty(trace.shape[1])
+    y_ok = np.empty(trace.shape[1])
+    for p in range(P):
+        end = hit[p] if hit[p] >= 0 else ran[p]
+        k, sum_t, sum_y = 0, 0.0, 0.0
+        for t in range(end + 1):
+            e = trace[p, t]
+            if e > 0 and e < np.inf:
+                t_ok[k], y_ok[k] = t, math.log10(e)
+                sum_t += t_ok[k]
+                sum_y += y_ok[k]
+                k += 1
+        if k < 2:
+            out[p] = np.nan
+            continue
+        mean_t, mean_y = sum_t / k, sum_y / k
+        cov, var = 0.0, 0.0
+        for b in range(k):
+            dt = t_ok[b] - mean_t
+            cov += dt * (y_ok[b] - mean_y)
+            var += dt * dt
+        out[p] = cov / var
+
+
+@njit(**_JIT)
+def support_is(W, support, out):
+    """``out[p]``: whether the ``s = support.size`` largest ``|W[p, j]|`` sit exactly on
+    ``support`` (increasing): every entry there larger than every entry elsewhere; a tie
+    across the boundary is not a recovered support."""
+    P, d = W.shape
+    for p in range(P):
+        inside, outside, b = np.inf, 0.0, 0
+        for j in range(d):
+            a = abs(np.float64(W[p, j]))
+            if b < support.size and support[b] == j:
+                inside = min(inside, a)
+                b += 1
+            else:
+                outside = max(outside, a)
+        out[p] = inside > outside
+
+
+@njit(**_JIT)
 def narrow(X, X32):
     """``X32 = X`` rounded to float32; returns ``max |X|`` (exact, for the screen's bound)."""
     wide, thin = X.ravel(), X32.ravel()

@@ -129,11 +129,9 @@ def solve(X, w_star, labels, problems, iterations, tolerance, stop_early=True, s
         iterations, tolerance, stop_early, STALL_STREAK, PATH_MARGIN, DIVERGE_AT,
         W, np.empty_like(W), np.empty((P if screen else 0, W.shape[1]), np.float32), np.empty_like(Y), out.trace, out.iterations, out.rel_error, out.diverged, out.stalled, out.iterations_run,
     )  # fmt: skip
-    out.support_recovered = _top_support_is(W.T, np.flatnonzero(w_star)) & ~out.diverged
-    with np.errstate(divide="ignore", invalid="ignore"):  # log10(0) = -inf: left out below
-        logs = np.log10(out.trace)  # one call for every problem: numpy's per-call cost adds up
-    for j in range(P):
-        out.slope[j] = _slope(out.trace[j], logs[j], out.iterations[j], out.iterations_run[j])
+    _loop.support_is(W, np.flatnonzero(w_star), out.support_recovered)
+    out.support_recovered &= ~out.diverged
+    _loop.slopes(out.trace, out.iterations, out.iterations_run, out.slope)
     return out
 
 
@@ -147,35 +145,3 @@ def warm_up(dtype="float64"):
     """
     X, w_star = problem.draw_trial(0, (2, 1, 0), 2, 1, 2, dtype=np.dtype(dtype))
     solve(X, w_star, {"relu": problem.observe(X, w_star, "relu")}, [Problem("relu", "l0", 2)], 1, 0.0)
-
-
-def _top_support_is(W, support):
-    """Whether the ``s`` largest magnitudes of each column sit exactly on ``support``."""
-    s = support.size
-    top = np.sort(np.argpartition(-np.abs(W), s - 1, axis=0)[:s], axis=0)
-    return np.all(top == support[:, None], axis=0)
-
-
-def _slope(trace, logs, first_hit, last):
-    """Least-squares slope of ``log10 trace[t]`` (given as ``logs``) over ``t = 0 .. T``
-    (finite, positive entries).
-
-    The closed form ``cov(t, y) / var(t)``: ``np.polyfit`` took a few ms a trial. When every
-    entry counts (most problems), ``t`` centred and ``sum t^2`` are exact in closed form, as
-    numpy computes them too (integers and quarters: every partial sum is exact).
-    """
-    end = first_hit if first_hit >= 0 else last
-    y = logs[: end + 1]
-    if np.isfinite(y).all():
-        if end < 1:
-            return np.nan
-        t = np.arange(end + 1.0) - end / 2
-        return float(t @ (y - y.mean()) / (end * (end + 1) * (end + 2) / 12))
-    t = np.arange(end + 1.0)
-    e = trace[: end + 1]
-    ok = np.isfinite(e) & (e > 0)
-    if ok.sum() < 2:
-        return np.nan
-    t, y = t[ok], y[ok]
-    t = t - t.mean()
-    return float(t @ (y - y.mean()) / (t @ t))
