@@ -176,7 +176,7 @@ def trial_bytes(config, d, n_max):
 
     The design ``X`` (n_max x d) and its transpose (the kernel reads both); labels,
     products and residuals (three n_max x P arrays, four allowed); iterates and gradients
-    (two d x P arrays) and the int64 ranks of the final support check (six allowed); the
+    (two d x P arrays, six allowed: the support check once took int64 ranks); the
     kernel's float64 error traces and its int64 supports and residual rows; in float64, the
     screen's float32 copy of ``X`` and its float32 gradients.
     ``tests/sweep/test_engine.py`` checks it against the measured peak.
