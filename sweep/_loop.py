@@ -619,14 +619,12 @@ def _narrow(v, s, cand, c, floor, a, slack, slack_rel):
         mid = lo + (hi - lo) / two
         if not (lo < mid < hi):  # the interval cannot be split further
             break
-        k = np.int32(0)
+        k, above = np.int32(0), np.int32(0)  # over mid with room to spare, and over mid
         for b in range(c):
             k = np.int32(k + np.int32(a[b] > mid + room))
+            above = np.int32(above + np.int32(a[b] > mid))
         if k >= s:
-            lo = mid
-            over = 0
-            for b in range(c):
-                over += a[b] > lo
+            lo, over = mid, above
             if over <= NARROW_OVER + s:
                 break
         else:
