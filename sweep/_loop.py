@@ -581,18 +581,13 @@ def _candidates(v, s, guess, cand, scratch, slack, slack_rel):
         return -1, -1.0
     c = _marked(mask, d, cand)
     if c < s and guess > 0:  # the cut fell: the first lower floor over which s entries lie
-        floor = v.dtype.type(-1.0)
-        for f in (0.6, 0.35, 0.125):
-            lower = v.dtype.type(guess * f)
-            over = 0
+        for f in (0.6, 0.35, 0.125, -1.0):  # -1: no floor, every entry
+            floor = v.dtype.type(guess * f) if f > 0 else v.dtype.type(-1.0)
             for j in range(d):
-                over += abs(v[j]) > lower
-            if over >= s:
-                floor = lower
+                mask[j] = np.uint8(abs(v[j]) > floor)
+            c = _marked(mask, d, cand)
+            if c >= s:
                 break
-        for j in range(d):
-            mask[j] = np.uint8(abs(v[j]) > floor)
-        c = _marked(mask, d, cand)
     if c > NARROW_OVER + s:
         c, floor = _narrow(v, s, cand, c, floor, scratch, slack, slack_rel)
     return c, np.float64(floor)
