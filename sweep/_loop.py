@@ -264,6 +264,18 @@ def support_is(W, support, out):
 
 
 @njit(**_JIT)
+def sparse_times(X, w, support, z):
+    """``z = X w`` for ``w`` zero off ``support`` (increasing): each ``z_i`` summed over the
+    support in order, from zero."""
+    zero = z.dtype.type(0.0)
+    for i in range(X.shape[0]):
+        acc = zero
+        for j in support:
+            acc += X[i, j] * w[j]
+        z[i] = acc
+
+
+@njit(**_JIT)
 def narrow(X, X32):
     """``X32 = X`` rounded to float32; returns ``max |X|`` (exact, for the screen's bound)."""
     wide, thin = X.ravel(), X32.ravel()

@@ -41,3 +41,18 @@ def test_relu_and_linear_labels_share_data():
     lin, relu = problem.observe(X, w, "linear"), problem.observe(X, w, "relu")
     np.testing.assert_array_equal(relu, np.maximum(lin, 0))
     assert (relu == 0).any() and (relu > 0).any()
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_labels_are_summed_in_a_fixed_order(dtype):
+    # Elementwise IEEE operations in a Python loop give the same bits on every machine;
+    # BLAS's X @ w does not (its order follows the kernel picked for the CPU).
+    X, w = problem.draw_trial(4, (300, 12, 0), 300, 12, 50, dtype=np.dtype(dtype))
+    ref = np.zeros(50, dtype)
+    for j in np.flatnonzero(w):
+        ref = ref + X[:, j] * w[j]
+    lin = problem.observe(X, w, "linear")
+    assert lin.dtype == dtype
+    np.testing.assert_array_equal(lin, ref)
+    np.testing.assert_array_equal(problem.observe(X, w, "relu"), np.maximum(ref, 0))
+    np.testing.assert_allclose(lin, X.astype(np.float64) @ w.astype(np.float64), rtol=0, atol=1e-5)
