@@ -31,6 +31,7 @@ import math
 
 import numpy as np
 from numba import njit
+from numba.cpython.unsafe.numbers import trailing_zeros
 
 L0, L1, NONE = 0, 1, 2  # compiled projections, by code (sweep.kernel maps names to codes)
 NARROW_OVER = 16  # l0 candidates beyond s + this are narrowed first (_narrow)
@@ -573,8 +574,8 @@ def _candidates(v, s, guess, cand, scratch, slack, slack_rel):
     The cut moves by less than 20% in most iterations: a floor a little under the last one
     (``guess``) keeps the candidates to a few over ``s``. One pass marks the entries over the
     floor and checks finiteness, in ``v``'s dtype and in bytes (a float64 floor would widen
-    every float32 entry; integer counts would halve the lanes), so it vectorizes; only the
-    8-entry words holding a mark are then looked into. When the cut has jumped up (or there
+    every float32 entry; integer counts would halve the lanes), so it vectorizes; the marks
+    are then read off eight to a word (:func:`_marked`). When the cut has jumped up (or there
     is no guess yet), the floor is raised among the candidates (:func:`_narrow`), as every
     later step costs in proportion to their number; it then stays at least
     ``slack + slack_rel max|v|`` under the ``s``-th largest ``|v_j|``.
@@ -591,10 +592,13 @@ def _candidates(v, s, guess, cand, scratch, slack, slack_rel):
         mask[j] = np.uint8(a > floor)
     if bad:
         return -1, -1.0
-    c = _marked(mask, d, cand)
+    c = _marked(mask, d, cand) if guess > 0 else _every(d, cand)
     if c < s and guess > 0:  # the cut fell: the first lower floor over which s entries lie
         for f in (0.6, 0.35, 0.125, -1.0):  # -1: no floor, every entry
-            floor = v.dtype.type(guess * f) if f > 0 else v.dtype.type(-1.0)
+            if f < 0:
+                floor, c = v.dtype.type(-1.0), _every(d, cand)
+                break
+            floor = v.dtype.type(guess * f)
             for j in range(d):
                 mask[j] = np.uint8(abs(v[j]) > floor)
             c = _marked(mask, d, cand)
@@ -647,15 +651,30 @@ def _narrow(v, s, cand, c, floor, a, slack, slack_rel):
 
 @njit(**_JIT)
 def _marked(mask, d, cand):
-    """The indices ``j < d`` with ``mask[j]`` set, in ``cand`` (increasing); their count."""
+    """The indices ``j < d`` with ``mask[j]`` (0 or 1, zero past ``d``) set, in ``cand``
+    (increasing); their count.
+
+    Eight marks to a word, each mark's index from the word's trailing zeros: the marks are
+    few and scattered, and a loop over each marked word's eight bytes cost ~4x more (its
+    branch on whether a word holds a mark is a coin flip).
+    """
     words = mask.view(np.uint64)
     c = 0
     for w in range(words.size):
-        if words[w]:
-            for j in range(8 * w, min(8 * w + 8, d)):
-                cand[c] = j
-                c += mask[j]
+        x = words[w]
+        while x:
+            cand[c] = 8 * w + (trailing_zeros(x) >> 3)
+            c += 1
+            x &= x - np.uint64(1)  # each mark is a byte's lowest bit: this clears one mark
     return c
+
+
+@njit(**_JIT)
+def _every(d, cand):
+    """Every index ``j < d`` in ``cand``: the candidates when there is no floor."""
+    for j in range(d):
+        cand[j] = j
+    return d
 
 
 @njit(**_JIT)
