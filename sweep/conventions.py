@@ -5,6 +5,7 @@ analysis package checks files against these tables.
 """
 
 import datetime
+import hashlib
 import importlib.metadata
 import platform
 import subprocess
@@ -114,6 +115,17 @@ def git_commit():
     except (OSError, subprocess.SubprocessError):
         return ""
     return out.stdout.strip() if out.returncode == 0 else ""
+
+
+def code_id():
+    """A hash of this package's source (``sweep/*.py``): what computes the numbers.
+
+    Unlike the git commit it sees uncommitted edits, and it exists outside a checkout.
+    """
+    h = hashlib.sha256()
+    for path in sorted(Path(__file__).parent.glob("*.py")):
+        h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
 
 
 def annotate(ds):

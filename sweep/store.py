@@ -68,12 +68,21 @@ class Parts:
                 )  # fmt: skip
             if batch_size is not None and batch_size != m["batch_size"]:
                 raise InputError("--batch-size", batch_size, f"differs from {m['batch_size']} used by {self.path}")
+            # the dataset's provenance names the code that assembles it: parts computed by
+            # other code would be mixed in under that name (folders from before this check
+            # carry no code hash and are taken as they are)
+            code = conventions.code_id()
+            if m.get("code", code) != code:
+                raise InputError(
+                    "code", code, f"differs from the code that computed the parts in {self.path} ({m['code']}, git "
+                    f"commit {m.get('git_commit') or 'unknown'}); use another --out or remove that folder",
+                )  # fmt: skip
             return m["batch_size"]
         batch_size = batch_size or default_batch_size
         self.path.mkdir(parents=True, exist_ok=True)
         manifest = dict(
             canonical=config.canonical(), config=config.text, batch_size=batch_size, out=str(out), version=__version__,
-            tasks=len(make_tasks(config, batch_size)),
+            code=conventions.code_id(), git_commit=conventions.git_commit(), tasks=len(make_tasks(config, batch_size)),
         )  # fmt: skip
         with atomic_path(self.manifest_path) as tmp:
             tmp.write_text(json.dumps(manifest, indent=1))

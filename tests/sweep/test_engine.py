@@ -1,5 +1,6 @@
 """The sweep engine as users run it: real LocalClusters, real NetCDF, real kills."""
 
+import json
 import math
 import os
 import signal
@@ -67,6 +68,13 @@ def test_rerun_skips_done_work_and_a_changed_config_is_refused(tmp_path):
     changed = SMALL.replace("trials = 6", "trials = 7")
     with pytest.raises(config.InputError, match="trials"):
         _run(changed, out, workers=1)
+    # parts computed by other code (another commit, an uncommitted edit) are not mixed in
+    manifest = store.parts_path(out) / "manifest.json"
+    m = json.loads(manifest.read_text())
+    assert m["code"] == conventions.code_id()
+    manifest.write_text(json.dumps(dict(m, code="0123456789abcdef")))
+    with pytest.raises(config.InputError, match="^code = .*0123456789abcdef"):
+        _run(SMALL, out, workers=1)
 
 
 def test_killing_a_worker_loses_nothing(tmp_path, slow_reference):
