@@ -267,7 +267,9 @@ def support_is(W, support, out):
 @njit(**_JIT)
 def sparse_times(X, w, support, z):
     """``z = X w`` for ``w`` zero off ``support`` (increasing): each ``z_i`` summed over the
-    support in order, from zero."""
+    support in order, from zero. The labels' product (:func:`sweep.problem.observe`): the
+    same sums as :func:`_design_times` makes from ``X^T`` in the loop, so ``w = w*`` leaves
+    a residual of exactly zero."""
     zero = z.dtype.type(0.0)
     for i in range(X.shape[0]):
         acc = zero

@@ -300,3 +300,17 @@ def test_support_recovered_means_the_s_largest_sit_on_the_support():
     want = (top == support).all(axis=1) & (np.sort(np.abs(W), axis=1)[:, -3] > np.sort(np.abs(W), axis=1)[:, -4])
     np.testing.assert_array_equal(got, want)
     assert 10 < got[:100].sum() < 100 and not got[100:150].any() and not got[150:].any()
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_w_star_leaves_a_residual_of_exactly_zero(dtype):
+    """The loop's ``X w`` (from ``X^T``) sums as the labels do, so ``w*`` is an exact fixed point."""
+    X, w = problem.draw_trial(1, (400, 9, 3), 400, 9, 120, dtype=np.dtype(dtype))
+    nz = np.flatnonzero(w)
+    z = np.empty(120, dtype)
+    _loop._design_times(np.ascontiguousarray(X.T), w, nz, nz.size, 120, z)
+    for model in ("linear", "relu"):
+        y = problem.observe(X, w, model)
+        r = np.empty(120, dtype)
+        k = _loop._residual(z, y, model == "relu", dtype(1 / 120), dtype(0), dtype(2), 0, 120, np.empty(120, np.int64), r)
+        assert k == 0  # no nonzero residual
