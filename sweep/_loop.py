@@ -596,16 +596,15 @@ def _candidates(v, s, guess, cand, scratch, slack, slack_rel):
         return -1, -1.0
     c = _marked(mask, d, cand) if guess > 0 else _every(d, cand)
     if c < s and guess > 0:  # the cut fell: the first lower floor over which s entries lie
-        for f in (0.6, 0.35, 0.125, -1.0):  # -1: no floor, every entry
-            if f < 0:
-                floor, c = v.dtype.type(-1.0), _every(d, cand)
-                break
+        for f in (0.6, 0.35, 0.125):
             floor = v.dtype.type(guess * f)
             for j in range(d):
                 mask[j] = np.uint8(abs(v[j]) > floor)
             c = _marked(mask, d, cand)
             if c >= s:
                 break
+        if c < s:  # under every floor: no floor, every entry
+            floor, c = v.dtype.type(-1.0), _every(d, cand)
     if c > NARROW_OVER + s:
         c, floor = _narrow(v, s, cand, c, floor, scratch, slack, slack_rel)
     return c, np.float64(floor)
