@@ -69,6 +69,29 @@ def test_a_wandering_relu_problem_is_not_cut(case):
     assert np.nanmax(res.trace[0]) > 1.2
 
 
+def test_a_problem_that_looks_settled_on_a_2_cycle_is_not_cut():
+    """Linear IHT whose support alternates between two sets while ``w_t - w_{t-2}`` shrinks
+    by a steady ~0.9 every two steps for 40 iterations, as if settling on a 2-cycle far from
+    ``w*``; an entry then crosses the cut, the cycle breaks and PGD succeeds at t = 74. A
+    stall rule for cycles (the point rule applied to ``w_t - w_{t-k}``) cut it at t = 34:
+    the one problem of 16 080 where it changed a result, which is why there is no such rule.
+    """
+    d, s, n = 500, 10, 157
+    X, w = problem.draw_trial(11, (d, s, 2), d, s, n)
+    y = problem.observe(X, w, "linear")
+    res = kernel.solve(X, w, {"linear": y}, [kernel.Problem("linear", "l0", n)], 200, 1e-4)
+    assert res.iterations[0] == 74 and not res.stalled[0]
+    cset = projections.get("l0")
+    radius = cset.regularizer(w)
+    W = [np.zeros(d)]
+    for _ in range(56):
+        W.append(pgd.pgd_step(W[-1], X, y, 1.0, pgd.linear_gradient, lambda v: cset.project(v, radius)))
+    one = np.array([np.linalg.norm(W[t] - W[t - 1]) for t in range(12, 55)])
+    two = np.array([np.linalg.norm(W[t] - W[t - 2]) for t in range(12, 55)])
+    assert (two[2:] / two[:-2] < 0.95).all() and (one > 0.5).all()  # what a cycle rule sees
+    assert np.linalg.norm(W[55] - W[53]) > 100 * two[-1]  # and the break
+
+
 def test_divergence_is_flagged_inf_and_silent():
     """Linear IHT far below the threshold blows up: a failure with rel_error = inf."""
     d, s = 1000, 20
