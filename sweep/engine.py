@@ -95,6 +95,13 @@ def make_tasks(config, batch_size):
     ]
 
 
+def task_cost(plan, task):
+    """A task's relative cost: its trials times ``d`` times the rows of every ratio (what
+    its draws and products scale with). Only an order: heavier tasks go first
+    (:func:`sweep.fanout.compute`)."""
+    return (task.stop - task.start) * task.d * sum(plan.ns(task.d, task.s))
+
+
 def run_task(plan, task):
     """Run a task's trials.
 

@@ -54,11 +54,21 @@ def compute(client, plan, tasks, on_result, progress=True, retries=3):
     Tasks are submitted all at once (they are short, DESIGN.md §7) and consumed with
     ``as_completed``; a worker that dies has its tasks rescheduled by the scheduler, and a
     task that raises is retried ``retries`` times before the error reaches the caller.
+
+    The heaviest tasks run first (:func:`sweep.engine.task_cost`): the sweep then ends on its
+    smallest ones and the workers run out of work together, instead of one finishing a large
+    task alone (in the order of the grid, the largest ``d`` came last). Dask runs queued
+    tasks by user priority before submission order, and takes submits within 100 ms of each
+    other as simultaneous, so the order is given as priorities.
     """
     from distributed import as_completed
 
     run = uuid.uuid4().hex[:8]
-    futures = {client.submit(_run, plan, t, key=f"relu-phase-{t.name}-{run}", pure=False, retries=retries): t for t in tasks}
+    order = sorted(tasks, key=lambda t: engine.task_cost(plan, t), reverse=True)  # stable: ties keep grid order
+    futures = {
+        client.submit(_run, plan, t, key=f"relu-phase-{t.name}-{run}", pure=False, retries=retries, priority=len(order) - i): t
+        for i, t in enumerate(order)
+    }
     bar = tqdm(total=len(tasks), disable=not progress, unit="task", desc="sweep", mininterval=0.5, smoothing=0.1)
     try:
         for fut in as_completed(futures):

@@ -56,3 +56,19 @@ def test_the_sweeps_local_workers_keep_dask_housekeeping_quiet():
         seen = client.run(settings)
     assert len(seen) == 2 and all(s == cluster.QUIET for s in seen.values()), seen
     assert settings() != cluster.QUIET  # and only there: this process keeps dask's defaults
+
+
+def test_the_heaviest_tasks_run_first():
+    """A sweep ends on its smallest tasks, so workers run out of work together: one worker
+    runs them heaviest first, although the grid lists the smallest d first."""
+    from distributed import Client, LocalCluster
+
+    cfg = config.loads(SMALL)
+    plan = engine.Plan.from_config(cfg)
+    tasks = engine.make_tasks(cfg, 2)
+    done = []
+    with LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=":0") as c, Client(c) as client:
+        fanout.compute(client, plan, tasks, lambda task, arrays: done.append(task), progress=False)
+    costs = [engine.task_cost(plan, t) for t in done]
+    assert sorted(done, key=tasks.index) == tasks
+    assert costs == sorted(costs, reverse=True) and costs[0] > 2 * costs[-1], costs
