@@ -36,6 +36,7 @@ from numba.cpython.unsafe.numbers import trailing_zeros
 L0, L1, NONE = 0, 1, 2  # compiled projections, by code (sweep.kernel maps names to codes)
 NARROW_OVER = 16  # l0 candidates beyond s + this are narrowed first (_narrow)
 RANK_MAX = 100  # l0 cuts among more candidates than this use a heap (_cut_among)
+TILE = 8  # transposes go tile by tile (:func:`transpose`)
 ROW_BLOCK = 32  # 32 rows x d = 1000 float64 = 256 KiB: stays in L2 while the live problems use it
 
 _JIT = dict(cache=True, nogil=True, error_model="numpy", boundscheck=False)
@@ -279,6 +280,25 @@ def sparse_times(X, w, support, z):
 
 
 @njit(**_JIT)
+def transpose(X, XT):
+    """``XT = X^T`` (both C-contiguous), in 8 x 8 tiles whose loads and stores stay in
+    registers and L1.
+
+    numpy's transposing copy walks ``X`` down its columns, a new page every few rows once
+    ``X`` is large: at 3915 x 5000 it took 123 ms against 36 ms here (float64; float32 100
+    against 28). Right after ``X`` is drawn at d = 1000 both are bound by memory: about the
+    same in float64, ~1.5x faster here in float32.
+    """
+    n, d = X.shape
+    for i0 in range(0, n - n % TILE, TILE):
+        _stripe(X, XT, i0)
+    # the last rows column by column: row by row, each store would fall on its own line of XT
+    for j in range(d):
+        for i in range(n - n % TILE, n):
+            XT[j, i] = X[i, j]
+
+
+@njit(**_JIT)
 def narrow(X, X32):
     """``X32 = X`` rounded to float32; returns ``max |X|`` (exact, for the screen's bound)."""
     wide, thin = X.ravel(), X32.ravel()
@@ -288,6 +308,19 @@ def narrow(X, X32):
         thin[i] = np.float32(wide[i])
         top = max(top, bits[i] & 0x7FFFFFFFFFFFFFFF)
     return np.array([top]).view(np.float64)[0]
+
+
+@njit(inline="always", **_JIT)
+def _stripe(X, XT, i0):
+    """Rows ``i0 : i0 + TILE`` of ``X`` into columns of ``XT``, tile by tile."""
+    d = X.shape[1]
+    for j0 in range(0, d - d % TILE, TILE):
+        for jj in range(TILE):
+            for ii in range(TILE):
+                XT[j0 + jj, i0 + ii] = X[i0 + ii, j0 + jj]
+    for j in range(d - d % TILE, d):
+        for ii in range(TILE):
+            XT[j, i0 + ii] = X[i0 + ii, j]
 
 
 @njit(**_JIT)

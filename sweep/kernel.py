@@ -121,8 +121,10 @@ def solve(X, w_star, labels, problems, iterations, tolerance, stop_early=True, s
         x_max = _loop.narrow(X, X32)
     else:  # unused
         X32, x_max = (X if dtype == np.float32 else np.empty((0, X.shape[1]), np.float32)), 0.0
+    XT = np.empty(X.shape[::-1], dtype=dtype)
+    _loop.transpose(X, XT)
     _loop.run(
-        X, np.ascontiguousarray(X.T), X32, x_max, screen, w_star, Y, ns,
+        X, XT, X32, x_max, screen, w_star, Y, ns,
         np.array([p.model == "relu" for p in problems]),
         np.array([COMPILED[p.regularizer] for p in problems], dtype=np.int64),
         radius, (1.0 / ns).astype(dtype),

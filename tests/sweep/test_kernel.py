@@ -337,3 +337,13 @@ def test_w_star_leaves_a_residual_of_exactly_zero(dtype):
         r = np.empty(120, dtype)
         k = _loop._residual(z, y, model == "relu", dtype(1 / 120), dtype(0), dtype(2), 0, 120, np.empty(120, np.int64), r)
         assert k == 0  # no nonzero residual
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("shape", [(1, 1), (7, 3), (8, 8), (17, 9), (626, 1000), (783, 13)])
+def test_the_tiled_transpose_is_the_transpose(shape, dtype):
+    """Whole tiles, rows and columns left over past the last tile, and fewer than a tile."""
+    X = np.random.default_rng(shape[0]).standard_normal(shape).astype(dtype)
+    XT = np.full(shape[::-1], np.nan, dtype)
+    _loop.transpose(X, XT)
+    np.testing.assert_array_equal(XT, X.T)
