@@ -107,7 +107,16 @@ def utc_now():
 
 
 def git_commit():
-    """Commit of the source tree this package runs from, or "" outside a git checkout."""
+    """Commit of the source this package runs from, or "" where it is not known.
+
+    An installed copy (``pip install .``) reads the commit its wheel was built from
+    (``COMMIT``, written by ``setup.py``) and does not ask git: from a site-packages inside
+    a checkout (a project's ``.venv``), git would answer with that checkout's HEAD of the
+    day. A source tree or an editable install asks git.
+    """
+    recorded = Path(__file__).with_name("COMMIT")
+    if recorded.is_file():
+        return recorded.read_text().strip()
     try:
         out = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5
