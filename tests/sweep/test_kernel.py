@@ -246,26 +246,28 @@ def test_the_screen_gives_the_bits_of_the_whole_gradient(case):
 
 def _near_ties(rng, d=64, s=5, n=40, ties=10):
     """A screen's inputs where ``ties`` entries of ``v = w - g`` sit within 1e-10 of each
-    other at the cut: float32 cannot order them, so the bound must keep them all."""
+    other at the cut: the screen's int16 copy cannot order them, so the bound must keep
+    them all."""
     X = rng.standard_normal((n, d))
-    XT, X32 = np.ascontiguousarray(X.T), X.astype(np.float32)
+    XT, XQ = np.ascontiguousarray(X.T), np.empty(X.shape, np.int16)
+    x_max, x_step = _loop.quantize(X, XQ)
     rows, r = np.arange(n), rng.standard_normal(n) * 0.01
     per_block = np.array([min(_loop.ROW_BLOCK, n - lo) for lo in range(0, n, _loop.ROW_BLOCK)])
     g, g32 = np.zeros(d), np.zeros(d, np.float32)
     for lo, k in zip(range(0, n, _loop.ROW_BLOCK), per_block):
         _loop._accumulate(X, rows[lo:], r[lo:], k, g)
-        _loop._accumulate(X32, rows[lo:], r[lo:].astype(np.float32), k, g32)
+        _loop._screen_sum(XQ, rows[lo:], r[lo:].astype(np.float32), k, g32)
     w = np.zeros(d)
     near = rng.choice(d, ties, replace=False)
     w[near] = (1 + rng.integers(0, 3, ties) * 1e-10) * rng.choice([-1, 1], ties) + g[near]
-    return X32, XT, np.abs(X).max(), rows, r, per_block, n, np.abs(r).sum(), g32, w, np.sort(near), w - g
+    return XT, x_max, x_step, rows, r, per_block, n, np.abs(r).sum(), g32, w, np.sort(near), w - g
 
 
 def test_the_screen_keeps_every_entry_its_bound_cannot_rule_out():
     rng = np.random.default_rng(12)
     s, zero_bound_wrong = 5, 0
     for _ in range(100):
-        X32, XT, x_max, rows, r, per_block, n, r_l1, g32, w, old, v = _near_ties(rng, s=s)
+        XT, x_max, x_step, rows, r, per_block, n, r_l1, g32, w, old, v = _near_ties(rng, s=s)
         d = v.size
         w_star = np.zeros(d)
         w_star[:s] = 1.0
@@ -276,7 +278,7 @@ def test_the_screen_keeps_every_entry_its_bound_cannot_rule_out():
         for bound in ("rigorous", "zero"):
             got_w, got_nz = w.copy(), np.empty(d, np.int64)
             done, step, err, k, cut = _loop._screen(
-                X32, XT, x_max if bound == "rigorous" else 0.0, rows, r, per_block, n, r_l1, n, g32, 1.0,
+                XT, x_max if bound == "rigorous" else 0.0, x_step, rows, r, per_block, n, r_l1, n, g32, 1.0,
                 np.empty(d), float(s), got_w, old, old.size, w_star, star, np.empty(d), np.empty(d, np.int64),
                 np.empty(d), got_nz, -1.0)  # fmt: skip
             same = done and (step, err, k, cut) == want and np.array_equal(got_w, want_w)
@@ -287,6 +289,34 @@ def test_the_screen_keeps_every_entry_its_bound_cannot_rule_out():
             else:
                 zero_bound_wrong += not same
     assert zero_bound_wrong > 10  # the cases have teeth: without the bound the screen errs
+
+
+@pytest.mark.parametrize("scale", [1.0, 1e-200, 3e250])
+def test_the_screens_int16_copy_is_within_half_a_step(scale):
+    """Every entry within the half step the screen's bound allows, none past QUANT steps,
+    and max|X| exact; at any scale float64 holds."""
+    X = np.random.default_rng(4).standard_normal((50, 70)) * scale
+    X[3, 5] = -np.abs(X).max() * 1.5  # the largest magnitude negative: the scale is |X|'s
+    XQ = np.empty(X.shape, np.int16)
+    x_max, step = _loop.quantize(X, XQ)
+    assert x_max == np.abs(X).max() and step == x_max / _loop.QUANT
+    assert np.abs(XQ).max() == _loop.QUANT and XQ[3, 5] == -_loop.QUANT
+    assert np.all(np.abs(X - step * XQ.astype(np.float64)) <= 0.50001 * step)
+
+
+@pytest.mark.parametrize("bad", [0.0, 1e-300, np.inf, np.nan])
+def test_no_screen_where_the_int16_scale_fails(bad):
+    """An all-zero or tiny ``X`` has no usable scale, an infinite or NaN one no finite one:
+    step 0, and the kernel then computes every entry."""
+    X = np.full((30, 40), bad)
+    assert _loop.quantize(X, np.empty(X.shape, np.int16))[1] == 0.0
+    w = np.zeros(40)
+    w[:3] = 1.0
+    labels = {m: problem.observe(X, w, m) for m in ("relu", "linear")}
+    probs = [kernel.Problem(m, "l0", 30) for m in ("relu", "linear")]
+    screened = kernel.solve(X, w, labels, probs, 20, 1e-4)
+    whole = kernel.solve(X, w, labels, probs, 20, 1e-4, screen=False)
+    np.testing.assert_array_equal(screened.trace, whole.trace)
 
 
 def test_slope_is_the_least_squares_slope_of_log10_error():
