@@ -15,12 +15,12 @@ things numpy cannot do cheaply come free:
 - ``z = X w`` reads only the rows of ``X^T`` at the nonzeros of ``w`` (``s`` of them after an
   l0 projection), contiguously: gathering ``s`` scattered entries from every row of ``X``
   instead costs a cache miss each and took 40% of the loop.
-- In float64, an l0 problem needs only the ``s`` entries of ``v = w - grad`` that survive
-  the cut, exactly. It sums its gradient from an int16 copy of ``X`` (a quarter of the
-  bytes) in float32, in whatever order and with whatever fused multiply-adds the compiler
-  likes, rules out every entry whose rigorous error bound keeps it under the cut, and sums
-  the few others in float64 in the order the full gradient would (:func:`_screen`): the
-  same bits, for less than the cost of a float32 run.
+- An l0 problem needs only the ``s`` entries of ``v = w - grad`` that survive the cut,
+  exactly. It sums its gradient from an int16 copy of ``X`` (a quarter of float64's
+  bytes, half of float32's) in float32, in whatever order and with whatever fused
+  multiply-adds the compiler likes, rules out every entry whose rigorous error bound keeps
+  it under the cut, and sums the few others in ``X``'s dtype in the order the full
+  gradient would (:func:`_screen`): the same bits, in less time.
 
 Each problem's arithmetic depends on its own data alone (its rows, in a fixed order and
 grouping), never on which other problems are live, so results do not depend on how
@@ -62,7 +62,7 @@ def run(X, XT, XQ, x_max, x_step, screen, w_star, Y, ns, relu, proj, radius, sca
     memory is counted); ``trace (P, iterations + 1)`` comes in NaN with column 0 set;
     ``hit`` in -1.
 
-    ``screen`` (float64 only): l0 problems find which entries of the gradient can survive
+    ``screen``: l0 problems find which entries of the gradient can survive
     the cut from ``XQ`` (:func:`quantize`: ``X`` in int16 steps of ``x_step``,
     ``x_max = max |X|``), gradients in ``G32 (P, d)``, and compute only those exactly
     (:func:`_screen`): the same bits as without. Otherwise ``XQ`` and ``G32`` are unused.
@@ -81,7 +81,7 @@ def run(X, XT, XQ, x_max, x_step, screen, w_star, Y, ns, relu, proj, radius, sca
     r_l1 = np.zeros(P)  # sum |r_i|, for the screen's error bound
     heap = np.empty(d, X.dtype)
     cand = np.empty(d, np.int64)  # scratch: the entries an l0 cut can keep
-    exact = np.empty(d)  # scratch: the gradient at the screen's candidates
+    exact = np.empty(d, X.dtype)  # scratch: the gradient at the screen's candidates
     supp = np.empty((P, d), np.int64)  # each iterate's nonzeros, increasing (zeros elsewhere)
     k_supp = np.zeros(P, np.int64)
     star = np.empty(d, np.int64)  # the nonzeros of w*, increasing
@@ -89,7 +89,7 @@ def run(X, XT, XQ, x_max, x_step, screen, w_star, Y, ns, relu, proj, radius, sca
     for j in range(d):
         star[k_star] = j
         k_star += w_star[j] != 0
-    hard = np.zeros(P, np.bool_)  # l0 with s < d: hard thresholding, screened in float64
+    hard = np.zeros(P, np.bool_)  # l0 with s < d: hard thresholding, screened
     for p in range(P):
         hard[p] = proj[p] == L0 and int(radius[p]) < d
     screened = hard & screen
@@ -304,27 +304,34 @@ def transpose(X, XT):
             XT[j, i] = X[i, j]
 
 
-@njit(**_JIT)
 def quantize(X, XQ):
     """``XQ = X / step`` rounded to integers (int16), ``step = max|X| / QUANT``; returns
-    ``max |X|`` (exact) and ``step``.
+    ``max |X|`` (exact, as float64) and ``step``. ``X`` is float64 or float32, C-contiguous.
 
     Each ``|x - step * XQ|`` is at most ``step / 2`` and a few roundings of ``x``
     (:func:`_screen` bounds it by ``0.50001 step``); no ``|XQ|`` exceeds ``QUANT``. An ``X``
     too small for the scale (``max|X| < 2**-900``), or not finite, gives ``step = 0``: no
     screen then.
     """
-    wide, thin = X.ravel(), XQ.ravel()
-    bits = wide.view(np.int64)
-    top = 0
-    for i in range(wide.size):  # the largest magnitude has the largest bits: integer max vectorizes
-        top = max(top, bits[i] & 0x7FFFFFFFFFFFFFFF)
-    x_max = np.array([top]).view(np.float64)[0]
+    bits = np.int64 if X.dtype == np.float64 else np.int32  # the largest magnitude has the
+    return _quantize(X.ravel(), X.ravel().view(bits), np.iinfo(bits).max, XQ.ravel())  # largest bits
+
+
+@njit(**_JIT)
+def _quantize(x, bits, magnitude, xq):
+    top = magnitude - magnitude
+    for i in range(x.size):  # an integer max vectorizes, and NaN's bits are above infinity's
+        top = max(top, bits[i] & magnitude)
+    x_max = 0.0
+    for i in range(x.size):
+        if bits[i] & magnitude == top:
+            x_max = abs(np.float64(x[i]))
+            break
     if not 2.0**-900 < x_max < np.inf:
         return x_max, 0.0
     scale = QUANT / x_max
-    for i in range(wide.size):
-        thin[i] = np.int16(np.rint(wide[i] * scale))
+    for i in range(x.size):
+        xq[i] = np.int16(np.rint(x[i] * scale))
     return x_max, x_max / QUANT
 
 
@@ -521,30 +528,32 @@ def _hard_threshold(v, radius, w, old, k_old, w_star, star, heap, cand, nz, gues
 @njit(**_JIT)
 def _screen(XT, x_max, x_step, rows, r, per_block, n_rows, r_l1, n, g32, mu, v, radius, w, old, k_old, w_star, star,
             heap, cand, exact, nz, guess):
-    """The l0 update of a float64 problem from its screened gradient ``g32``, computing
-    exactly only the entries that can survive the cut; returns ``(done, step, err, k, cut)``.
+    """The l0 update of a problem from its screened gradient ``g32``, computing exactly only
+    the entries that can survive the cut; returns ``(done, step, err, k, cut)``.
 
     Bit for bit what :func:`_hard_threshold` gives from the exact gradient. ``x_step g32``
     sums the same ``n_rows`` terms ``r_i x_ij`` in float32, in any order, from ``X`` in
-    int16 steps of ``x_step`` (:func:`quantize`); each entry's error against the float64
-    sum is bounded, rigorously, by ``E = kappa x_max sum|r_i|``: Higham's ``gamma_n`` for
-    both sums (any order, fused or not), the rounding of ``r`` to float32, half a step per
-    entry of ``X`` (``0.50001 / QUANT``: the step and the scaling round too), underflow. An
-    entry whose screened ``|v_j|`` plus the bound stays under the s-th largest screened
-    ``|v|`` minus the bound cannot be kept: only the others (``s`` and a handful, as the
-    bound is ~3e-5 of a typical entry) are summed from ``XT`` in float64, in the order
+    int16 steps of ``x_step`` (:func:`quantize`); each entry's error against the exact sum
+    (in ``XT``'s dtype) is bounded, rigorously, by ``E = kappa x_max sum|r_i|``: Higham's
+    ``gamma_n`` for both sums (any order, fused or not), the rounding of ``r`` to float32,
+    half a step per entry of ``X`` (``0.50001 / QUANT``: the step and the scaling round
+    too), underflow. An entry whose screened ``|v_j|`` plus the bound stays under the s-th
+    largest screened ``|v|`` minus the bound cannot be kept: only the others (``s`` and a
+    handful, as the bound is ~3e-5 of a typical entry) are summed from ``XT``, in the order
     :func:`_accumulate` sums them. ``done`` is False when the bound is not small enough to
     leave few candidates; the caller then computes the whole gradient.
     """
     d, s = v.size, int(radius)
     for j in range(d):
         v[j] = w[j] - mu * (x_step * np.float64(g32[j]))
-    u32, u64, m = 2.0**-24, 2.0**-53, n_rows + 2
-    kappa = m * u64 / (1 - m * u64) + 3 * u32 + m * u32 / (1 - m * u32) * (1 + u32) ** 2 + 0.50001 / QUANT
+    u32, m = 2.0**-24, n_rows + 2
+    u = u32 if v.itemsize == 4 else 2.0**-53  # the exact sums' unit roundoff
+    kappa = m * u / (1 - m * u) + 3 * u32 + m * u32 / (1 - m * u32) * (1 + u32) ** 2 + 0.50001 / QUANT
     # float32 underflow: at most 2**-150 absolute per rounding, scaled by the other factor
     e = mu * (kappa * x_max * r_l1 + m * 2.0**-125 * (1 + r_l1 + x_max)) * (1 + 1e-6)
-    # every j: |v_j - screened v_j| <= e + eta |screened v_j| (eta covers float64 roundings)
-    eta = 1e-12
+    # every j: |v_j - screened v_j| <= e + eta |screened v_j|: eta covers both roundings of
+    # v to its dtype (float64's are far under 1e-12)
+    eta = max(1e-12, 4 * u)
     # narrowed candidates keep room under the cut for the bound: tau below stays over the floor
     c, floor = _candidates(v, s, guess, cand, heap, 4 * e * (1 + eta), 8 * eta)
     if c < 0:

@@ -177,15 +177,15 @@ def trial_bytes(config, d, n_max):
     The design ``X`` (n_max x d) and its transpose (the kernel reads both); labels,
     products and residuals (three n_max x P arrays, four allowed); iterates and gradients
     (two d x P arrays, six allowed: the support check once took int64 ranks); the
-    kernel's float64 error traces and its int64 supports and residual rows; in float64, the
-    screen's int16 copy of ``X`` and its float32 gradients.
+    kernel's float64 error traces and its int64 supports and residual rows; the screen's
+    int16 copy of ``X`` and its float32 gradients.
     ``tests/sweep/test_engine.py`` checks it against the measured peak.
     """
     item = 8 if config.dtype == "float64" else 4
     P = _problems_per_draw(config)
     arrays = 2 * n_max * d + 4 * n_max * P + 6 * d * P
     wide = 8 * P * (config.iterations + 1 + d + n_max) + 8 * 2 * n_max
-    screen = 2 * n_max * d + 4 * P * d if config.dtype == "float64" else 0
+    screen = 2 * n_max * d + 4 * P * d
     return int(item * arrays + wide + screen)
 
 

@@ -232,12 +232,14 @@ def test_hard_threshold_is_the_general_update_bit_for_bit(dtype):
 SCREEN_CASES = CASES + [dict(d=1000, s=20, regs=("l0",), ratios=(0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 5.0))]
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("case", SCREEN_CASES)
-def test_the_screen_gives_the_bits_of_the_whole_gradient(case):
-    """float64 l0 problems screen the gradient's entries in float32 and compute only the
-    candidates exactly: every output is the same, bit for bit, as computing every entry."""
+def test_the_screen_gives_the_bits_of_the_whole_gradient(case, dtype):
+    """l0 problems screen the gradient's entries from an int16 copy of ``X`` and compute
+    only the candidates exactly: every output is the same, bit for bit, as computing every
+    entry, in either dtype."""
     for trial in range(3):
-        X, w, labels, probs = _trial(case, trial)
+        X, w, labels, probs = _trial(case, trial, dtype)
         screened = kernel.solve(X, w, labels, probs, 200, 1e-4)
         whole = kernel.solve(X, w, labels, probs, 200, 1e-4, screen=False)
         for field in ("trace", "rel_error", "iterations", "iterations_run", "slope", "support_recovered", "stalled"):
