@@ -170,6 +170,28 @@ def _fast32(r):
 
 
 @njit(**_JIT)
+def _pairs32(a, b, c, w, high, out, k, size):
+    """:func:`_fill32`'s common case in a loop of its own: both halves of each output on
+    the fast path, while two draws are left. Returns the state, the buffered high half,
+    ``k``, and the output that left the loop with whether it did (a half off the fast path).
+
+    In the general loop, with everything the slow paths keep live, SFC64's state was
+    spilled to memory on every draw.
+    """
+    while k + _U1 < size:
+        r64, a, b, c, w = _sfc64(a, b, c, w)
+        high = r64 >> _U32  # numpy buffers it, and the buffer keeps it once spent
+        x0, ok0 = _fast32(np.uint32(r64 & _LOW32))
+        x1, ok1 = _fast32(np.uint32(high))
+        if not (ok0 and ok1):
+            return a, b, c, w, high, k, r64, True
+        out[k] = x0
+        out[k + _U1] = x1
+        k += _U2
+    return a, b, c, w, high, k, _U1 - _U1, False
+
+
+@njit(**_JIT)
 def _fill32(s, held, out):
     """numpy's ``random_standard_normal_f`` on SFC64; ``held`` is numpy's 32-bit buffer
     ``(has_uint32, uinteger)``, updated with ``s``.
@@ -183,15 +205,10 @@ def _fill32(s, held, out):
     k, size = _U1 - _U1, np.uint64(out.size)  # unsigned, as in _fill64
     while k < size:
         if not full and k + _U1 < size:
-            r64, a, b, c, w = _sfc64(a, b, c, w)
-            high = r64 >> _U32  # numpy buffers it, and the buffer keeps it once spent
-            x0, ok0 = _fast32(np.uint32(r64 & _LOW32))
-            x1, ok1 = _fast32(np.uint32(high))
-            if ok0 and ok1:
-                out[k] = x0
-                out[k + _U1] = x1
-                k += _U2
+            a, b, c, w, high, k, r64, slow = _pairs32(a, b, c, w, high, out, k, size)
+            if not slow:  # one draw left at most: the general path below
                 continue
+            x0, ok0 = _fast32(np.uint32(r64 & _LOW32))
             if ok0:  # the high half goes the slow way below
                 out[k] = x0
                 k += _U1
