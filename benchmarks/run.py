@@ -35,13 +35,16 @@ def sizes(d, s, lo=0.5, hi=5.0, count=10):
     return [math.ceil(r * n0) for r in np.linspace(lo, hi, count)]
 
 
-def kernel_trials(d, s, ns, trials, dtype, seed=1):
+def kernel_trials(d, s, ns, trials, dtype, seed=1, rounds_of=10):
     """The engine's per-trial work: one X (n_max x d) for every ratio and both models.
 
-    After each trial, numpy draws one X's normals into an array made beforehand: the floor,
-    measured between the trials it is compared with (this VM's speed drifts within minutes;
-    floors measured apart moved between 7 and 11 ms). Returns the kernel's total time, its
-    generation time, every floor draw's time, the results and the multiply-add count.
+    The floor, numpy drawing one X's normals into an array made beforehand, is measured in
+    rounds that alternate with the trials (``rounds_of`` trials, then as many draws): each is
+    timed back to back, as a sweep runs its trials, and this VM's drift over minutes (floors
+    measured apart moved between 7 and 11 ms) lands on both. ``rounds_of=1`` draws after each
+    trial, which also evicts the trial's arrays from the caches the next trial would find them
+    in. Returns the kernel's total time, its generation time, every floor draw's time, the
+    results and the multiply-add count.
     """
     t_gen = total = 0.0
     results, floor = [], []
@@ -60,9 +63,11 @@ def kernel_trials(d, s, ns, trials, dtype, seed=1):
         macs += int(sum(p.n * d * it for p, it in zip(probs, res.iterations_run)))
         results.append(res)
         del X
-        t0 = time.perf_counter()
-        numpy_rng.standard_normal(dtype=dtype, out=buffer)
-        floor.append(time.perf_counter() - t0)
+        if (t + 1) % rounds_of == 0 or t + 1 == trials:
+            for _ in range(rounds_of if (t + 1) % rounds_of == 0 else (t + 1) % rounds_of):
+                t0 = time.perf_counter()
+                numpy_rng.standard_normal(dtype=dtype, out=buffer)
+                floor.append(time.perf_counter() - t0)
     return total, t_gen, np.array(floor), results, macs
 
 
@@ -137,9 +142,13 @@ def study(d, s, trials, base_trials, dtypes=("float64", "float32")):
         its = np.mean([r.iterations_run.mean() for r in results])
         print(f"kernel {name}: {tk * 1e3:9.1f} ms/trial  {1 / tk:7.2f} trials/s  speed-up vs baseline {tb / tk:5.1f}x "
               f"(target {'6' if name == 'float64' else '10'}x)")
-        print(f"  floor (numpy's normals of one X, {max(ns)} x {d}, drawn after each trial): {floor * 1e3:.1f} ms (mean; median "
-              f"{floor_median * 1e3:.1f} ms); kernel = {tk / floor:.2f} x floor (target <= {'3' if name == 'float64' else '2.5'}x; "
-              f"{tk / floor_median:.2f} x the median); generation inside the kernel {gen / trials * 1e3:.1f} ms")
+        print(f"  floor (numpy's normals of one X, {max(ns)} x {d}, in rounds of 10 alternating with the trials): {floor * 1e3:.1f} ms "
+              f"(mean; median {floor_median * 1e3:.1f} ms); kernel = {tk / floor:.2f} x floor (target <= "
+              f"{'3' if name == 'float64' else '2.5'}x; {tk / floor_median:.2f} x the median); generation inside the kernel "
+              f"{gen / trials * 1e3:.1f} ms")
+        t1, _, floors1, _, _ = kernel_trials(d, s, ns, trials, dtype, rounds_of=1)
+        print(f"  with a floor draw after each trial instead (it evicts what the next trial finds in cache): kernel "
+              f"{t1 / trials * 1e3:.1f} ms = {t1 / trials / np.mean(floors1):.2f} x floor {np.mean(floors1) * 1e3:.1f} ms")
         print(f"  roofline: 2 mat-vecs over X {two_mv * 1e3:.2f} ms/iteration; mean iterations per problem {its:.1f}; "
               f"multiply-adds {macs / trials / 1e6:.0f} M/trial = {macs / trials / gemm * 1e3:.1f} ms at this machine's "
               f"20-column GEMM rate ({gemm / 1e9:.1f} GMAC/s); floor + that = {(floor + macs / trials / gemm) / floor:.2f} x floor")
