@@ -64,7 +64,7 @@ def kernel_trials(d, s, ns, trials, dtype, seed=1, rounds_of=10):
         results.append(res)
         del X
         if (t + 1) % rounds_of == 0 or t + 1 == trials:
-            for _ in range(rounds_of if (t + 1) % rounds_of == 0 else (t + 1) % rounds_of):
+            for _ in range(t + 1 - len(floor)):  # as many draws as the round had trials
                 t0 = time.perf_counter()
                 numpy_rng.standard_normal(dtype=dtype, out=buffer)
                 floor.append(time.perf_counter() - t0)

@@ -43,8 +43,10 @@ ROW_BLOCK = 32  # 32 rows x d = 1000 float64 = 256 KiB: stays in L2 while the li
 
 _JIT = dict(cache=True, nogil=True, error_model="numpy", boundscheck=False)
 # The screen's sums need only their error bound, which holds in any order and with fused
-# multiply-adds (fewer roundings): letting LLVM reorder and fuse them made them ~1.3x faster.
-# Nothing whose bits are results is compiled with these flags.
+# multiply-adds (fewer roundings): letting LLVM reorder and fuse them made them ~1.4x faster.
+# Nothing whose bits are results is compiled with these flags. They are functions of their own
+# (_screen_sum*), not _accumulate compiled twice: numba's cache keys a function by its code,
+# not its flags, so two compilations of one function could load each other's machine code.
 _JIT_SCREEN = dict(_JIT, fastmath={"contract", "reassoc"})
 
 
