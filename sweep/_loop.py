@@ -132,9 +132,11 @@ def run(X, XT, XQ, x_max, x_step, screen, w_star, Y, ns, relu, proj, radius, sca
                 used[q] = u + k
                 full = k == hi - lo  # every row of the block: can share the loads of X with another
                 if screened[p]:
+                    l1 = 0.0  # in a register: summed into r_l1[q] itself, each add waited on a store
                     for a in range(k):
                         r32[q, a] = np.float32(r[q, u + a])
-                        r_l1[q] += abs(np.float64(r[q, u + a]))
+                        l1 += abs(np.float64(r[q, u + a]))
+                    r_l1[q] += l1
                     if not full:
                         _screen_sum(XQ, rows[q, u:], r32[q], k, G32[p])
                     elif pending32 < 0:
