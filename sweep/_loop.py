@@ -132,7 +132,7 @@ def run(X, XT, XQ, x_max, x_step, screen, w_star, Y, ns, relu, proj, radius, sca
                 used[q] = u + k
                 full = k == hi - lo  # every row of the block: can share the loads of X with another
                 if screened[p]:
-                    l1 = 0.0  # in a register: summed into r_l1[q] itself, each add waited on a store
+                    l1 = 0.0  # a local: r_l1[q] could alias r32, so each add would go through memory
                     for a in range(k):
                         r32[q, a] = np.float32(r[q, u + a])
                         l1 += abs(np.float64(r[q, u + a]))
