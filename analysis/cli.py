@@ -4,23 +4,17 @@ Exit status 0 on success, 2 on bad input (one line naming the field and the valu
 1 on any other failure.
 """
 
-import argparse
 import sys
 from pathlib import Path
 
-from sweep.errors import InputError
+from sweep.errors import InputError, OneLineParser
 
 from .report import FORMATS
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
-
 def build_parser():
-    p = _Parser(prog="analysis", description="Phase-transition figures and reports from relu-phase datasets.")
-    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    p = OneLineParser(prog="analysis", description="Phase-transition figures and reports from relu-phase datasets.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     for name, help_ in (
         ("heatmap", "phase-transition heatmaps with the n0 lines"),
         ("figure1", "the paper's Figure 1 from a `sweep figure1` dataset"),
@@ -40,11 +34,11 @@ def main(argv=None):
     import matplotlib
 
     matplotlib.use("Agg")
-    from . import io, report
+    from . import io, plots, report
 
     try:
         if args.command == "figure1":
-            paths = report.save_figures(__import__("analysis").plot_figure1(io.open_figure1(args.dataset)), args.out, args.format)
+            paths = report.save_figures(plots.plot_figure1(io.open_figure1(args.dataset)), args.out, args.format)
         else:
             ds = io.open_sweep(args.dataset)
             if args.command == "heatmap":

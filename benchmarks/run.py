@@ -14,7 +14,6 @@ import os
 import platform
 import resource
 import sys
-import tempfile
 import time
 import tracemalloc
 from pathlib import Path
@@ -157,9 +156,7 @@ def study(d, s, trials, base_trials, dtypes=("float64", "float32")):
             print(f"  same data, baseline vs kernel: max relative trajectory difference {worst:.1e} (target 1e-10); "
                   f"success flags identical: {same}")
         else:
-            succ64 = None
             print(f"  float32 successes: {np.mean([np.mean(r.rel_error <= TOL) for r in results]):.3f} of problems")
-            del succ64
 
 
 def scaling(quick):

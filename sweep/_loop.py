@@ -29,6 +29,7 @@ against (``tests/sweep/test_kernel.py``).
 """
 
 import math
+from collections import namedtuple
 
 import numpy as np
 from numba import njit
@@ -41,6 +42,10 @@ QUANT = 32767  # the screen's copy of X: X in int16 steps of max|X| / QUANT (:fu
 TILE = 8  # transposes go tile by tile (:func:`transpose`)
 ROW_BLOCK = 32  # 32 rows x d = 1000 float64 = 256 KiB: stays in L2 while the live problems use it
 
+# Typed constants are written one way: ``a.dtype.type(c)`` for a float in an array's dtype (a
+# Python literal would promote float32 to float64) and ``np.int64(c)`` for an integer that
+# is passed on (a bare literal is typed as a literal, and numba compiles a copy of each
+# callee for it).
 _JIT = dict(cache=True, nogil=True, error_model="numpy", boundscheck=False)
 # The screen's sums need only their error bound, which holds in any order and with fused
 # multiply-adds (fewer roundings): letting LLVM reorder and fuse them made them ~1.4x faster.
@@ -50,177 +55,261 @@ _JIT = dict(cache=True, nogil=True, error_model="numpy", boundscheck=False)
 _JIT_SCREEN = dict(_JIT, fastmath={"contract", "reassoc"})
 
 
+# The arguments of :func:`run`, grouped by role so a call names five things. numba compiles
+# each as a tuple of its fields' types; the names are for the reader.
+Design = namedtuple("Design", ["X", "XT", "XQ", "x_max", "x_step", "screen", "w_star"])
+Design.__doc__ = """The trial: ``X (n_max, d)`` and ``XT = X^T`` (C-contiguous), the screen's int16
+copy ``XQ`` with ``x_max = max|X|`` and its step ``x_step`` (:func:`quantize`), whether l0
+problems are screened, and ``w_star (d,)``; all floats in ``X``'s dtype."""
+Problems = namedtuple("Problems", ["Y", "ns", "relu", "proj", "radius", "scale"])
+Problems.__doc__ = """Per problem ``p``: labels ``Y[p] (n_max,)``, sample size ``ns[p]`` (it uses
+``X[:ns[p]]``), the model (``relu[p]``), the projection's code ``proj[p]`` (:data:`L0`...),
+the radius ``R(w*)`` and ``scale[p] = 1 / ns[p]`` in ``X``'s dtype."""
+Rules = namedtuple("Rules", ["iterations", "tolerance", "stop_early", "stall_streak", "path_margin", "diverge_at"])
+Rules.__doc__ = """When a problem stops: the cap, success (relative error <= ``tolerance``), and
+with ``stop_early`` the stall rule (:func:`_check`); divergence beyond ``diverge_at``."""
+Outputs = namedtuple("Outputs", ["W", "trace", "hit", "rel_error", "diverged", "stalled", "ran"])
+Outputs.__doc__ = """Written in place: ``W (P, d)`` in zero, out as the last iterates;
+``trace (P, iterations + 1)`` in NaN with column 0 set; ``hit`` (first iteration at
+tolerance) in -1; ``rel_error``, ``diverged``, ``stalled``, ``ran`` (iterations run)."""
+Scratch = namedtuple("Scratch", ["G", "G32", "Z"])
+Scratch.__doc__ = """Room allocated by the caller, where a task's memory is counted: gradients
+``G (P, d)`` (``G32 (P, d)`` float32 for screened problems, else empty) and products
+``Z (P, n_max)``."""
+Work = namedtuple(
+    "Work",
+    ["V", "nz", "rows", "r", "per_block", "used", "r32", "r_l1", "heap", "cand", "exact", "supp", "k_supp", "star",
+     "norm_star", "hard", "screened", "prev_step", "cuts", "streak"],
+)  # fmt: skip
+Work.__doc__ = """The loop's own state and scratch (:func:`_workspace`)."""
+
+
 @njit(**_JIT)
-def run(X, XT, XQ, x_max, x_step, screen, w_star, Y, ns, relu, proj, radius, scale, iterations, tolerance, stop_early,
-        stall_streak, path_margin, diverge_at, W, G, G32, Z, trace, hit, rel_error, diverged, stalled, ran):
-    """Run PGD from ``w_0 = 0`` on every problem, writing the results in place.
+def run(design, probs, rules, out, scratch):
+    """Run PGD (eq. 3.2) from ``w_0 = 0`` on every problem, writing :class:`Outputs` in place.
 
-    ``X (n_max, d)`` and its transpose ``XT`` (both C-contiguous), ``w_star (d,)``,
-    ``Y (P, n_max)`` labels, ``radius (P,)`` and ``scale (P,) = 1/n`` share ``X``'s dtype,
-    so float32 runs in float32 throughout (every constant below is made from them: a
-    Python literal would promote to float64); errors, steps and the trace are float64.
-    ``W (P, d)`` comes in zero and ends as each problem's last iterate; ``G (P, d)`` and
-    ``Z (P, n_max)`` are room for gradients and products (allocated by the caller, where
-    memory is counted); ``trace (P, iterations + 1)`` comes in NaN with column 0 set;
-    ``hit`` in -1.
+    Every iteration takes the live problems through the phases of eq. 3.2, each phase for
+    all of them, as :func:`sweep.pgd.pgd` takes one problem through the same update::
 
-    ``screen``: l0 problems find which entries of the gradient can survive
-    the cut from ``XQ`` (:func:`quantize`: ``X`` in int16 steps of ``x_step``,
-    ``x_max = max |X|``), gradients in ``G32 (P, d)``, and compute only those exactly
-    (:func:`_screen`): the same bits as without. Otherwise ``XQ`` and ``G32`` are unused.
+        w_{t+1} = P_K(w_t - mu_t grad L(w_t)),  mu_0 = 2 (ReLU), mu_t = 1,  w_0 = 0
+        1. gradient   grad L(w_t) = X^T r, r_i from eq. 3.1 with sgn(0) = 0     _gradients
+        2. step       v = w_t - mu_t grad L(w_t)                                 _step_and_project
+        3. project    w_{t+1} = P_K(v); ||w_{t+1} - w_t|| and ||w_{t+1} - w*||   (same)
+        4. check      tolerance, divergence, stall: the problem leaves            _check
+        5. product    z = X w_{t+1} for the next gradient                         _design_times
+
+    Screened l0 problems fuse phases 1-3 in part: their gradient is summed approximately
+    (``G32``) and only the entries that can survive the cut are summed exactly
+    (:func:`_screen`); the result is the same bits.
     """
-    P, d = W.shape
-    n_max = X.shape[0]
-    V = np.empty(d, X.dtype)
-    nz = np.empty(d, np.int64)  # scratch: the nonzeros of one iterate
-    # per live problem, block after block: its rows with r_i != 0 and their r_i, and how many
-    # in each block (the screen recomputes gradient entries in the same order)
-    rows = np.empty((P, n_max), np.int64)
-    r = np.empty((P, n_max), X.dtype)
-    per_block = np.empty((P, (n_max + ROW_BLOCK - 1) // ROW_BLOCK), np.int64)
-    used = np.zeros(P, np.int64)
-    r32 = np.empty((P, ROW_BLOCK), np.float32)
-    r_l1 = np.zeros(P)  # sum |r_i|, for the screen's error bound
-    heap = np.empty(d, X.dtype)
-    cand = np.empty(d, np.int64)  # scratch: the entries an l0 cut can keep
-    exact = np.empty(d, X.dtype)  # scratch: the gradient at the screen's candidates
-    supp = np.empty((P, d), np.int64)  # each iterate's nonzeros, increasing (zeros elsewhere)
-    k_supp = np.zeros(P, np.int64)
-    star = np.empty(d, np.int64)  # the nonzeros of w*, increasing
-    k_star = 0
-    for j in range(d):
-        star[k_star] = j
-        k_star += w_star[j] != 0
-    hard = np.zeros(P, np.bool_)  # l0 with s < d: hard thresholding, screened
-    for p in range(P):
-        hard[p] = proj[p] == L0 and int(radius[p]) < d
-    screened = hard & screen
-    prev_step = np.full(P, np.nan)
-    cuts = np.full(P, -1.0)  # each problem's last l0 cut: a guess for the next
-    streak = np.zeros(P, np.int64)
-    one = scale[0] / scale[0]
-    zero, two = one - one, one + one
-    norm_star = 0.0
-    for j in range(d):
-        norm_star += np.float64(w_star[j]) ** 2
-    norm_star = math.sqrt(norm_star)
+    P = out.W.shape[0]
+    ws = _workspace(design, probs, out.W)
     live = np.arange(P)
     m = P
-    Z[:] = 0  # z = X w_0 = 0
-    for t in range(iterations):
-        n_hi = 0
-        for q in range(m):
-            p = live[q]
-            if screened[p]:
-                G32[p, :] = 0
-            else:
-                G[p, :] = 0
-            n_hi = max(n_hi, ns[p])
-            used[q] = 0
-            r_l1[q] = 0.0
-        for lo in range(0, n_hi, ROW_BLOCK):
-            hi = min(lo + ROW_BLOCK, n_hi)
-            block = lo // ROW_BLOCK
-            pending = pending32 = -1  # a problem using every row of the block, waiting for a partner
-            for q in range(m):
-                p = live[q]
-                if lo >= ns[p]:
-                    continue
-                u = used[q]
-                k = _residual(Z[p], Y[p], relu[p], scale[p], zero, two, lo, min(hi, ns[p]), rows[q, u:], r[q, u:])
-                per_block[q, block] = k
-                used[q] = u + k
-                full = k == hi - lo  # every row of the block: can share the loads of X with another
-                if screened[p]:
-                    l1 = 0.0  # a local: r_l1[q] could alias r32, so each add would go through memory
-                    for a in range(k):
-                        r32[q, a] = np.float32(r[q, u + a])
-                        l1 += abs(np.float64(r[q, u + a]))
-                    r_l1[q] += l1
-                    if not full:
-                        _screen_sum(XQ, rows[q, u:], r32[q], k, G32[p])
-                    elif pending32 < 0:
-                        pending32 = q
-                    else:
-                        _screen_sum_pair(XQ, rows[q, u:], r32[pending32], r32[q], k, G32[live[pending32]], G32[p])
-                        pending32 = -1
-                elif not full:  # its own rows (ReLU, or the end of its sample)
-                    _accumulate(X, rows[q, u:], r[q, u:], k, G[p])
-                elif pending < 0:
-                    pending = q
-                else:  # two problems on the same rows share the loads of X (linear ones, mostly)
-                    u0 = used[pending] - k
-                    _accumulate_pair(X, rows[q, u:], r[pending, u0:], r[q, u:], k, G[live[pending]], G[p])
-                    pending = -1
-            if pending >= 0:
-                u0 = used[pending] - (hi - lo)
-                _accumulate(X, rows[pending, u0:], r[pending, u0:], hi - lo, G[live[pending]])
-            if pending32 >= 0:
-                u0 = used[pending32] - (hi - lo)
-                _screen_sum(XQ, rows[pending32, u0:], r32[pending32], hi - lo, G32[live[pending32]])
+    scratch.Z[:] = 0  # z = X w_0 = 0
+    one = design.X.dtype.type(1)
+    for t in range(rules.iterations):
+        _gradients(design, probs, scratch, ws, live, m)  # phase 1
         kept = 0
         for q in range(m):
             p = live[q]
-            mu = two if (t == 0 and relu[p]) else one  # mu_0 = 2 for ReLU (Theorem 3.1)
-            done = False
-            step, err, k_nz = 0.0, 0.0, 0
-            if screened[p]:
-                done, step, err, k_nz, cut = _screen(
-                    XT, x_max, x_step, rows[q], r[q], per_block[q], used[q], r_l1[q], ns[p], G32[p], mu, V,
-                    radius[p], W[p], supp[p], k_supp[p], w_star, star[:k_star], heap, cand, exact, nz, cuts[p])
-                if done:
-                    cuts[p] = cut
-                else:  # the bound left too many candidates: the whole gradient, as unscreened
-                    G[p, :] = 0
-                    u = 0
-                    for b in range((ns[p] + ROW_BLOCK - 1) // ROW_BLOCK):
-                        _accumulate(X, rows[q, u:], r[q, u:], per_block[q, b], G[p])
-                        u += per_block[q, b]
-            if not done:
-                for j in range(d):
-                    V[j] = W[p, j] - mu * G[p, j]
-                if hard[p]:
-                    step, err, k_nz, cuts[p] = _hard_threshold(
-                        V, radius[p], W[p], supp[p], k_supp[p], w_star, star[:k_star], heap, cand, nz, cuts[p])
-                else:
-                    step, err, k_nz, cuts[p] = _update(V, proj[p], radius[p], W[p], w_star, heap, nz, cuts[p])
-            supp[p, :k_nz] = nz[:k_nz]
-            k_supp[p] = k_nz
-            step, err = math.sqrt(step), math.sqrt(err) / norm_star
-            bad = not (err <= diverge_at)  # NaN or beyond
-            if bad:
-                err = np.inf
-            trace[p, t + 1] = err
-            if err <= tolerance and hit[p] < 0:
-                hit[p] = t + 1
-            stop = bad or t + 1 == iterations
-            if stop_early:
-                stop = stop or err <= tolerance
-                # Stalled: an exact fixed point, or steps shrinking geometrically
-                # (rho = step_t / step_{t-1} < 0.99) whose summed remaining length
-                # step rho / (1 - rho) stays under path_margin times the distance still to
-                # go for stall_streak iterations in a row: PGD converges to a point other
-                # than w*. A problem converging to w* has a remaining path at least its
-                # error, so the bound never holds for it while its steps stay geometric.
-                rho = step / prev_step[p]
-                if rho < 0.99 and step * rho / (1 - rho) < path_margin * (err - tolerance):
-                    streak[p] += 1
-                else:
-                    streak[p] = 0
-                stalled[p] = (step == 0 or streak[p] >= stall_streak) and not stop
-                stop = stop or stalled[p]
-            prev_step[p] = step
-            if stop:
-                rel_error[p] = err
-                diverged[p] = bad
-                ran[p] = t + 1
-            else:
-                live[kept] = p
-                kept += 1
-                _design_times(XT, W[p], supp[p], k_nz, ns[p], Z[p])  # next iteration's z = X w
+            mu = one + one if (t == 0 and probs.relu[p]) else one  # mu_0 = 2 for ReLU (Theorem 3.1)
+            step, err = _step_and_project(design, probs, scratch, ws, out.W, p, q, mu)  # phases 2, 3
+            if _check(rules, out, ws, p, t, step, err):  # phase 4
+                continue
+            live[kept] = p
+            kept += 1
+            _design_times(design.XT, out.W[p], ws.supp[p], ws.k_supp[p], probs.ns[p], scratch.Z[p])  # phase 5
         m = kept
         if m == 0:
             break
+
+
+@njit(**_JIT)
+def _workspace(design, probs, W):
+    """The loop's state: per problem, its residual rows and values block after block (the
+    screen recomputes gradient entries in that order), its support, last l0 cut and stall
+    streak; and scratch for one problem at a time."""
+    P, d = W.shape
+    n_max = design.X.shape[0]
+    star = np.empty(d, np.int64)  # the nonzeros of w*, increasing
+    k_star = np.int64(0)
+    norm_star = 0.0
+    for j in range(d):
+        star[k_star] = j
+        k_star += design.w_star[j] != 0
+        norm_star += np.float64(design.w_star[j]) ** 2
+    hard = np.zeros(P, np.bool_)  # l0 with s < d: hard thresholding, screened
+    for p in range(P):
+        hard[p] = probs.proj[p] == L0 and int(probs.radius[p]) < d
+    return Work(
+        V=np.empty(d, design.X.dtype),
+        nz=np.empty(d, np.int64),  # the nonzeros of one iterate
+        rows=np.empty((P, n_max), np.int64),  # per live problem: its rows with r_i != 0,
+        r=np.empty((P, n_max), design.X.dtype),  # their r_i,
+        per_block=np.empty((P, (n_max + ROW_BLOCK - 1) // ROW_BLOCK), np.int64),  # how many in each block
+        used=np.zeros(P, np.int64),
+        r32=np.empty((P, ROW_BLOCK), np.float32),
+        r_l1=np.zeros(P),  # sum |r_i|, for the screen's error bound
+        heap=np.empty(d, design.X.dtype),
+        cand=np.empty(d, np.int64),  # the entries an l0 cut can keep
+        exact=np.empty(d, design.X.dtype),  # the gradient at the screen's candidates
+        supp=np.empty((P, d), np.int64),  # each iterate's nonzeros, increasing
+        k_supp=np.zeros(P, np.int64),
+        star=star[:k_star],
+        norm_star=math.sqrt(norm_star),
+        hard=hard,
+        screened=hard & design.screen,
+        prev_step=np.full(P, np.nan),
+        cuts=np.full(P, -1.0),  # each problem's last l0 cut: a guess for the next
+        streak=np.zeros(P, np.int64),
+    )
+
+
+@njit(inline="always", **_JIT)
+def _gradients(design, probs, scratch, ws, live, m):
+    """Phase 1: ``G[p] = X^T r`` (screened problems: ``G32[p]``, approximately) for the ``m``
+    live problems, ``r`` the residuals of eq. 3.1 (:func:`_residual`).
+
+    Rows are visited in blocks of :data:`ROW_BLOCK` that every live problem uses while the
+    block is in cache; two problems that use every row of a block share its loads.
+    """
+    X, XQ, G, G32, Z = design.X, design.XQ, scratch.G, scratch.G32, scratch.Z
+    rows, r, r32, used, per_block = ws.rows, ws.r, ws.r32, ws.used, ws.per_block
+    zero = X.dtype.type(0)
+    two = X.dtype.type(2)
+    n_hi = 0
+    for q in range(m):
+        p = live[q]
+        if ws.screened[p]:
+            G32[p, :] = 0
+        else:
+            G[p, :] = 0
+        n_hi = max(n_hi, probs.ns[p])
+        used[q] = 0
+        ws.r_l1[q] = 0.0
+    for lo in range(0, n_hi, ROW_BLOCK):
+        hi = min(lo + ROW_BLOCK, n_hi)
+        block = lo // ROW_BLOCK
+        pending = pending32 = -1  # a problem using every row of the block, waiting for a partner
+        for q in range(m):
+            p = live[q]
+            if lo >= probs.ns[p]:
+                continue
+            u = used[q]
+            k = _residual(Z[p], probs.Y[p], probs.relu[p], probs.scale[p], zero, two, lo, min(hi, probs.ns[p]),
+                          rows[q, u:], r[q, u:])  # fmt: skip
+            per_block[q, block] = k
+            used[q] = u + k
+            full = k == hi - lo  # every row of the block: can share the loads of X with another
+            if ws.screened[p]:
+                l1 = 0.0  # a local: r_l1[q] could alias r32, so each add would go through memory
+                for a in range(k):
+                    r32[q, a] = np.float32(r[q, u + a])
+                    l1 += abs(np.float64(r[q, u + a]))
+                ws.r_l1[q] += l1
+                if not full:
+                    _screen_sum(XQ, rows[q, u:], r32[q], k, G32[p])
+                elif pending32 < 0:
+                    pending32 = q
+                else:
+                    _screen_sum_pair(XQ, rows[q, u:], r32[pending32], r32[q], k, G32[live[pending32]], G32[p])
+                    pending32 = -1
+            elif not full:  # its own rows (ReLU, or the end of its sample)
+                _accumulate(X, rows[q, u:], r[q, u:], k, G[p])
+            elif pending < 0:
+                pending = q
+            else:  # two problems on the same rows share the loads of X (linear ones, mostly)
+                u0 = used[pending] - k
+                _accumulate_pair(X, rows[q, u:], r[pending, u0:], r[q, u:], k, G[live[pending]], G[p])
+                pending = -1
+        if pending >= 0:
+            u0 = used[pending] - (hi - lo)
+            _accumulate(X, rows[pending, u0:], r[pending, u0:], hi - lo, G[live[pending]])
+        if pending32 >= 0:
+            u0 = used[pending32] - (hi - lo)
+            _screen_sum(XQ, rows[pending32, u0:], r32[pending32], hi - lo, G32[live[pending32]])
+
+
+@njit(inline="always", **_JIT)
+def _step_and_project(design, probs, scratch, ws, W, p, q, mu):
+    """Phases 2 and 3 for problem ``p`` (slot ``q`` of the live list): ``v = w - mu grad``,
+    then ``w <- P_K(v)``; returns ``||w_{t+1} - w_t||^2`` and ``||w_{t+1} - w*||^2`` (float64)
+    and leaves the new support in ``ws.supp[p]``.
+
+    A screened problem computes exactly only the entries of ``v`` that can survive the l0
+    cut (:func:`_screen`); when its bound leaves too many, it sums the whole gradient, as an
+    unscreened problem does.
+    """
+    G, d = scratch.G, W.shape[1]
+    done = False
+    step, err, k_nz = 0.0, 0.0, np.int64(0)
+    if ws.screened[p]:
+        done, step, err, k_nz, cut = _screen(
+            design.XT, design.x_max, design.x_step, ws.rows[q], ws.r[q], ws.per_block[q], ws.used[q], ws.r_l1[q],
+            probs.ns[p], scratch.G32[p], mu, ws.V, probs.radius[p], W[p], ws.supp[p], ws.k_supp[p], design.w_star,
+            ws.star, ws.heap, ws.cand, ws.exact, ws.nz, ws.cuts[p],
+        )  # fmt: skip
+        if done:
+            ws.cuts[p] = cut
+        else:  # the bound left too many candidates: the whole gradient, as unscreened
+            G[p, :] = 0
+            u = 0
+            for b in range((probs.ns[p] + ROW_BLOCK - 1) // ROW_BLOCK):
+                _accumulate(design.X, ws.rows[q, u:], ws.r[q, u:], ws.per_block[q, b], G[p])
+                u += ws.per_block[q, b]
+    if not done:
+        for j in range(d):
+            ws.V[j] = W[p, j] - mu * G[p, j]  # phase 2: the gradient step
+        if ws.hard[p]:  # phase 3: the projection
+            step, err, k_nz, ws.cuts[p] = _hard_threshold(
+                ws.V, probs.radius[p], W[p], ws.supp[p], ws.k_supp[p], design.w_star, ws.star, ws.heap, ws.cand,
+                ws.nz, ws.cuts[p],
+            )  # fmt: skip
+        else:
+            step, err, k_nz, ws.cuts[p] = _update(ws.V, probs.proj[p], probs.radius[p], W[p], design.w_star, ws.heap,
+                                                  ws.nz, ws.cuts[p])  # fmt: skip
+    ws.supp[p, :k_nz] = ws.nz[:k_nz]
+    ws.k_supp[p] = k_nz
+    return step, err
+
+
+@njit(inline="always", **_JIT)
+def _check(rules, out, ws, p, t, step2, err2):
+    """Phase 4 for problem ``p`` after iteration ``t``: record its relative error, and stop it
+    (returns True, with its outputs written) at the cap, on divergence, and with
+    ``stop_early`` at tolerance or once it has stalled.
+
+    Stalled: an exact fixed point, or steps shrinking geometrically (``rho = step_t /
+    step_{t-1} < 0.99``) whose summed remaining length ``step rho / (1 - rho)`` stays under
+    ``path_margin`` times the distance still to go for ``stall_streak`` iterations in a row:
+    PGD converges to a point other than ``w*``. A problem converging to ``w*`` has a
+    remaining path at least its error, so the bound never holds for it while its steps stay
+    geometric.
+    """
+    step, err = math.sqrt(step2), math.sqrt(err2) / ws.norm_star
+    bad = not (err <= rules.diverge_at)  # NaN or beyond
+    if bad:
+        err = np.inf
+    out.trace[p, t + 1] = err
+    if err <= rules.tolerance and out.hit[p] < 0:
+        out.hit[p] = t + 1
+    stop = bad or t + 1 == rules.iterations
+    if rules.stop_early:
+        stop = stop or err <= rules.tolerance
+        rho = step / ws.prev_step[p]
+        if rho < 0.99 and step * rho / (1 - rho) < rules.path_margin * (err - rules.tolerance):
+            ws.streak[p] += 1
+        else:
+            ws.streak[p] = 0
+        out.stalled[p] = (step == 0 or ws.streak[p] >= rules.stall_streak) and not stop
+        stop = stop or out.stalled[p]
+    ws.prev_step[p] = step
+    if stop:
+        out.rel_error[p] = err
+        out.diverged[p] = bad
+        out.ran[p] = t + 1
+    return stop
 
 
 @njit(**_JIT)
@@ -323,7 +412,7 @@ def quantize(X, XQ):
 
 @njit(**_JIT)
 def _quantize(x, bits, magnitude, xq):
-    top = magnitude - magnitude
+    top = np.int64(0)
     for i in range(x.size):  # an integer max vectorizes, and NaN's bits are above infinity's
         top = max(top, bits[i] & magnitude)
     x_max = 0.0
@@ -499,16 +588,17 @@ def _update(v, code, radius, w, w_star, heap, nz, guess):
         _project_l1(v, radius)
     step, err = 0.0, 0.0
     k = 0
+    zero = v.dtype.type(0)
     for j in range(d):
         x = v[j]
         a = abs(x)
         if a < cut:
-            x = x - x  # zero, in v's dtype
+            x = zero
         elif a == cut:
             if ties > 0:
                 ties -= 1
             else:
-                x = x - x
+                x = zero
         e = np.float64(x) - np.float64(w[j])
         step += e * e
         e = np.float64(x) - np.float64(w_star[j])
@@ -569,7 +659,7 @@ def _screen(XT, x_max, x_step, rows, r, per_block, n_rows, r_l1, n, g32, mu, v, 
     tau = t_hat * (1 - 4 * eta) - 2 * e * (1 + eta)
     if not (tau > 0 and tau > floor):  # too loose, or candidates were not all collected
         return False, 0.0, 0.0, 0, -1.0
-    k = c - c  # not the literal 0: numba would compile literal-typed copies of the callees
+    k = np.int64(0)
     for b in range(c):
         j = cand[b]
         cand[k] = j
@@ -624,7 +714,7 @@ def _apply_cut(v, cand, c, cut, ties, w, old, k_old, w_star, star, nz):
     and the error, and they are summed in the same increasing order (adding the zeros in
     between changes no bit).
     """
-    k = c - c  # not the literal 0 (see _screen)
+    k = np.int64(0)
     for b in range(c):
         j = cand[b]
         a = abs(v[j])
@@ -736,7 +826,9 @@ def _narrow(v, s, cand, c, floor, a, slack, slack_rel):
         a[b] = abs(v[cand[b]])
         top = max(top, a[b])
     lo, hi, over = floor, top, c  # over: how many lie above lo
-    two = top / top + top / top
+    if not top > 0:  # every candidate is zero: nothing to narrow
+        return c, floor
+    two = v.dtype.type(2)
     room = v.dtype.type(slack + slack_rel * top)  # in v's dtype: float32 is not widened
     for _ in range(40):
         mid = lo + (hi - lo) / two
@@ -803,7 +895,7 @@ def _cut_among(v, cand, c, s, heap):
     if c <= RANK_MAX:
         for b in range(c):
             heap[b] = abs(v[cand[b]])
-        cut = heap[0] - heap[0] - 1  # -1 in v's dtype: below every candidate
+        cut = heap.dtype.type(-1)  # below every candidate
         for b in range(c):
             x = heap[b]
             reach = np.int32(0)  # int32 throughout: numba widens integer sums to int64,
@@ -823,7 +915,7 @@ def _cut_among(v, cand, c, s, heap):
                         _sift_down(heap, i, s)
             elif a > heap[0]:
                 heap[0] = a
-                _sift_down(heap, s - s, s)  # the root; not a literal 0 (see _screen)
+                _sift_down(heap, np.int64(0), s)  # the root
         cut = heap[0]
         c = s  # the heap holds the s largest
     above = np.int32(0)
@@ -854,7 +946,7 @@ def _project_l1(v, radius):
     :func:`sweep.projections.project_l1` takes it, in ``v``'s dtype."""
     d = v.size
     a = np.abs(v)
-    total = radius - radius
+    total = v.dtype.type(0)
     for j in range(d):
         total += a[j]
     if total <= radius:
@@ -866,7 +958,7 @@ def _project_l1(v, radius):
     for j in range(d):
         if u[j] * ranks[j] > css[j]:  # holds for a prefix
             rho += 1
-    theta = max(css[rho - 1] / ranks[rho - 1], radius - radius)
+    theta = max(css[rho - 1] / ranks[rho - 1], v.dtype.type(0))
     for j in range(d):
         m = a[j] - theta
         v[j] = math.copysign(m, v[j]) if m > 0 else 0

@@ -8,13 +8,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .errors import InputError
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):
-        # One line, not argparse's usage block: the contract's "one clear line".
-        self.exit(2, f"{self.prog}: error: {message}\n")
+from .errors import InputError, OneLineParser
 
 
 def _positive_int(name):
@@ -31,8 +25,8 @@ def _positive_int(name):
 
 
 def build_parser():
-    p = _Parser(prog="sweep", description="Phase-transition sweeps of PGD for learning ReLUs.")
-    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    p = OneLineParser(prog="sweep", description="Phase-transition sweeps of PGD for learning ReLUs.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
 
     r = sub.add_parser("run", help="run (or resume) a sweep from a TOML config")
     r.add_argument("config", type=Path, help="sweep config (TOML)")
@@ -111,12 +105,12 @@ def _n0(args):
 
 
 def _figure1(args):
-    from . import figure1
+    from . import figure1, store
 
     if args.out.suffix != ".nc":
         raise InputError("--out", str(args.out), "must end in .nc")
     ds = figure1.run_figure1(trials=args.trials, iterations=args.iterations, seed=args.seed)
-    figure1.save(ds, args.out)
+    store.write_dataset(ds, args.out)
     last = ds.trace.isel(iteration=-1)
     for m in ds.model.values:
         med = float(last.sel(model=m).median())

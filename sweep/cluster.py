@@ -1,34 +1,14 @@
 """One function builds any Dask cluster the sweep runs on: local, SLURM, or an address.
 
-The ``[cluster]`` table of a config (DESIGN.md §4) and the CLI flags ``--cluster`` and
-``--workers`` are validated here. Dask is imported only inside :func:`connect`.
+The ``[cluster]`` table it is built from is validated, with the rest of the config, by
+:mod:`sweep.cluster_config`. Dask is imported only inside the functions that need it.
 """
 
 import contextlib
-import re
 
+from .cluster_config import walltime_minutes
 from .errors import InputError
 
-SLURM_DEFAULTS = dict(
-    queue=None,
-    account=None,
-    cores=1,
-    processes=1,
-    memory="4GiB",
-    walltime="01:00:00",
-    job_extra_directives=[],
-    job_script_prologue=[],
-    interface=None,
-    scheduler_host=None,
-    local_directory=None,
-    log_directory=None,
-    lifetime=None,  # default: walltime minus 5 minutes
-    lifetime_stagger="2m",
-    minimum_jobs=1,
-    maximum_jobs=None,  # default: workers
-    python=None,
-)
-KEYS = {"kind", "workers"} | set(SLURM_DEFAULTS)
 # Dask's housekeeping, turned down for the sweep's clusters (local and SLURM). On the 2-core
 # machine an idle LocalCluster of 2 workers burnt 0.18 of a core with the defaults and 0.05
 # with these; a 2-worker sweep's client and scheduler took 0.35 s of CPU instead of 0.45.
@@ -38,51 +18,6 @@ QUIET = {
     "distributed.admin.tick.interval": "1s",  # event-loop health check (default 20 ms)
     "distributed.admin.system-monitor.interval": "5s",  # dashboard's CPU/memory plots (0.5 s)
 }
-_WALLTIME = re.compile(r"^(?:(\d+)-)?(\d{1,3}):(\d{2})(?::(\d{2}))?$")
-
-
-def validate_cluster(table):
-    """Check a ``[cluster]`` table; returns it with SLURM defaults filled in."""
-    for key in table:
-        if key not in KEYS:
-            raise InputError(f"cluster.{key}", table[key], f"unknown key; known keys: {', '.join(sorted(KEYS))}")
-    out = dict(SLURM_DEFAULTS, kind=table.get("kind", "local"), workers=table.get("workers"))
-    out.update({k: v for k, v in table.items() if k in SLURM_DEFAULTS})
-    check_kind("cluster.kind", out["kind"])
-    for key in ("workers", "cores", "processes", "minimum_jobs", "maximum_jobs"):
-        v = out[key]
-        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < (0 if key == "minimum_jobs" else 1)):
-            raise InputError(f"cluster.{key}", v, "must be a positive integer")
-    for key in ("queue", "account", "memory", "interface", "scheduler_host", "local_directory", "log_directory", "python", "lifetime", "lifetime_stagger"):
-        if out[key] is not None and not isinstance(out[key], str):
-            raise InputError(f"cluster.{key}", out[key], "must be a string")
-    for key in ("job_extra_directives", "job_script_prologue"):
-        if not isinstance(out[key], list) or not all(isinstance(x, str) for x in out[key]):
-            raise InputError(f"cluster.{key}", out[key], "must be a list of strings")
-    walltime_minutes("cluster.walltime", out["walltime"])
-    if out["maximum_jobs"] is not None and out["minimum_jobs"] > out["maximum_jobs"]:
-        raise InputError("cluster.minimum_jobs", out["minimum_jobs"], f"exceeds maximum_jobs = {out['maximum_jobs']}")
-    return out
-
-
-def check_kind(field, kind):
-    if not isinstance(kind, str) or not (kind in ("local", "slurm") or re.match(r"^(tcp|tls|inproc|ucx)://.+", kind)):
-        raise InputError(field, kind, "must be local, slurm or a scheduler address such as tcp://HOST:PORT")
-    return kind
-
-
-def walltime_minutes(field, text):
-    """Minutes in a SLURM walltime ``[D-]HH:MM[:SS]``."""
-    m = _WALLTIME.match(text) if isinstance(text, str) else None
-    if not m:
-        raise InputError(field, text, "must be a SLURM walltime such as '01:00:00' or '2-00:00:00'")
-    days, hours, minutes, seconds = (int(g) if g else 0 for g in m.groups())
-    total = days * 1440 + hours * 60 + minutes + seconds / 60
-    if total <= 0:
-        raise InputError(field, text, "must be positive")
-    return total
-
-
 def slurm_kwargs(table, workers=None):
     """Keyword arguments of ``dask_jobqueue.SLURMCluster`` and the adaptive bounds.
 

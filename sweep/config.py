@@ -1,58 +1,127 @@
-"""Sweep configuration (DESIGN.md §4): load a TOML file and validate every field.
+"""Sweep configuration: load a TOML file and validate every field (``docs/design.md#config``).
 
-All validation happens here, before any work starts; the rest of the engine trusts a
-:class:`SweepConfig`. Each error is an :class:`~sweep.errors.InputError` naming the field.
+:class:`SweepConfig` is the one list of fields: each carries its TOML table, its default
+(or none: required), its check and a one-line doc in its metadata. Validation, the
+worker's :class:`~sweep.engine.Plan`, the manifest's identity of a sweep and the README's
+config section (tested against it) all derive from that list. All validation happens
+here, before any work starts; the rest of the engine trusts a :class:`SweepConfig`. Each
+error is an :class:`~sweep.errors.InputError` naming the field.
 """
 
+import dataclasses
 import json
 import math
-import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
+
+import dask.utils
 
 try:
     import tomllib
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
-from . import MODELS, kernel, projections, theory
+from . import MODELS, projections, theory
+from .cluster_config import validate_cluster
 from .errors import InputError
 from .problem import SIGNALS
 
 SAMPLING = ("nested", "independent")
 DTYPES = ("float64", "float32")
-REQUIRED = ("name", "seed", "trials", "iterations", "tolerance", "models", "regularizers", "grid")
-OPTIONAL = dict(n0="approx", sampling="nested", dtype="float64", signal="gaussian", traces=5, memory_budget="1GiB")
-GRID_KEYS = ("d", "s", "ratio")
-_UNITS = {"": 1, "b": 1, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12}
+
+
+def _spec(check, doc, default=dataclasses.MISSING, table=None, results=True):
+    """A field of :class:`SweepConfig`: ``check(name, value) -> value`` validates and
+    normalises the TOML value; ``table`` is the TOML table it lives in (``None``: top
+    level); ``results``: whether it decides the numbers (a sweep's identity on resume)."""
+    meta = dict(check=check, doc=doc, table=table, results=results)
+    if default is dataclasses.MISSING:
+        return dataclasses.field(metadata=meta)
+    return dataclasses.field(default=default, metadata=meta)
+
+
+def _name(name, value):
+    if not isinstance(value, str) or not value.strip():
+        raise InputError(name, value, "must be a non-empty string")
+    return value
+
+
+def _int_at_least(minimum, maximum=None):
+    def check(name, value):
+        value = _int(name, value, minimum)
+        if maximum is not None and value > maximum:
+            raise InputError(name, value, f"must be at most {maximum}")
+        return value
+
+    return check
+
+
+def _tolerance(name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise InputError(name, value, "must be a finite number")
+    if not 0 < value < 1:
+        raise InputError(name, value, "must be between 0 and 1 (a relative error)")
+    return float(value)
+
+
+def _one_of(allowed):
+    return lambda name, value: _choice(name, value, allowed() if callable(allowed) else allowed)
+
+
+def _list_of(allowed):
+    return lambda name, value: _choices(name, value, allowed() if callable(allowed) else allowed)
+
+
+def _int_list_at_least(minimum):
+    return lambda name, value: _int_list(name, value, minimum)
+
+
+def _ratios(name, values):
+    if not isinstance(values, list) or not values:
+        raise InputError(name, values, "must be a non-empty list of positive numbers")
+    for r in values:
+        if isinstance(r, bool) or not isinstance(r, (int, float)) or not math.isfinite(r) or r <= 0:
+            raise InputError(name, r, "must be a positive finite number")
+    if len(set(values)) != len(values):
+        raise InputError(name, values, "has repeated values")
+    return tuple(sorted(float(r) for r in values))
+
+
+def _regularizers():
+    # every registered constraint set has its reference projection and its compiled twin
+    return tuple(projections.CONSTRAINTS)
 
 
 @dataclass(frozen=True)
 class SweepConfig:
-    """A validated sweep configuration; see DESIGN.md §4 for the meaning of each field."""
+    """A validated sweep configuration: one field per config key, documented in its metadata."""
 
-    name: str
-    seed: int
-    trials: int
-    iterations: int
-    tolerance: float
-    models: tuple
-    regularizers: tuple
-    d: tuple
-    s: tuple
-    ratio: tuple
-    n0: str = "approx"
-    sampling: str = "nested"
-    dtype: str = "float64"
-    signal: str = "gaussian"
-    traces: int = 5
-    memory_budget: int = 2**30
-    cluster: dict = field(default_factory=dict, compare=False)
-    text: str = field(default="", compare=False, repr=False)
+    name: str = _spec(_name, "a label for the sweep (dataset title, progress messages)", results=False)
+    seed: int = _spec(_int_at_least(0), "every trial's data derives from it deterministically")
+    trials: int = _spec(_int_at_least(1), "trials per grid cell")
+    iterations: int = _spec(_int_at_least(1, 30000), "PGD iteration cap")
+    tolerance: float = _spec(_tolerance, "success: ||w_T - w*|| / ||w*|| <= tolerance")
+    models: tuple = _spec(_list_of(MODELS), "observation models: relu, linear")
+    regularizers: tuple = _spec(_list_of(_regularizers), "constraint sets: l0 | l1 | none")
+    d: tuple = _spec(_int_list_at_least(2), "dimensions", table="grid")
+    s: tuple = _spec(_int_list_at_least(1), "sparsities; s >= d is an error, not silently dropped", table="grid")
+    ratio: tuple = _spec(_ratios, "n / n0 of each sample size: n = ceil(ratio * n0)", table="grid")
+    n0: str = _spec(_one_of(theory.METHODS), "which n0 sets n: approx | l1 | l0-mc", "approx")
+    sampling: str = _spec(
+        _one_of(SAMPLING), "nested: one X per (d, s, trial), X[:n] per ratio; independent: fresh X per cell", "nested"
+    )
+    dtype: str = _spec(_one_of(DTYPES), "float64 or float32 (its own normals: other samples)", "float64")
+    signal: str = _spec(_one_of(SIGNALS), "nonzeros of w*: gaussian | rademacher (equal magnitude)", "gaussian")
+    traces: int = _spec(_int_at_least(0), "trials per cell whose full error trace is kept (0 = none)", 5)
+    memory_budget: int = _spec(
+        lambda name, value: parse_bytes(name, value), "per task; a trial that cannot fit is a config error", "1GiB"
+    )
+    cluster: dict = dataclasses.field(default_factory=dict, compare=False)
+    text: str = dataclasses.field(default="", compare=False, repr=False)
 
     def canonical(self):
-        """JSON of every field that decides the numbers (not the cluster, not the text)."""
-        data = {k: v for k, v in asdict(self).items() if k not in ("cluster", "text")}
+        """JSON of every field that decides the numbers: what a parts folder is checked against."""
+        data = {k: v for k, v in asdict(self).items() if k in RESULT_FIELDS}
         return json.dumps(data, sort_keys=True)
 
     def n0_table(self):
@@ -63,6 +132,19 @@ class SweepConfig:
         """``{(d, s): [n per ratio]}`` with ``n = ceil(ratio * n0)``."""
         table = n0_table or self.n0_table()
         return {key: [max(1, math.ceil(r * n0)) for r in self.ratio] for key, n0 in table.items()}
+
+
+#: The config keys, in order: the fields of :class:`SweepConfig` that carry a check.
+FIELDS = tuple(f for f in dataclasses.fields(SweepConfig) if "check" in f.metadata)
+#: The fields that decide the numbers (a sweep's identity; what a worker's plan carries).
+RESULT_FIELDS = tuple(f.name for f in FIELDS if f.metadata["results"])
+#: Tables of the TOML file and the keys in each (``None``: the top level).
+TABLES = {t: tuple(f.name for f in FIELDS if f.metadata["table"] == t) for t in (None, "grid")}
+
+
+def key_of(f):
+    """A field's name as the TOML file spells it (``grid.d``)."""
+    return f"{f.metadata['table']}.{f.name}" if f.metadata["table"] else f.name
 
 
 def load(path):
@@ -92,83 +174,45 @@ def loads(text):
 
 def validate(raw, text=""):
     """Validate a parsed config mapping and return a :class:`SweepConfig`."""
-    known = set(REQUIRED) | set(OPTIONAL) | {"cluster"}
-    for key in raw:
-        if key not in known:
-            raise InputError(key, raw[key], f"unknown key; known keys: {', '.join(sorted(known))}")
-    for key in REQUIRED:
-        if key not in raw:
-            raise InputError(key, None, "is required but missing")
-    cfg = {**OPTIONAL, **raw}
-    grid = cfg["grid"]
+    _check_keys(None, raw, set(TABLES[None]) | {"grid", "cluster"})
+    if "grid" not in raw:
+        raise InputError("grid", None, "is required but missing")
+    grid = raw["grid"]
     if not isinstance(grid, dict):
         raise InputError("grid", grid, "must be a table with d, s and ratio")
-    for key in grid:
-        if key not in GRID_KEYS:
-            raise InputError(f"grid.{key}", grid[key], "unknown key; known keys: d, s, ratio")
-    for key in GRID_KEYS:
-        if key not in grid:
-            raise InputError(f"grid.{key}", None, "is required but missing")
-
-    name = cfg["name"]
-    if not isinstance(name, str) or not name.strip():
-        raise InputError("name", name, "must be a non-empty string")
-    seed = _int("seed", cfg["seed"], 0)
-    trials = _int("trials", cfg["trials"], 1)
-    iterations = _int("iterations", cfg["iterations"], 1)
-    if iterations > 30000:
-        raise InputError("iterations", iterations, "must be at most 30000")
-    tolerance = cfg["tolerance"]
-    if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or not math.isfinite(tolerance):
-        raise InputError("tolerance", tolerance, "must be a finite number")
-    if not 0 < tolerance < 1:
-        raise InputError("tolerance", tolerance, "must be between 0 and 1 (a relative error)")
-    models = _choices("models", cfg["models"], MODELS)
-    # a set the sweep can run needs both its projection and the compiled loop's twin
-    runnable = tuple(name for name in projections.CONSTRAINTS if name in kernel.COMPILED)
-    regularizers = _choices("regularizers", cfg["regularizers"], runnable)
-    n0 = _choice("n0", cfg["n0"], theory.METHODS)
-    sampling = _choice("sampling", cfg["sampling"], SAMPLING)
-    dtype = _choice("dtype", cfg["dtype"], DTYPES)
-    signal = _choice("signal", cfg["signal"], SIGNALS)
-    if "traces" in raw:
-        traces = _int("traces", raw["traces"], 0)
-        if traces > trials:
-            raise InputError("traces", traces, f"must be at most trials = {trials}")
-    else:
-        traces = min(OPTIONAL["traces"], trials)
-    budget = parse_bytes("memory_budget", cfg["memory_budget"])
-
-    ds_ = _int_list("grid.d", grid["d"], 2)
-    ss = _int_list("grid.s", grid["s"], 1)
-    for s in ss:
-        if s >= ds_[0]:
-            raise InputError("grid.s", s, f"must be below every d (smallest d = {ds_[0]}); cells with s >= d are not defined")
-    ratios = grid["ratio"]
-    if not isinstance(ratios, list) or not ratios:
-        raise InputError("grid.ratio", ratios, "must be a non-empty list of positive numbers")
-    for r in ratios:
-        if isinstance(r, bool) or not isinstance(r, (int, float)) or not math.isfinite(r) or r <= 0:
-            raise InputError("grid.ratio", r, "must be a positive finite number")
-    if len(set(ratios)) != len(ratios):
-        raise InputError("grid.ratio", ratios, "has repeated values")
-    ratios = tuple(sorted(float(r) for r in ratios))
-
+    _check_keys("grid", grid, set(TABLES["grid"]))
+    values = {}
+    for f in FIELDS:
+        source = grid if f.metadata["table"] == "grid" else raw
+        if f.name in source:
+            value = source[f.name]
+        elif f.default is dataclasses.MISSING:
+            raise InputError(key_of(f), None, "is required but missing")
+        else:
+            value = f.default
+        values[f.name] = f.metadata["check"](key_of(f), value)
+    if "traces" not in raw:
+        values["traces"] = min(values["traces"], values["trials"])  # the default never exceeds trials
+    elif values["traces"] > values["trials"]:
+        raise InputError("traces", values["traces"], f"must be at most trials = {values['trials']}")
+    for s in values["s"]:
+        if s >= values["d"][0]:
+            raise InputError(
+                "grid.s", s, f"must be below every d (smallest d = {values['d'][0]}); cells with s >= d are not defined"
+            )
     cluster = raw.get("cluster", {})
     if not isinstance(cluster, dict):
         raise InputError("cluster", cluster, "must be a table")
-    from .cluster import validate_cluster  # the cluster section is checked by the code that uses it
-
-    cluster = validate_cluster(cluster)
-
-    config = SweepConfig(
-        name=name, seed=seed, trials=trials, iterations=iterations, tolerance=float(tolerance),
-        models=models, regularizers=regularizers, d=ds_, s=ss, ratio=ratios, n0=n0,
-        sampling=sampling, dtype=dtype, signal=signal, traces=traces, memory_budget=budget,
-        cluster=cluster, text=text,
-    )  # fmt: skip
+    config = SweepConfig(**values, cluster=validate_cluster(cluster), text=text)
     _check_memory(config)
     return config
+
+
+def _check_keys(table, raw, known):
+    for key in raw:
+        if key not in known:
+            where = f"{table}.{key}" if table else key
+            raise InputError(where, raw[key], f"unknown key; known keys: {', '.join(sorted(known))}")
 
 
 def trial_bytes(config, d, n_max):
@@ -208,32 +252,23 @@ def _check_memory(config):
         if need > config.memory_budget:
             raise InputError(
                 "memory_budget",
-                format_bytes(config.memory_budget),
-                f"is too small for d = {d}, s = {s}, n = {max(ns)}: one trial needs {format_bytes(need)}",
+                dask.utils.format_bytes(config.memory_budget),
+                f"is too small for d = {d}, s = {s}, n = {max(ns)}: one trial needs {dask.utils.format_bytes(need)}",
             )
 
 
 def parse_bytes(field_name, value):
-    """``"1GiB"``, ``"512 MiB"``, ``"2GB"`` or an integer number of bytes."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        n = value
-    elif isinstance(value, str):
-        m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([a-zA-Z]*)\s*", value)
-        if not m or m.group(2).lower() not in _UNITS:
-            raise InputError(field_name, value, "must be a size such as '1GiB', '512MiB' or '2GB'")
-        n = int(float(m.group(1)) * _UNITS[m.group(2).lower()])
-    else:
+    """``"1GiB"``, ``"512 MiB"``, ``"2GB"`` or an integer number of bytes, read by
+    :func:`dask.utils.parse_bytes` (the units Dask's own memory settings take)."""
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
         raise InputError(field_name, value, "must be a size such as '1GiB' or a number of bytes")
+    try:
+        n = dask.utils.parse_bytes(value)
+    except ValueError:
+        raise InputError(field_name, value, "must be a size such as '1GiB', '512MiB' or '2GB'") from None
     if n <= 0:
         raise InputError(field_name, value, "must be positive")
     return n
-
-
-def format_bytes(n):
-    for unit in ("TiB", "GiB", "MiB", "KiB"):
-        if n >= _UNITS[unit.lower()]:
-            return f"{n / _UNITS[unit.lower()]:.1f} {unit}"
-    return f"{n} B"
 
 
 def _int(name, value, minimum):

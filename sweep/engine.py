@@ -6,12 +6,13 @@ ratio with independent sampling), so results never depend on how trials are batc
 """
 
 import math
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 
 from . import kernel, problem
-from .config import task_bytes
+from .config import SweepConfig, task_bytes
 
 #: Per-trial variables a task returns (shape: model, regularizer, ratio, trial).
 RESULT_VARS = ("rel_error", "success", "iterations", "slope", "support_recovered", "diverged", "stalled", "iterations_run")
@@ -34,29 +35,20 @@ class Task:
 
 @dataclass(frozen=True)
 class Plan:
-    """What a worker needs to run any task of a sweep; small and picklable."""
+    """What a worker needs to run any task of a sweep; small and picklable.
 
-    seed: int
-    iterations: int
-    tolerance: float
-    models: tuple
-    regularizers: tuple
-    ratios: tuple
-    sampling: str
-    dtype: str
-    signal: str
-    traces: int
-    sizes: tuple  # ((d, s, (n per ratio)), ...)
+    ``config`` is the sweep's config without its cluster table and text (only the fields
+    that decide the numbers matter to a worker); ``sizes`` is ``((d, s, (n per ratio)), ...)``.
+    """
+
+    config: SweepConfig
+    sizes: tuple
 
     @classmethod
     def from_config(cls, config, sizes=None):
         sizes = sizes or config.sample_sizes()
-        return cls(
-            seed=config.seed, iterations=config.iterations, tolerance=config.tolerance,
-            models=config.models, regularizers=config.regularizers, ratios=config.ratio,
-            sampling=config.sampling, dtype=config.dtype, signal=config.signal, traces=config.traces,
-            sizes=tuple((d, s, tuple(ns)) for (d, s), ns in sorted(sizes.items())),
-        )  # fmt: skip
+        lean = dataclasses.replace(config, cluster={}, text="")
+        return cls(lean, tuple((d, s, tuple(ns)) for (d, s), ns in sorted(sizes.items())))
 
     def ns(self, d, s):
         for d_, s_, ns in self.sizes:
@@ -110,23 +102,23 @@ def run_task(plan, task):
     dict of numpy.ndarray
         Each of :data:`RESULT_VARS` with shape ``(model, regularizer, ratio, trial)``,
         float64; and ``trace`` with shape ``(model, regularizer, ratio, k, iteration)`` for
-        the ``k`` trials of the task whose index is below ``plan.traces``.
+        the ``k`` trials of the task whose index is below ``plan.config.traces``.
     """
-    M, G, R, B = len(plan.models), len(plan.regularizers), len(plan.ratios), task.stop - task.start
+    M, G, R, B = len(plan.config.models), len(plan.config.regularizers), len(plan.config.ratio), task.stop - task.start
     out = {v: np.full((M, G, R, B), np.nan) for v in RESULT_VARS}
-    k = max(0, min(task.stop, plan.traces) - task.start)
-    out["trace"] = np.full((M, G, R, k, plan.iterations + 1), np.nan)
+    k = max(0, min(task.stop, plan.config.traces) - task.start)
+    out["trace"] = np.full((M, G, R, k, plan.config.iterations + 1), np.nan)
     ns = plan.ns(task.d, task.s)
     for b, trial in enumerate(range(task.start, task.stop)):
-        if plan.sampling == "nested":
+        if plan.config.sampling == "nested":
             groups = [(range(R), (task.d, task.s, trial), max(ns))]
         else:
-            groups = [([r], (task.d, task.s, trial, round(plan.ratios[r] * 1e6)), ns[r]) for r in range(R)]
+            groups = [([r], (task.d, task.s, trial, round(plan.config.ratio[r] * 1e6)), ns[r]) for r in range(R)]
         for rs, key, n_max in groups:
             res = _solve_draw(plan, task, key, n_max, [ns[r] for r in rs])
             shape = (M, G, len(rs))
             for v in RESULT_VARS:
-                value = res.rel_error <= plan.tolerance if v == "success" else getattr(res, v)
+                value = res.rel_error <= plan.config.tolerance if v == "success" else getattr(res, v)
                 out[v][:, :, list(rs), b] = np.asarray(value, dtype=np.float64).reshape(shape)
             if b < k:
                 out["trace"][:, :, list(rs), b] = res.trace.reshape(shape + (-1,))
@@ -139,7 +131,7 @@ def _solve_draw(plan, task, key, n_max, ns):
     A function of its own so that the design is freed before the next one is drawn: a
     task's peak memory is one trial's, whatever its batch size.
     """
-    X, w_star = problem.draw_trial(plan.seed, key, task.d, task.s, n_max, plan.signal, np.dtype(plan.dtype))
-    labels = {m: problem.observe(X, w_star, m) for m in plan.models}
-    probs = [kernel.Problem(m, g, n) for m in plan.models for g in plan.regularizers for n in ns]
-    return kernel.solve(X, w_star, labels, probs, plan.iterations, plan.tolerance)
+    X, w_star = problem.draw_trial(plan.config.seed, key, task.d, task.s, n_max, plan.config.signal, np.dtype(plan.config.dtype))
+    labels = {m: problem.observe(X, w_star, m) for m in plan.config.models}
+    probs = [kernel.Problem(m, g, n) for m in plan.config.models for g in plan.config.regularizers for n in ns]
+    return kernel.solve(X, w_star, labels, probs, plan.config.iterations, plan.config.tolerance)

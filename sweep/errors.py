@@ -1,7 +1,10 @@
-"""The one error type for bad user input (config, CLI arguments, files).
+"""Bad user input (config, CLI arguments, files): one error type, and the CLIs' parser.
 
-The CLIs print it as one line naming the field and the value and exit with status 2.
+The CLIs print an :class:`InputError` as one line naming the field and the value and exit
+with status 2; :class:`OneLineParser` makes argparse's own errors the same one line.
 """
+
+import argparse
 
 
 class InputError(ValueError):
@@ -20,3 +23,11 @@ class InputError(ValueError):
     def __init__(self, field, value, problem):
         self.field, self.value, self.problem = field, value, problem
         super().__init__(f"{field} = {value!r}: {problem}")
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """``argparse.ArgumentParser`` whose errors are one line on stderr and exit status 2,
+    not argparse's usage block: the contract's "one clear line" (``docs/design.md#cli``)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}\n")

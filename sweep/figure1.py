@@ -10,7 +10,6 @@ import numpy as np
 import xarray as xr
 
 from . import MODELS, conventions, kernel, problem
-from .atomic import atomic_path
 
 D, S = 1000, 20
 
@@ -49,9 +48,3 @@ def run_figure1(trials=100, iterations=20, seed=2017, d=D, s=S, n=None, signal="
     )
     ds.attrs.update(d=d, s=s, n=n, regularizer="l0", seed=seed, signal=signal, trials=trials, iterations=iterations)
     return ds
-
-
-def save(ds, path):
-    """Write ``ds`` to ``path`` atomically."""
-    with atomic_path(path) as tmp:
-        ds.to_netcdf(tmp, engine="netcdf4", encoding=conventions.encoding(ds))

@@ -22,9 +22,16 @@ DIVERGE_AT = 1e8  # relative error; far beyond any recovery, still far from over
 # loop: 0 of 5640 problems (seeds 5 and 9, d = 100..2000) changed `iterations`.
 STALL_STREAK = 15  # iterations the geometric bound must hold before a problem is stalled
 PATH_MARGIN = 0.5  # stalled when the remaining path is under this share of the distance to go
-# constraint sets the compiled loop can project onto; a new one in sweep.projections needs
-# its compiled twin in sweep._loop and an entry here
-COMPILED = {"l0": _loop.L0, "l1": _loop.L1, "none": _loop.NONE}
+
+
+def compiled_code(regularizer):
+    """The code the compiled loop dispatches a constraint set's projection on: the constant
+    of :mod:`sweep._loop` that the registry (:data:`sweep.projections.CONSTRAINTS`) names."""
+    cset = projections.get(regularizer)
+    code = getattr(_loop, cset.compiled, None)
+    if not isinstance(code, int):
+        raise LookupError(f"constraint set {regularizer!r} has no compiled twin: sweep._loop.{cset.compiled} is not a code")
+    return code
 
 
 @dataclass
@@ -125,14 +132,15 @@ def solve(X, w_star, labels, problems, iterations, tolerance, stop_early=True, s
         XQ = np.empty(X.shape, dtype=np.int16)
         x_max, x_step = _loop.quantize(X, XQ)
         screen = x_step > 0
+    relu = np.array([p.model == "relu" for p in problems])
+    codes = np.array([compiled_code(p.regularizer) for p in problems], dtype=np.int64)
     _loop.run(
-        X, XT, XQ, x_max, x_step, screen, w_star, Y, ns,
-        np.array([p.model == "relu" for p in problems]),
-        np.array([COMPILED[p.regularizer] for p in problems], dtype=np.int64),
-        radius, (1.0 / ns).astype(dtype),
-        iterations, tolerance, stop_early, STALL_STREAK, PATH_MARGIN, DIVERGE_AT,
-        W, np.empty_like(W), np.empty((P if screen else 0, W.shape[1]), np.float32), np.empty_like(Y), out.trace, out.iterations, out.rel_error, out.diverged, out.stalled, out.iterations_run,
-    )  # fmt: skip
+        _loop.Design(X, XT, XQ, float(x_max), float(x_step), bool(screen), w_star),
+        _loop.Problems(Y, ns, relu, codes, radius, (1.0 / ns).astype(dtype)),
+        _loop.Rules(int(iterations), float(tolerance), bool(stop_early), STALL_STREAK, PATH_MARGIN, DIVERGE_AT),
+        _loop.Outputs(W, out.trace, out.iterations, out.rel_error, out.diverged, out.stalled, out.iterations_run),
+        _loop.Scratch(np.empty_like(W), np.empty((P if screen else 0, W.shape[1]), np.float32), np.empty_like(Y)),
+    )
     _loop.support_is(W, np.flatnonzero(w_star), out.support_recovered)
     out.support_recovered &= ~out.diverged
     _loop.slopes(out.trace, out.iterations, out.iterations_run, out.slope)

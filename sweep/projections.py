@@ -1,8 +1,14 @@
 """Euclidean projections onto ``K = {w : R(w) <= R(w*)}`` (eq. 3.3).
 
 Each projection acts column by column on a ``(d, P)`` array (one column per problem) or
-on a single vector, and takes the radius ``R(w*)`` of each column. A new constraint set is
-one :func:`register` call with its regularizer and its projection.
+on a single vector, and takes the radius ``R(w*)`` of each column.
+
+:data:`CONSTRAINTS` is the one registry of constraint sets: each entry names its
+regularizer, this reference projection and its compiled twin in the sweep's loop (the
+name of its code in :mod:`sweep._loop`, given as text: this module sits below the kernel
+and imports nothing of it). Config validation offers exactly the registered sets, and the
+tests run every one through both implementations. How to add one:
+``docs/design.md#adding-a-constraint-set``.
 """
 
 from dataclasses import dataclass
@@ -13,21 +19,24 @@ import numpy as np
 
 @dataclass(frozen=True)
 class ConstraintSet:
-    """A regularizer ``R`` and the Euclidean projection onto ``{R(w) <= radius}``."""
+    """A regularizer ``R``, the Euclidean projection onto ``{R(w) <= radius}``, and the
+    name of the projection's code in the compiled loop (:mod:`sweep._loop`)."""
 
     name: str
     regularizer: Callable[[np.ndarray], float]
     project: Callable[[np.ndarray, np.ndarray], np.ndarray]
+    compiled: str
 
 
 CONSTRAINTS: dict[str, ConstraintSet] = {}
 
 
-def register(name, regularizer):
-    """Decorator registering ``project(V, radius)`` as constraint set ``name``."""
+def register(name, regularizer, compiled):
+    """Decorator registering ``project(V, radius)`` as constraint set ``name``, whose twin
+    in the compiled loop is dispatched on ``sweep._loop.<compiled>``."""
 
     def wrap(project):
-        CONSTRAINTS[name] = ConstraintSet(name, regularizer, _columnwise(project))
+        CONSTRAINTS[name] = ConstraintSet(name, regularizer, _columnwise(project), compiled)
         return project
 
     return wrap
@@ -52,7 +61,7 @@ def get(name):
         raise KeyError(f"unknown regularizer {name!r}; known: {sorted(CONSTRAINTS)}") from None
 
 
-@register("l0", regularizer=lambda w: int(np.count_nonzero(w)))
+@register("l0", regularizer=lambda w: int(np.count_nonzero(w)), compiled="L0")
 def project_l0(V, radius):
     """Keep the ``s = radius`` largest magnitudes of each column (hard thresholding).
 
@@ -72,7 +81,7 @@ def project_l0(V, radius):
     return out
 
 
-@register("l1", regularizer=lambda w: float(np.abs(w).sum()))
+@register("l1", regularizer=lambda w: float(np.abs(w).sum()), compiled="L1")
 def project_l1(V, radius):
     """Exact projection onto the l1 ball of the given radius, O(d log d) per column.
 
@@ -93,7 +102,7 @@ def project_l1(V, radius):
     return np.sign(V) * np.maximum(absV - theta, 0)
 
 
-@register("none", regularizer=lambda w: 0.0)
+@register("none", regularizer=lambda w: 0.0, compiled="NONE")
 def project_none(V, radius):
     """No constraint: the identity (meaningful only for ``n >= d``)."""
     return V.copy()

@@ -4,7 +4,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import cluster, config as config_mod, engine, fanout, kernel, store
+from . import cluster, cluster_config, engine, fanout, kernel, store
+from . import config as config_mod
 from .errors import InputError
 
 
@@ -42,7 +43,7 @@ def run(config, out, kind=None, workers=None, batch_size=None, progress=True, da
     out = Path(out)
     if out.suffix != ".nc":
         raise InputError("--out", str(out), "must end in .nc")
-    kind = cluster.check_kind("--cluster", kind or config.cluster["kind"])
+    kind = cluster_config.check_kind("--cluster", kind or config.cluster["kind"])
     workers = workers or config.cluster.get("workers")
     if kind == "slurm" and not dry_run:
         cluster.check_interface(config.cluster)

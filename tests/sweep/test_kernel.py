@@ -155,7 +155,7 @@ def test_compiled_projections_equal_the_reference(name, dtype):
         ref = projections.get(name).project(v, radius)
         w = w_old.copy()
         nz = np.empty(d, np.int64)
-        step, err, k, _ = _loop._update(v.copy(), kernel.COMPILED[name], radius, w, w_star, np.empty(d, dtype), nz, -1.0)
+        step, err, k, _ = _loop._update(v.copy(), kernel.compiled_code(name), radius, w, w_star, np.empty(d, dtype), nz, -1.0)
         np.testing.assert_allclose(w, ref, rtol=1e-6 if dtype == np.float32 else 1e-13, atol=0)
         assert w.dtype == dtype
         np.testing.assert_array_equal(nz[:k], np.flatnonzero(w))  # the support the next z = X w reads
@@ -166,7 +166,7 @@ def test_compiled_projections_equal_the_reference(name, dtype):
 def test_compiled_l0_keeps_exactly_s_among_ties():
     v = np.array([1.0, -2.0, 2.0, 0.5, -2.0, 2.0, 0.1])
     w = np.zeros_like(v)
-    _loop._update(v, kernel.COMPILED["l0"], 3.0, w, np.zeros_like(v), np.empty(v.size), np.empty(v.size, np.int64), -1.0)
+    _loop._update(v, kernel.compiled_code("l0"), 3.0, w, np.zeros_like(v), np.empty(v.size), np.empty(v.size, np.int64), -1.0)
     np.testing.assert_array_equal(w, [0, -2.0, 2.0, 0, -2.0, 0, 0])  # the lowest indices win ties
 
 
@@ -219,7 +219,7 @@ def test_hard_threshold_is_the_general_update_bit_for_bit(dtype):
             w_old[old[: s // 2]] = v[old[: s // 2]]  # overlapping supports
         radius = dtype(s)
         want_w, want_nz, heap = w_old.copy(), np.empty(d, np.int64), np.empty(d, dtype)
-        want = _loop._update(v.copy(), kernel.COMPILED["l0"], radius, want_w, w_star, heap, want_nz, -1.0)
+        want = _loop._update(v.copy(), kernel.compiled_code("l0"), radius, want_w, w_star, heap, want_nz, -1.0)
         for guess in (-1.0, want[3], want[3] / 2, want[3] * 2 + 1):
             w, nz = w_old.copy(), np.empty(d, np.int64)
             got = _loop._hard_threshold(v.copy(), radius, w, old, old.size, w_star, np.flatnonzero(w_star), heap,

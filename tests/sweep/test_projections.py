@@ -1,8 +1,12 @@
+import re
+from pathlib import Path
+
 import numpy as np
 import pytest
 from scipy import optimize
 
-from sweep import projections
+from sweep import kernel, projections
+from sweep.errors import InputError
 
 l0 = projections.get("l0").project
 l1 = projections.get("l1").project
@@ -76,16 +80,35 @@ def test_l1_is_idempotent_and_leaves_inside_points(rng):
     np.testing.assert_array_equal(l1(inside, 10.0), inside)
 
 
-def test_registry_adds_a_set_with_one_function():
-    @projections.register("box", regularizer=lambda w: float(np.abs(w).max()))
+def test_a_registered_set_names_its_reference_and_its_compiled_twin():
+    @projections.register("box", regularizer=lambda w: float(np.abs(w).max()), compiled="BOX")
     def project_box(V, radius):
         return np.clip(V, -radius, radius)
 
     try:
         cset = projections.get("box")
         np.testing.assert_array_equal(cset.project(np.array([3.0, -0.5, -4.0]), 1.0), [1.0, -0.5, -1.0])
+        with pytest.raises(LookupError, match="no compiled twin: sweep._loop.BOX"):
+            kernel.compiled_code("box")  # the loop has no such projection: refused, not guessed
     finally:
         del projections.CONSTRAINTS["box"]
+
+
+def test_every_registered_set_has_both_twins_with_distinct_codes():
+    codes = {name: kernel.compiled_code(name) for name in projections.CONSTRAINTS}
+    assert all(callable(projections.get(name).project) for name in codes)
+    assert len(set(codes.values())) == len(codes)
+
+
+def test_config_offers_exactly_the_registered_sets():
+    from sweep import config
+
+    text = (Path(__file__).resolve().parents[2] / "data" / "quick.toml").read_text()
+    every = ", ".join(f'"{name}"' for name in projections.CONSTRAINTS)
+    text = re.sub(r"(?m)^regularizers = .*$", f"regularizers = [{every}]", text)
+    assert config.loads(text).regularizers == tuple(projections.CONSTRAINTS)
+    with pytest.raises(InputError, match="must be one of " + ", ".join(projections.CONSTRAINTS)):
+        config.loads(text.replace('"l0"', '"l2"', 1))
 
 
 def test_unknown_set_names_the_known_ones():
