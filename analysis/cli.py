@@ -1,4 +1,4 @@
-"""``analysis`` command line: figures and reports from datasets (DESIGN.md §3).
+"""``analysis`` command line: figures and reports from datasets (``docs/design.md#cli``).
 
 Exit status 0 on success, 2 on bad input (one line naming the field and the value),
 1 on any other failure.

@@ -1,4 +1,4 @@
-"""Open datasets and check them against the contract (DESIGN.md §5) at the boundary."""
+"""Open datasets and check them against the contract (``docs/design.md#dataset``) at the boundary."""
 
 from pathlib import Path
 

@@ -4,8 +4,8 @@
     python benchmarks/run.py --quick    # fewer trials (a smoke run, ~1 minute)
 
 Everything is measured here, in this process, on this machine: the baseline, the floor
-(drawing one X per trial), the streaming bound, the kernel. Targets (issue #6) are printed
-beside the measured ratios; nothing here is a pass/fail test.
+(drawing one X per trial), the streaming bound, the kernel. The project's targets are printed
+beside the measured ratios; nothing here is a pass/fail test. See benchmarks/README.md.
 """
 
 import argparse

@@ -2,8 +2,8 @@
 
 Why compiled: past the first dozen iterations only a few problems of a trial are still
 running (ReLU just above the threshold runs to the cap), so each iteration is a handful of
-small products, and numpy's per-call overhead (~250 us an iteration over ~40 calls) cost
-more than the arithmetic. Here one call runs every iteration of every problem, and three
+small products, and numpy's per-call overhead (~40 calls an iteration) cost more than the
+arithmetic. Here one call runs every iteration of every problem, and three
 things numpy cannot do cheaply come free:
 
 - ``X^T r`` skips the rows where ``r`` is zero: for ReLU every row with ``<x_i, w> < 0``
@@ -14,7 +14,7 @@ things numpy cannot do cheaply come free:
   loaded once for both: reading the block from L2 is what bounds this part.
 - ``z = X w`` reads only the rows of ``X^T`` at the nonzeros of ``w`` (``s`` of them after an
   l0 projection), contiguously: gathering ``s`` scattered entries from every row of ``X``
-  instead costs a cache miss each and took 40% of the loop.
+  instead costs a cache miss each.
 - An l0 problem needs only the ``s`` entries of ``v = w - grad`` that survive the cut,
   exactly. It sums its gradient from an int16 copy of ``X`` (a quarter of float64's
   bytes, half of float32's) in float32, in whatever order and with whatever fused
@@ -48,7 +48,7 @@ ROW_BLOCK = 32  # 32 rows x d = 1000 float64 = 256 KiB: stays in L2 while the li
 # callee for it).
 _JIT = dict(cache=True, nogil=True, error_model="numpy", boundscheck=False)
 # The screen's sums need only their error bound, which holds in any order and with fused
-# multiply-adds (fewer roundings): letting LLVM reorder and fuse them made them ~1.4x faster.
+# multiply-adds (fewer roundings): LLVM may reorder and fuse them (docs/performance.md).
 # Nothing whose bits are results is compiled with these flags. They are functions of their own
 # (_screen_sum*), not _accumulate compiled twice: numba's cache keys a function by its code,
 # not its flags, so two compilations of one function could load each other's machine code.
@@ -384,9 +384,7 @@ def transpose(X, XT):
     registers and L1.
 
     numpy's transposing copy walks ``X`` down its columns, a new page every few rows once
-    ``X`` is large: at 3915 x 5000 it took 123 ms against 36 ms here (float64; float32 100
-    against 28). Right after ``X`` is drawn at d = 1000 both are bound by memory: about the
-    same in float64, ~1.5x faster here in float32.
+    ``X`` is large (the measurements are in ``docs/performance.md``).
     """
     n, d = X.shape
     for i0 in range(0, n - n % TILE, TILE):
@@ -482,10 +480,10 @@ def _residual(z, y, relu, scale, zero, two, lo, hi, rows, r):
         else:
             # selects, not branches: the sign of z_i is a coin flip the CPU cannot predict.
             # Both values come from y_i loaded up front: with the load under the condition,
-            # LLVM kept a branch there (~0.5 ms a trial of mispredictions)
+            # LLVM kept a branch there, mispredicted half the time
             pos, at_zero = ((zi - yi) * two) * scale, (zero - yi) * scale
             ri = pos if zi > 0 else zero
-            ri = at_zero if zi == 0 else ri  # sgn(0) = 0: factor 1, not 0 (DESIGN.md)
+            ri = at_zero if zi == 0 else ri  # sgn(0) = 0: factor 1, not 0 (docs/design.md#science)
             ri = zi if zi != zi else ri  # NaN: it reaches the error, which then reads as divergence
         rows[k] = i  # kept only if nonzero: the count moves on without a branch
         r[k] = ri

@@ -1,4 +1,4 @@
-"""``sweep`` command line (DESIGN.md §3).
+"""``sweep`` command line (``docs/design.md#cli``).
 
 Exit status 0 on success, 2 on bad input (one line on stderr naming the field and the
 value), 1 on any other failure.

@@ -9,9 +9,9 @@ import contextlib
 from .cluster_config import walltime_minutes
 from .errors import InputError
 
-# Dask's housekeeping, turned down for the sweep's clusters (local and SLURM). On the 2-core
-# machine an idle LocalCluster of 2 workers burnt 0.18 of a core with the defaults and 0.05
-# with these; a 2-worker sweep's client and scheduler took 0.35 s of CPU instead of 0.45.
+# Dask's housekeeping, turned down for the sweep's clusters (local and SLURM): on a small
+# machine the defaults burn a noticeable share of the cores the workers need
+# (docs/performance.md).
 QUIET = {
     # samples every worker's stacks every 10 ms; it cannot see inside the compiled loop
     "distributed.worker.profile.enabled": False,

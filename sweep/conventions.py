@@ -34,8 +34,8 @@ VARIABLES = {
 }
 
 # In-memory dtypes of the per-trial variables and the fill of cells that were not run.
-# Integer and flag variables are float in memory so that "not run" can be NaN (DESIGN.md
-# §5: never a fabricated value); on disk they are packed as int8/int16 with a fill value.
+# Integer and flag variables are float in memory so that "not run" can be NaN (never a
+# fabricated value: docs/design.md#dataset); on disk they are packed as int8/int16 with a fill.
 PACKED = {
     "success": ("i1", -1),
     "support_recovered": ("i1", -1),

@@ -16,7 +16,7 @@ from .config import SweepConfig, task_bytes
 
 #: Per-trial variables a task returns (shape: model, regularizer, ratio, trial).
 RESULT_VARS = ("rel_error", "success", "iterations", "slope", "support_recovered", "diverged", "stalled", "iterations_run")
-TARGET_TASK_SECONDS = 10.0  # short tasks: worker deaths and --lifetime lose little (DESIGN.md §7)
+TARGET_TASK_SECONDS = 10.0  # short tasks: worker deaths and --lifetime lose little (docs/design.md#storage)
 
 
 @dataclass(frozen=True)

@@ -24,8 +24,8 @@ def prepare_process():
     oversubscribe the cores (distributed also sets OMP_NUM_THREADS=1 in nannies).
     Nannies also set MALLOC_TRIM_THRESHOLD_=65536, which switches off glibc's adaptive mmap
     threshold: every large temporary of every PGD iteration is then mmap'ed, page-faulted
-    and unmapped again; a d = 2000 task ran 1.5x slower with 150x the page faults. Memory
-    above 64 MiB is still returned to the system.
+    and unmapped again (measured in ``docs/performance.md``). Memory above 64 MiB is still
+    returned to the system.
     """
     from threadpoolctl import threadpool_limits
 
@@ -51,7 +51,7 @@ def _run(plan, task):
 def compute(client, plan, tasks, on_result, progress=True, retries=3):
     """Run ``tasks`` on ``client``; call ``on_result(task, arrays)`` as each finishes.
 
-    Tasks are submitted all at once (they are short, DESIGN.md §7) and consumed with
+    Tasks are submitted all at once (they are short: ``docs/design.md#storage``) and consumed with
     ``as_completed``; a worker that dies has its tasks rescheduled by the scheduler, and a
     task that raises is retried ``retries`` times before the error reaches the caller.
 

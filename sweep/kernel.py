@@ -3,7 +3,7 @@
 A trial of the sweep is one ``X`` and one ``w*`` shared by every sample size (nested
 prefixes ``X[:n]``), both observation models and every constraint set. All of them advance
 together in one compiled loop (:mod:`sweep._loop`), and a problem leaves the live set once
-it has succeeded, diverged or stalled (DESIGN.md §6). Results equal :func:`sweep.pgd.pgd`
+it has succeeded, diverged or stalled (``docs/design.md#kernel``). Results equal :func:`sweep.pgd.pgd`
 run problem by problem (``tests/sweep/test_kernel.py``).
 """
 
@@ -123,8 +123,8 @@ def solve(X, w_star, labels, problems, iterations, tolerance, stop_early=True, s
     if P == 0:
         return out
     screen = screen and any(p.regularizer == "l0" for p in problems)
-    # X^T first, while the draw has left X in cache: after the screen's copy it took ~0.35 ms
-    # longer at d = 1000 (memory-bound either way at d = 2000; 2x numpy's at d = 5000)
+    # X^T first, while the draw has left X in cache (after the screen's copy it had been
+    # evicted: docs/performance.md)
     XT = np.empty(X.shape[::-1], dtype=dtype)
     _loop.transpose(X, XT)
     XQ, x_max, x_step = np.empty((0, X.shape[1]), np.int16), 0.0, 0.0  # unused without a screen
@@ -151,9 +151,9 @@ def warm_up(dtype="float64"):
     """Compile the loop and the normal generator for ``dtype`` (or load them from numba's
     cache) on a tiny trial, drawn as a sweep draws one.
 
-    The first compile takes 10-20 s and is cached beside the package; calling this once in
-    the client before workers start means each worker loads the cache (~0.5 s) instead of
-    all compiling at once. The draw also runs the generator's one-off check against numpy.
+    The first compile is slow and is cached beside the package; calling this once in the
+    client before workers start means each worker loads the cache instead of all
+    compiling at once. The draw also runs the generator's one-off check against numpy.
     """
     X, w_star = problem.draw_trial(0, (2, 1, 0), 2, 1, 2, dtype=np.dtype(dtype))
     solve(X, w_star, {"relu": problem.observe(X, w_star, "relu")}, [Problem("relu", "l0", 2)], 1, 0.0)

@@ -1,4 +1,4 @@
-"""Planted sparse-signal problems with Gaussian designs (DESIGN.md §1).
+"""Planted sparse-signal problems with Gaussian designs (``docs/design.md#science``).
 
 Every random draw of a trial comes from one generator seeded by
 ``SeedSequence(seed, spawn_key=key)``, so a trial's data depends only on the seed and
@@ -27,8 +27,8 @@ def trial_rng(seed, key):
     Returns
     -------
     numpy.random.Generator
-        SFC64-backed: it draws normals ~20% faster than PCG64 and data generation
-        dominates a trial's cost (DESIGN.md §6).
+        SFC64-backed: it draws normals faster than PCG64, and data generation is the
+        floor of a trial's cost (``docs/design.md#determinism``).
     """
     ss = np.random.SeedSequence(int(seed), spawn_key=tuple(int(k) for k in key))
     return np.random.Generator(np.random.SFC64(ss))
@@ -38,7 +38,7 @@ def planted_signal(rng, d, s, signal="gaussian", dtype=np.float64):
     """Unit-norm ``s``-sparse ``w*`` with a uniformly random support.
 
     ``signal="gaussian"`` draws the nonzeros i.i.d. N(0, 1); ``"rademacher"`` gives them
-    equal magnitude and random signs (IHT's transition depends on this, DESIGN.md §7).
+    equal magnitude and random signs (IHT's transition depends on this: docs/design.md#library-facts).
     """
     if signal not in SIGNALS:
         raise ValueError(f"signal must be one of {SIGNALS}, got {signal!r}")
@@ -58,8 +58,8 @@ def gaussian_design(rng, n, d, dtype=np.float64):
 
     Rows are drawn in order from one stream, so ``gaussian_design(rng, n, d)[:m]`` equals
     ``gaussian_design(rng_copy, m, d)``: nested samples are prefixes of one draw. The values
-    are ``rng.standard_normal((n, d), dtype=dtype)``'s, drawn ~4.5x faster
-    (:mod:`sweep._normal`).
+    are ``rng.standard_normal((n, d), dtype=dtype)``'s, drawn faster by
+    :mod:`sweep._normal`.
     """
     return _normal.standard_normal(rng, (n, d), dtype)
 

@@ -2,8 +2,8 @@
 
 ``PATH.nc.parts/`` holds ``manifest.json`` (the config that owns the folder and the batch
 size) and one ``.npz`` per finished task, each written to a temporary name and renamed, so
-the folder only ever holds complete parts (DESIGN.md §6). xarray cannot append to a
-NetCDF file (DESIGN.md §7): the final file is assembled from the parts at the end and is
+the folder only ever holds complete parts (``docs/design.md#storage``). xarray cannot append to a
+NetCDF file: the final file is assembled from the parts at the end and is
 itself written to a temporary name and renamed.
 """
 
@@ -102,7 +102,7 @@ class Parts:
             return {k: z[k] for k in z.files}
 
     def assemble(self, config, plan, tables):
-        """The contract Dataset (DESIGN.md §5) from every part of the sweep.
+        """The contract Dataset (``docs/design.md#dataset``) from every part of the sweep.
 
         Cells without a part hold NaN.
         """

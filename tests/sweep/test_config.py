@@ -1,8 +1,15 @@
 """Bad configs are refused before any work: exit 2, one line naming the field, no files."""
 
+import dataclasses
+import re
 import subprocess
 import sys
 from pathlib import Path
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
 
 import pytest
 
@@ -95,3 +102,33 @@ def test_shipped_configs_are_valid():
     paper = (ROOT / "data" / "paper.toml").read_text().replace('[cluster]\nkind = "local"\n', "")
     site = config.loads(paper + (ROOT / "cluster" / "slurm.example.toml").read_text())
     assert site.cluster["kind"] == "slurm" and site.cluster["maximum_jobs"] == 25
+
+
+def _readme_config():
+    text = (ROOT / "README.md").read_text()
+    section = text.split("## Config (TOML)", 1)[1]
+    return tomllib.loads(section.split("```toml", 1)[1].split("```", 1)[0])
+
+
+def test_the_readme_config_shows_every_field_and_its_default():
+    """The README's example is the field list of SweepConfig: same keys, same tables,
+    optional fields at their defaults, and it validates."""
+    shown = _readme_config()
+    for f in config.FIELDS:
+        table = shown.get(f.metadata["table"], {}) if f.metadata["table"] else shown
+        assert f.name in table, f"README config lacks {config.key_of(f)}"
+        if f.default is not dataclasses.MISSING:
+            assert table[f.name] == f.default, config.key_of(f)
+    keys = {k for k, v in shown.items() if not isinstance(v, dict)} | {f"grid.{k}" for k in shown["grid"]}
+    assert keys == {config.key_of(f) for f in config.FIELDS}
+    config.validate(shown)
+
+
+def test_the_readme_names_the_required_fields():
+    text = (ROOT / "README.md").read_text()
+    required = [config.key_of(f) for f in config.FIELDS if f.default is dataclasses.MISSING]
+    line = re.search(r"Required: (.*?); the others", text, re.S).group(1)
+    named = re.findall(r"`([^`]+)`", line)
+    listed = [n for part in named for n in (part.split(", ") if "{" not in part else
+                                             [f"grid.{k}" for k in re.findall(r"\w+", part.split("{")[1])])]
+    assert sorted(listed) == sorted(required)

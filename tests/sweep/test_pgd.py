@@ -24,7 +24,7 @@ def test_first_iterate_is_projected_correlation(figure1_trial):
 
 
 def test_textbook_relu_derivative_would_be_stuck(figure1_trial):
-    """The trap of DESIGN.md §1: with 1[z > 0] the gradient at w = 0 vanishes."""
+    """The trap of docs/design.md#science: with 1[z > 0] the gradient at w = 0 vanishes."""
     X, w_star, labels = figure1_trial
     z = X @ np.zeros_like(w_star)
     naive = X.T @ ((np.maximum(z, 0) - labels["relu"]) * (z > 0)) / len(X)

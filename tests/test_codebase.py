@@ -1,0 +1,139 @@
+"""The codebase's own rules (docs/design.md#architecture), read from the source.
+
+- Layers import only downward: base → reference science → kernel → engine → Dask → CLI,
+  and ``analysis`` imports ``sweep``, never the reverse.
+- No function in ``sweep/`` or ``analysis/`` is longer than :data:`MAX_LINES` unless its
+  docstring says why (a paragraph starting "Long because").
+- References point into the repository: no design document outside it, no issue numbers.
+"""
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+MAX_LINES = 80
+
+LAYERS = {
+    "base": ["__init__", "errors", "atomic"],
+    "science": ["projections", "pgd", "theory"],
+    "kernel": ["_normal", "_loop", "problem", "kernel"],
+    "engine": ["cluster_config", "config", "engine", "conventions", "store", "figure1"],
+    "dask": ["cluster", "fanout", "runner"],
+    "cli": ["cli", "__main__"],
+}
+RANK = {name: i for i, names in enumerate(LAYERS.values()) for name in names}
+# third-party packages a layer may not import (at any depth of the file)
+FORBIDDEN = {
+    "base": {"numpy", "numba", "dask", "distributed", "dask_jobqueue", "xarray"},
+    "science": {"numba", "dask", "distributed", "dask_jobqueue", "xarray"},
+    "kernel": {"dask", "distributed", "dask_jobqueue", "xarray"},
+    "engine": {"distributed", "dask_jobqueue"},
+}
+
+
+def _modules(package):
+    return sorted((ROOT / package).glob("*.py"))
+
+
+def _imports(path, package):
+    """``(module, top-level package)`` for every import in ``path``: sibling modules of
+    ``package`` by name (relative or absolute), other packages by their top name."""
+    out = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            if node.level == 1:  # from . import x / from .x import y
+                if node.module:
+                    out.append((node.module.split(".")[0], package))
+                else:
+                    out.extend((alias.name, package) for alias in node.names)
+            elif node.module:
+                top, _, rest = node.module.partition(".")
+                if top == package and not rest:
+                    out.extend((alias.name, package) for alias in node.names)
+                else:
+                    out.append((rest.split(".")[0] if top in ("sweep", "analysis") else "", top))
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                top, _, rest = alias.name.partition(".")
+                out.append((rest.split(".")[0] if top in ("sweep", "analysis") else "", top))
+    return out
+
+
+def test_every_sweep_module_has_a_layer():
+    assert {p.stem for p in _modules("sweep")} == set(RANK)
+
+
+@pytest.mark.parametrize("path", _modules("sweep"), ids=lambda p: p.stem)
+def test_sweep_imports_only_downward(path):
+    rank = RANK[path.stem]
+    layer = list(LAYERS)[rank]
+    for module, package in _imports(path, "sweep"):
+        assert package != "analysis", f"sweep/{path.name} imports analysis"
+        if package == "sweep" and module in RANK:
+            assert RANK[module] <= rank, f"sweep/{path.name} ({layer}) imports {module} ({list(LAYERS)[RANK[module]]})"
+        assert package not in FORBIDDEN.get(layer, ()), f"sweep/{path.name} ({layer}) imports {package}"
+
+
+@pytest.mark.parametrize("path", _modules("analysis"), ids=lambda p: p.stem)
+def test_analysis_uses_no_dask_layer_or_cli_of_sweep(path):
+    for module, package in _imports(path, "analysis"):
+        if package == "sweep":
+            assert RANK.get(module, 0) <= RANK["figure1"], f"analysis/{path.name} imports sweep.{module}"
+
+
+def test_the_layer_checker_sees_an_upward_import(tmp_path):
+    bad = tmp_path / "projections.py"
+    bad.write_text("from . import kernel\nfrom .cluster import connect\nimport numba\n")
+    found = _imports(bad, "sweep")
+    assert ("kernel", "sweep") in found and ("cluster", "sweep") in found and ("", "numba") in found
+
+
+def _long_functions(paths):
+    for path in paths:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                length = node.end_lineno - node.lineno + 1
+                doc = ast.get_docstring(node) or ""
+                if length > MAX_LINES and "Long because" not in doc:
+                    yield f"{path.name}:{node.lineno} {node.name} ({length} lines)"
+
+
+def test_no_long_function_without_a_reason():
+    paths = _modules("sweep") + _modules("analysis")
+    assert list(_long_functions(paths)) == []
+
+
+def test_the_length_check_finds_a_long_function(tmp_path):
+    body = "\n".join(f"    x{i} = {i}" for i in range(MAX_LINES))
+    (tmp_path / "m.py").write_text(f"def f():\n{body}\n")
+    assert len(list(_long_functions([tmp_path / "m.py"]))) == 1
+
+
+OUTSIDE = re.compile(r"DESIGN\.md|\.\./shared|shared/DESIGN|issue #\d|\(#\d+\)")
+
+
+def test_references_point_into_the_repository():
+    files = [*ROOT.glob("*.md"), *ROOT.glob("docs/*.md"), *ROOT.glob("benchmarks/*"), *ROOT.glob("cluster/**/*")]
+    files += _modules("sweep") + _modules("analysis") + list((ROOT / "tests").rglob("*.py"))
+    hits = []
+    for path in files:
+        if path.is_file() and path != Path(__file__).resolve():
+            for i, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+                if OUTSIDE.search(line):
+                    hits.append(f"{path.relative_to(ROOT)}:{i}: {line.strip()}")
+    assert hits == []
+
+
+def test_design_sections_named_in_the_code_exist():
+    anchors = {
+        re.sub(r"[^a-z0-9 -]", "", line.lstrip("#").strip().lower()).replace(" ", "-")
+        for line in (ROOT / "docs" / "design.md").read_text().splitlines()
+        if line.startswith("## ")
+    }
+    cited = set()
+    for path in _modules("sweep") + _modules("analysis") + [ROOT / "README.md"]:
+        cited |= set(re.findall(r"docs/design\.md#([a-z0-9-]+)", path.read_text()))
+    assert cited and cited <= anchors, sorted(cited - anchors)
