@@ -17,8 +17,9 @@ class BuildWithCommit(build_py):
     def run(self):
         super().run()
         try:
-            out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
-                                 text=True, timeout=10)
+            out = subprocess.run(
+                ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=10
+            )
         except (OSError, subprocess.SubprocessError):  # no git: the dataset says "" as before
             return
         if out.returncode == 0 and out.stdout.strip():

@@ -19,6 +19,16 @@ from .plots import (
 from .stats import fit_logistic, success_rate, transition_table, transitions, wilson_interval
 
 __all__ = [
-    "open_sweep", "open_figure1", "success_rate", "wilson_interval", "fit_logistic", "transitions",
-    "transition_table", "plot_heatmaps", "plot_donoho_tanner", "plot_curves", "plot_slopes", "plot_figure1",
-]  # fmt: skip
+    "open_sweep",
+    "open_figure1",
+    "success_rate",
+    "wilson_interval",
+    "fit_logistic",
+    "transitions",
+    "transition_table",
+    "plot_heatmaps",
+    "plot_donoho_tanner",
+    "plot_curves",
+    "plot_slopes",
+    "plot_figure1",
+]

@@ -18,7 +18,11 @@ from .stats import median_slope, success_rate
 
 THEORY_LINES = (
     # coordinate, label, line style
-    ("n0_approx", "n = 2 s log(d/s)", dict(color="white", ls="--", lw=2, path_effects=[pe.withStroke(linewidth=3.5, foreground="black")])),
+    (
+        "n0_approx",
+        "n = 2 s log(d/s)",
+        dict(color="white", ls="--", lw=2, path_effects=[pe.withStroke(linewidth=3.5, foreground="black")]),
+    ),
     ("n0_l1", "n = statistical dimension (l1 cone)", dict(color="#ff7f0e", ls=":", lw=2.5)),
     ("n0_l0_mc", "n = squared width (l0 tangent set, MC)", dict(color="#d62728", ls="-.", lw=2)),
 )
@@ -78,9 +82,13 @@ def _facets(ds, title):
 def _cell_heatmap(ax, ds, values, title, cbar_label, **kwargs):
     """One ``(s, n/n0)`` panel: s upwards, ratios as columns, labelled axes and colour bar."""
     sns.heatmap(
-        values, ax=ax, xticklabels=[f"{r:g}" for r in ds.ratio.values], yticklabels=[str(s) for s in ds.s.values],
-        cbar_kws=dict(label=cbar_label), **kwargs,
-    )  # fmt: skip
+        values,
+        ax=ax,
+        xticklabels=[f"{r:g}" for r in ds.ratio.values],
+        yticklabels=[str(s) for s in ds.s.values],
+        cbar_kws=dict(label=cbar_label),
+        **kwargs,
+    )
     ax.invert_yaxis()
     ax.set_title(title)
     ax.set_xlabel(f"n / n0   (n0 = {_n0_label(ds)})")
@@ -136,7 +144,10 @@ def plot_donoho_tanner(ds):
             delta = (n / d).broadcast_like(sub).values.ravel()
             rho = (ds.s / n).broadcast_like(sub).transpose(*sub.dims).values.ravel()
             sc = ax.scatter(delta, rho, c=sub.values.ravel(), cmap="viridis", vmin=0, vmax=1, s=40, edgecolors="none")
-            for name, fn, style in (("n = 2 s log(d/s)", theory.n0_approx, dict(color="k", ls="--")), ("n = statistical dimension (l1)", theory.n0_l1, dict(color="#ff7f0e", ls=":"))):
+            for name, fn, style in (
+                ("n = 2 s log(d/s)", theory.n0_approx, dict(color="k", ls="--")),
+                ("n = statistical dimension (l1)", theory.n0_l1, dict(color="#ff7f0e", ls=":")),
+            ):
                 n0 = np.array([fn(s, d) for s in s_line])
                 ax.plot(n0 / d, s_line / n0, label=name, lw=2, **style)
             ax.set_xlim(0, min(1.05 * float(delta.max()), 1.5))
@@ -177,15 +188,28 @@ def plot_slopes(ds):
     slopes = median_slope(ds)
     lo = float(min(np.nanmin(slopes.values) if np.isfinite(slopes.values).any() else -1, 2 * SLOPE_THEORY))
     figs = {}
-    title = "Median convergence slope of log10 relative error per iteration, constraint {reg} (grey: every trial diverged)"
+    title = (
+        "Median convergence slope of log10 relative error per iteration, constraint {reg} (grey: every trial diverged)"
+    )
     for reg, fig, axes, panels in _facets(ds, title):
         for ax, d, model, panel_title in panels:
             sub = slopes.sel(model=model, regularizer=reg, d=d).transpose("s", "ratio")
-            _cell_heatmap(ax, ds, sub.values, panel_title, "median slope (log10 error / iteration)", vmin=lo, vmax=0, cmap="mako")
+            _cell_heatmap(
+                ax, ds, sub.values, panel_title, "median slope (log10 error / iteration)", vmin=lo, vmax=0, cmap="mako"
+            )
             ax.set_facecolor("lightgrey")
             cbar = ax.collections[0].colorbar
             cbar.ax.axhline(SLOPE_THEORY, color="#ff7f0e", lw=2.5)
-            cbar.ax.text(-0.3, SLOPE_THEORY, "log10(1/2)", color="#ff7f0e", ha="right", va="center", fontsize=8, transform=cbar.ax.get_yaxis_transform())
+            cbar.ax.text(
+                -0.3,
+                SLOPE_THEORY,
+                "log10(1/2)",
+                color="#ff7f0e",
+                ha="right",
+                va="center",
+                fontsize=8,
+                transform=cbar.ax.get_yaxis_transform(),
+            )
         figs[f"slopes_{reg}"] = fig
     return figs
 
@@ -206,7 +230,9 @@ def plot_figure1(ds, faint=5):
             c = colors.get(str(model), None)
             for k in range(min(faint, tr.sizes["trial"])):
                 ax.plot(t, tr.sel(model=model).isel(trial=k), color=c, alpha=0.3, lw=0.8)
-            ax.plot(t, tr.sel(model=model).mean("trial"), color=c, lw=3, label=names.get(str(model), str(model)) + " (mean)")
+            ax.plot(
+                t, tr.sel(model=model).mean("trial"), color=c, lw=3, label=names.get(str(model), str(model)) + " (mean)"
+            )
         if log:
             ax.set_yscale("log")
             ax.plot(t, 0.5**t, color="grey", ls="--", lw=1.2, label="(1/2)^t  (Theorem 3.1)")
@@ -215,5 +241,7 @@ def plot_figure1(ds, faint=5):
         ax.set_xlim(t[0], t[-1])
         ax.legend(fontsize=8)
     a = ds.attrs
-    fig.suptitle(f"Figure 1: PGD with l0 projection, d = {a.get('d')}, s = {a.get('s')}, n = {a.get('n')}, {tr.sizes['trial']} trials (bold: mean; faint: single trials)")
+    fig.suptitle(
+        f"Figure 1: PGD with l0 projection, d = {a.get('d')}, s = {a.get('s')}, n = {a.get('n')}, {tr.sizes['trial']} trials (bold: mean; faint: single trials)"
+    )
     return {"figure1": fig}

@@ -9,7 +9,23 @@ from .plots import plot_curves, plot_donoho_tanner, plot_figure1, plot_heatmaps,
 from .stats import pd_table_markdown, transition_table
 
 FORMATS = ("png", "pdf", "svg")
-PROVENANCE = ("title", "created", "relu_phase_version", "git_commit", "n0_method", "tolerance", "seed", "trials", "iterations", "sampling", "dtype", "signal", "numpy_version", "dask_version", "xarray_version")
+PROVENANCE = (
+    "title",
+    "created",
+    "relu_phase_version",
+    "git_commit",
+    "n0_method",
+    "tolerance",
+    "seed",
+    "trials",
+    "iterations",
+    "sampling",
+    "dtype",
+    "signal",
+    "numpy_version",
+    "dask_version",
+    "xarray_version",
+)
 
 
 def save_figures(figs, out, fmt="png", dpi=130):

@@ -147,6 +147,9 @@ def pd_table_markdown(df, floatfmt=".3g"):
     cols = list(df.columns)
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for _, row in df.iterrows():
-        cells = [format(v, floatfmt) if isinstance(v, float) and not pd.isna(v) else ("–" if pd.isna(v) else str(v)) for v in row]
+        cells = [
+            format(v, floatfmt) if isinstance(v, float) and not pd.isna(v) else ("–" if pd.isna(v) else str(v))
+            for v in row
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)

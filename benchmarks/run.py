@@ -125,8 +125,10 @@ def streaming(d, n_max, dtype):
 
 def study(d, s, trials, base_trials, dtypes=("float64", "float32")):
     ns = sizes(d, s)
-    print(f"\n## d = {d}, s = {s}, n = {ns[0]} .. {ns[-1]} (10 ratios 0.5..5 x 2 s log(d/s)), relu + linear, l0; "
-          f"{trials} kernel trials, {base_trials} baseline trials")
+    print(
+        f"\n## d = {d}, s = {s}, n = {ns[0]} .. {ns[-1]} (10 ratios 0.5..5 x 2 s log(d/s)), relu + linear, l0; "
+        f"{trials} kernel trials, {base_trials} baseline trials"
+    )
     tb = baseline_trials(d, s, ns, base_trials) / base_trials
     print(f"baseline (plain, float64, fresh X per cell): {tb * 1e3:9.1f} ms/trial  {1 / tb:7.2f} trials/s")
     for name in dtypes:
@@ -139,22 +141,32 @@ def study(d, s, trials, base_trials, dtypes=("float64", "float32")):
         tk = total / trials
         two_mv, gemm = streaming(d, max(ns), dtype)
         its = np.mean([r.iterations_run.mean() for r in results])
-        print(f"kernel {name}: {tk * 1e3:9.1f} ms/trial  {1 / tk:7.2f} trials/s  speed-up vs baseline {tb / tk:5.1f}x "
-              f"(target {'6' if name == 'float64' else '10'}x)")
-        print(f"  floor (numpy's normals of one X, {max(ns)} x {d}, in rounds of 10 alternating with the trials): {floor * 1e3:.1f} ms "
-              f"(mean; median {floor_median * 1e3:.1f} ms); kernel = {tk / floor:.2f} x floor (target <= "
-              f"{'3' if name == 'float64' else '2.5'}x; {tk / floor_median:.2f} x the median); generation inside the kernel "
-              f"{gen / trials * 1e3:.1f} ms")
+        print(
+            f"kernel {name}: {tk * 1e3:9.1f} ms/trial  {1 / tk:7.2f} trials/s  speed-up vs baseline {tb / tk:5.1f}x "
+            f"(target {'6' if name == 'float64' else '10'}x)"
+        )
+        print(
+            f"  floor (numpy's normals of one X, {max(ns)} x {d}, in rounds of 10 alternating with the trials): {floor * 1e3:.1f} ms "
+            f"(mean; median {floor_median * 1e3:.1f} ms); kernel = {tk / floor:.2f} x floor (target <= "
+            f"{'3' if name == 'float64' else '2.5'}x; {tk / floor_median:.2f} x the median); generation inside the kernel "
+            f"{gen / trials * 1e3:.1f} ms"
+        )
         t1, _, floors1, _, _ = kernel_trials(d, s, ns, trials, dtype, rounds_of=1)
-        print(f"  with a floor draw after each trial instead (it evicts what the next trial finds in cache): kernel "
-              f"{t1 / trials * 1e3:.1f} ms = {t1 / trials / np.mean(floors1):.2f} x floor {np.mean(floors1) * 1e3:.1f} ms")
-        print(f"  roofline: 2 mat-vecs over X {two_mv * 1e3:.2f} ms/iteration; mean iterations per problem {its:.1f}; "
-              f"multiply-adds {macs / trials / 1e6:.0f} M/trial = {macs / trials / gemm * 1e3:.1f} ms at this machine's "
-              f"20-column GEMM rate ({gemm / 1e9:.1f} GMAC/s); floor + that = {(floor + macs / trials / gemm) / floor:.2f} x floor")
+        print(
+            f"  with a floor draw after each trial instead (it evicts what the next trial finds in cache): kernel "
+            f"{t1 / trials * 1e3:.1f} ms = {t1 / trials / np.mean(floors1):.2f} x floor {np.mean(floors1) * 1e3:.1f} ms"
+        )
+        print(
+            f"  roofline: 2 mat-vecs over X {two_mv * 1e3:.2f} ms/iteration; mean iterations per problem {its:.1f}; "
+            f"multiply-adds {macs / trials / 1e6:.0f} M/trial = {macs / trials / gemm * 1e3:.1f} ms at this machine's "
+            f"20-column GEMM rate ({gemm / 1e9:.1f} GMAC/s); floor + that = {(floor + macs / trials / gemm) / floor:.2f} x floor"
+        )
         if name == "float64":
             worst, same = agreement(d, s, ns, results, min(trials, 5))
-            print(f"  same data, baseline vs kernel: max relative trajectory difference {worst:.1e} (target 1e-10); "
-                  f"success flags identical: {same}")
+            print(
+                f"  same data, baseline vs kernel: max relative trajectory difference {worst:.1e} (target 1e-10); "
+                f"success flags identical: {same}"
+            )
         else:
             print(f"  float32 successes: {np.mean([np.mean(r.rel_error <= TOL) for r in results]):.3f} of problems")
 
@@ -190,7 +202,9 @@ ratio = [0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0]
         times = {1: [], 2: []}
         for _ in range(1 if quick else 5):
             for n in (1, 2):
-                with cluster.connect("local", n, cfg.cluster, dashboard_address=":0") as client:  # as `sweep run` builds it
+                with cluster.connect(
+                    "local", n, cfg.cluster, dashboard_address=":0"
+                ) as client:  # as `sweep run` builds it
                     client.run(kernel.warm_up, "float64")  # workers up, the compiled loop loaded
                     t0 = time.perf_counter()
                     fanout.compute(client, plan, tasks, lambda task, arrays: None, progress=False)
@@ -205,14 +219,20 @@ ratio = [0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0]
         print(f"{len(tasks)} tasks of {size} trials{' (as sweep run sizes them)' if size == batch else ''}:")
         for n in (1, 2):
             print(f"  {n} worker(s): {min(times[n]):.2f} s (runs: {', '.join(f'{t:.2f}' for t in times[n])})")
-        print(f"  speed-up 2 workers / 1 worker: {min(times[1]) / min(times[2]):.2f}x, fastest runs"
-              f"{' (target >= 1.8x)' if size == batch else ''}; {np.median(times[1]) / np.median(times[2]):.2f}x, median runs")
+        print(
+            f"  speed-up 2 workers / 1 worker: {min(times[1]) / min(times[2]):.2f}x, fastest runs"
+            f"{' (target >= 1.8x)' if size == batch else ''}; {np.median(times[1]) / np.median(times[2]):.2f}x, median runs"
+        )
     print(f"task overhead: {rate:.0f} empty tasks/s through the scheduler")
     budget = cfg.memory_budget
     for addr, (traced, rss) in peaks.items():
-        print(f"memory, worker {addr}: task arrays peak {traced / 2**20:.1f} MiB (budget {budget / 2**20:.0f} MiB: "
-              f"{'within' if traced <= budget else 'OVER'}); worker process peak RSS {rss / 2**20:.0f} MiB")
-    print(f"estimated peak of such a task (validates memory_budget, sizes batches): {config.task_bytes(cfg, 1000, plan.ns(1000, 20)[-1], 2) / 2**20:.1f} MiB")
+        print(
+            f"memory, worker {addr}: task arrays peak {traced / 2**20:.1f} MiB (budget {budget / 2**20:.0f} MiB: "
+            f"{'within' if traced <= budget else 'OVER'}); worker process peak RSS {rss / 2**20:.0f} MiB"
+        )
+    print(
+        f"estimated peak of such a task (validates memory_budget, sizes batches): {config.task_bytes(cfg, 1000, plan.ns(1000, 20)[-1], 2) / 2**20:.1f} MiB"
+    )
 
 
 def _noop(i):
@@ -239,8 +259,10 @@ def hardware_scaling(trials, rounds):
             one.append(ex.submit(_kernel_rate, trials).result())
         with ProcessPoolExecutor(2, mp_context=ctx) as ex:
             two.append(sum(ex.map(_kernel_rate, [trials, trials])))
-    print(f"without Dask, 2 processes side by side: {max(two) / max(one):.2f}x one (the kernel streams X through "
-          f"the shared cache; the 2-worker figure above also shares the cores with the client and scheduler)")
+    print(
+        f"without Dask, 2 processes side by side: {max(two) / max(one):.2f}x one (the kernel streams X through "
+        f"the shared cache; the 2-worker figure above also shares the cores with the client and scheduler)"
+    )
 
 
 def _peak_task_memory(plan, task):
@@ -271,8 +293,10 @@ def main():
     args = ap.parse_args()
     fanout.prepare_process()  # one BLAS thread and the malloc settings, as a worker runs
     blas = ", ".join(f"{i['internal_api']} {i.get('version')}" for i in threadpool_info())
-    print(f"# relu-phase benchmark: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"python {platform.python_version()}, numpy {np.__version__} ({blas}), 1 BLAS thread")
+    print(
+        f"# relu-phase benchmark: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"python {platform.python_version()}, numpy {np.__version__} ({blas}), 1 BLAS thread"
+    )
     study(1000, 20, trials=10 if args.quick else 40, base_trials=2 if args.quick else 6)
     if not args.quick:
         study(5000, 100, trials=2, base_trials=1, dtypes=("float64", "float32"))

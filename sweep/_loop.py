@@ -78,9 +78,29 @@ Scratch.__doc__ = """Room allocated by the caller, where a task's memory is coun
 ``Z (P, n_max)``."""
 Work = namedtuple(
     "Work",
-    ["V", "nz", "rows", "r", "per_block", "used", "r32", "r_l1", "heap", "cand", "exact", "supp", "k_supp", "star",
-     "norm_star", "hard", "screened", "prev_step", "cuts", "streak"],
-)  # fmt: skip
+    [
+        "V",
+        "nz",
+        "rows",
+        "r",
+        "per_block",
+        "used",
+        "r32",
+        "r_l1",
+        "heap",
+        "cand",
+        "exact",
+        "supp",
+        "k_supp",
+        "star",
+        "norm_star",
+        "hard",
+        "screened",
+        "prev_step",
+        "cuts",
+        "streak",
+    ],
+)
 Work.__doc__ = """The loop's own state and scratch (:func:`_workspace`)."""
 
 
@@ -197,8 +217,18 @@ def _gradients(design, probs, scratch, ws, live, m):
             if lo >= probs.ns[p]:
                 continue
             u = used[q]
-            k = _residual(Z[p], probs.Y[p], probs.relu[p], probs.scale[p], zero, two, lo, min(hi, probs.ns[p]),
-                          rows[q, u:], r[q, u:])  # fmt: skip
+            k = _residual(
+                Z[p],
+                probs.Y[p],
+                probs.relu[p],
+                probs.scale[p],
+                zero,
+                two,
+                lo,
+                min(hi, probs.ns[p]),
+                rows[q, u:],
+                r[q, u:],
+            )
             per_block[q, block] = k
             used[q] = u + k
             full = k == hi - lo  # every row of the block: can share the loads of X with another
@@ -246,10 +276,30 @@ def _step_and_project(design, probs, scratch, ws, W, p, q, mu):
     step, err, k_nz = 0.0, 0.0, np.int64(0)
     if ws.screened[p]:
         done, step, err, k_nz, cut = _screen(
-            design.XT, design.x_max, design.x_step, ws.rows[q], ws.r[q], ws.per_block[q], ws.used[q], ws.r_l1[q],
-            probs.ns[p], scratch.G32[p], mu, ws.V, probs.radius[p], W[p], ws.supp[p], ws.k_supp[p], design.w_star,
-            ws.star, ws.heap, ws.cand, ws.exact, ws.nz, ws.cuts[p],
-        )  # fmt: skip
+            design.XT,
+            design.x_max,
+            design.x_step,
+            ws.rows[q],
+            ws.r[q],
+            ws.per_block[q],
+            ws.used[q],
+            ws.r_l1[q],
+            probs.ns[p],
+            scratch.G32[p],
+            mu,
+            ws.V,
+            probs.radius[p],
+            W[p],
+            ws.supp[p],
+            ws.k_supp[p],
+            design.w_star,
+            ws.star,
+            ws.heap,
+            ws.cand,
+            ws.exact,
+            ws.nz,
+            ws.cuts[p],
+        )
         if done:
             ws.cuts[p] = cut
         else:  # the bound left too many candidates: the whole gradient, as unscreened
@@ -263,12 +313,22 @@ def _step_and_project(design, probs, scratch, ws, W, p, q, mu):
             ws.V[j] = W[p, j] - mu * G[p, j]  # phase 2: the gradient step
         if ws.hard[p]:  # phase 3: the projection
             step, err, k_nz, ws.cuts[p] = _hard_threshold(
-                ws.V, probs.radius[p], W[p], ws.supp[p], ws.k_supp[p], design.w_star, ws.star, ws.heap, ws.cand,
-                ws.nz, ws.cuts[p],
-            )  # fmt: skip
+                ws.V,
+                probs.radius[p],
+                W[p],
+                ws.supp[p],
+                ws.k_supp[p],
+                design.w_star,
+                ws.star,
+                ws.heap,
+                ws.cand,
+                ws.nz,
+                ws.cuts[p],
+            )
         else:
-            step, err, k_nz, ws.cuts[p] = _update(ws.V, probs.proj[p], probs.radius[p], W[p], design.w_star, ws.heap,
-                                                  ws.nz, ws.cuts[p])  # fmt: skip
+            step, err, k_nz, ws.cuts[p] = _update(
+                ws.V, probs.proj[p], probs.radius[p], W[p], design.w_star, ws.heap, ws.nz, ws.cuts[p]
+            )
     ws.supp[p, :k_nz] = ws.nz[:k_nz]
     ws.k_supp[p] = k_nz
     return step, err
@@ -621,8 +681,31 @@ def _hard_threshold(v, radius, w, old, k_old, w_star, star, heap, cand, nz, gues
 
 
 @njit(**_JIT)
-def _screen(XT, x_max, x_step, rows, r, per_block, n_rows, r_l1, n, g32, mu, v, radius, w, old, k_old, w_star, star,
-            heap, cand, exact, nz, guess):
+def _screen(
+    XT,
+    x_max,
+    x_step,
+    rows,
+    r,
+    per_block,
+    n_rows,
+    r_l1,
+    n,
+    g32,
+    mu,
+    v,
+    radius,
+    w,
+    old,
+    k_old,
+    w_star,
+    star,
+    heap,
+    cand,
+    exact,
+    nz,
+    guess,
+):
     """The l0 update of a problem from its screened gradient ``g32``, computing exactly only
     the entries that can survive the cut; returns ``(done, step, err, k, cut)``.
 

@@ -33,10 +33,16 @@ CHECK_DRAWS = 1 << 17
 _JIT = dict(cache=True, nogil=True, error_model="numpy", boundscheck=False)
 
 if _zig is not None:
-    _WI64, _KI64, _FI64 = (np.array(_zig.wi_double, np.float64), np.array(_zig.ki_double, np.uint64),
-                           np.array(_zig.fi_double, np.float64))
-    _WI32, _KI32, _FI32 = (np.array(_zig.wi_float, np.float32), np.array(_zig.ki_float, np.uint32),
-                           np.array(_zig.fi_float, np.float32))
+    _WI64, _KI64, _FI64 = (
+        np.array(_zig.wi_double, np.float64),
+        np.array(_zig.ki_double, np.uint64),
+        np.array(_zig.fi_double, np.float64),
+    )
+    _WI32, _KI32, _FI32 = (
+        np.array(_zig.wi_float, np.float32),
+        np.array(_zig.ki_float, np.uint32),
+        np.array(_zig.fi_float, np.float32),
+    )
     # wi signed by the draw's sign bit, which sits just above the strip's index: one lookup
     # by the low 9 bits gives -(rabs wi) as numpy's negation does (exact: IEEE products are
     # symmetric in sign), where an integer select cost four instructions of ~30 a draw
@@ -100,16 +106,22 @@ def _agrees_with_numpy():
         a = _draw(ours, CHECK_DRAWS, dtype)
         b = np.random.Generator(theirs).standard_normal(CHECK_DRAWS, dtype=dtype)
         if not (np.array_equal(a, b) and _same_state(ours, theirs)):
-            warnings.warn("this numpy's normals differ from sweep._normal's copy of its ziggurat; "
-                          "drawing with numpy (correct, slower)", RuntimeWarning, stacklevel=3)
+            warnings.warn(
+                "this numpy's normals differ from sweep._normal's copy of its ziggurat; "
+                "drawing with numpy (correct, slower)",
+                RuntimeWarning,
+                stacklevel=3,
+            )
             return False
     return True
 
 
 def _same_state(x, y):
     x, y = x.state, y.state
-    return (np.array_equal(x["state"]["state"], y["state"]["state"])
-            and (x["has_uint32"], x["uinteger"]) == (y["has_uint32"], y["uinteger"]))
+    return np.array_equal(x["state"]["state"], y["state"]["state"]) and (x["has_uint32"], x["uinteger"]) == (
+        y["has_uint32"],
+        y["uinteger"],
+    )
 
 
 @njit(**_JIT)

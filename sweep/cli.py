@@ -34,7 +34,9 @@ def build_parser():
     r.add_argument("--workers", type=_positive_int("--workers"), help="worker processes (local) or jobs (slurm)")
     r.add_argument("--out", type=Path, help="output NetCDF (default: the config's path with .nc)")
     r.add_argument("--batch-size", type=_positive_int("--batch-size"), help="trials per task (default: derived)")
-    r.add_argument("--dry-run", action="store_true", help="validate, print the plan (and the SLURM job script), submit nothing")
+    r.add_argument(
+        "--dry-run", action="store_true", help="validate, print the plan (and the SLURM job script), submit nothing"
+    )
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
     r.add_argument("--dashboard", default=":8787", help="dashboard address of a local/SLURM scheduler (default :8787)")
 

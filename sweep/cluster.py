@@ -18,6 +18,8 @@ QUIET = {
     "distributed.admin.tick.interval": "1s",  # event-loop health check (default 20 ms)
     "distributed.admin.system-monitor.interval": "5s",  # dashboard's CPU/memory plots (0.5 s)
 }
+
+
 def slurm_kwargs(table, workers=None):
     """Keyword arguments of ``dask_jobqueue.SLURMCluster`` and the adaptive bounds.
 
@@ -56,6 +58,7 @@ def slurm_kwargs(table, workers=None):
 def worker_exports(settings=QUIET):
     """``export DASK_...`` lines that give batch-job workers ``settings`` (dask reads its
     config from the environment; a job does not inherit the client's)."""
+
     def var(key):
         return "DASK_" + "__".join(part.upper().replace("-", "_") for part in key.split("."))
 
@@ -82,7 +85,11 @@ def check_interface(table):
 
     name = table.get("interface")
     if name and name not in psutil.net_if_addrs():
-        raise InputError("cluster.interface", name, f"is not a network interface here; known: {', '.join(sorted(psutil.net_if_addrs()))}")
+        raise InputError(
+            "cluster.interface",
+            name,
+            f"is not a network interface here; known: {', '.join(sorted(psutil.net_if_addrs()))}",
+        )
 
 
 def slurm_cluster(table, workers=None):
@@ -120,9 +127,12 @@ def connect(kind, workers, table, dashboard_address=":8787"):
             import os
 
             n = workers or table.get("workers") or os.cpu_count() or 1
-            with LocalCluster(
-                n_workers=n, threads_per_worker=1, processes=True, dashboard_address=dashboard_address
-            ) as cluster, Client(cluster) as client:
+            with (
+                LocalCluster(
+                    n_workers=n, threads_per_worker=1, processes=True, dashboard_address=dashboard_address
+                ) as cluster,
+                Client(cluster) as client,
+            ):
                 yield client
         elif kind == "slurm":
             cluster, bounds = slurm_cluster(table, workers)

@@ -43,7 +43,18 @@ def validate_cluster(table):
         v = out[key]
         if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < (0 if key == "minimum_jobs" else 1)):
             raise InputError(f"cluster.{key}", v, "must be a positive integer")
-    for key in ("queue", "account", "memory", "interface", "scheduler_host", "local_directory", "log_directory", "python", "lifetime", "lifetime_stagger"):
+    for key in (
+        "queue",
+        "account",
+        "memory",
+        "interface",
+        "scheduler_host",
+        "local_directory",
+        "log_directory",
+        "python",
+        "lifetime",
+        "lifetime_stagger",
+    ):
         if out[key] is not None and not isinstance(out[key], str):
             raise InputError(f"cluster.{key}", out[key], "must be a string")
     for key in ("job_extra_directives", "job_script_prologue"):

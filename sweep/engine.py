@@ -15,7 +15,16 @@ from . import kernel, problem
 from .config import SweepConfig, task_bytes
 
 #: Per-trial variables a task returns (shape: model, regularizer, ratio, trial).
-RESULT_VARS = ("rel_error", "success", "iterations", "slope", "support_recovered", "diverged", "stalled", "iterations_run")
+RESULT_VARS = (
+    "rel_error",
+    "success",
+    "iterations",
+    "slope",
+    "support_recovered",
+    "diverged",
+    "stalled",
+    "iterations_run",
+)
 TARGET_TASK_SECONDS = 10.0  # short tasks: worker deaths and --lifetime lose little (docs/design.md#storage)
 
 
@@ -131,7 +140,9 @@ def _solve_draw(plan, task, key, n_max, ns):
     A function of its own so that the design is freed before the next one is drawn: a
     task's peak memory is one trial's, whatever its batch size.
     """
-    X, w_star = problem.draw_trial(plan.config.seed, key, task.d, task.s, n_max, plan.config.signal, np.dtype(plan.config.dtype))
+    X, w_star = problem.draw_trial(
+        plan.config.seed, key, task.d, task.s, n_max, plan.config.signal, np.dtype(plan.config.dtype)
+    )
     labels = {m: problem.observe(X, w_star, m) for m in plan.config.models}
     probs = [kernel.Problem(m, g, n) for m in plan.config.models for g in plan.config.regularizers for n in ns]
     return kernel.solve(X, w_star, labels, probs, plan.config.iterations, plan.config.tolerance)

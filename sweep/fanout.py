@@ -66,7 +66,9 @@ def compute(client, plan, tasks, on_result, progress=True, retries=3):
     run = uuid.uuid4().hex[:8]
     order = sorted(tasks, key=lambda t: engine.task_cost(plan, t), reverse=True)  # stable: ties keep grid order
     futures = {
-        client.submit(_run, plan, t, key=f"relu-phase-{t.name}-{run}", pure=False, retries=retries, priority=len(order) - i): t
+        client.submit(
+            _run, plan, t, key=f"relu-phase-{t.name}-{run}", pure=False, retries=retries, priority=len(order) - i
+        ): t
         for i, t in enumerate(order)
     }
     bar = tqdm(total=len(tasks), disable=not progress, unit="task", desc="sweep", mininterval=0.5, smoothing=0.1)

@@ -30,7 +30,9 @@ def compiled_code(regularizer):
     cset = projections.get(regularizer)
     code = getattr(_loop, cset.compiled, None)
     if not isinstance(code, int):
-        raise LookupError(f"constraint set {regularizer!r} has no compiled twin: sweep._loop.{cset.compiled} is not a code")
+        raise LookupError(
+            f"constraint set {regularizer!r} has no compiled twin: sweep._loop.{cset.compiled} is not a code"
+        )
     return code
 
 

@@ -18,7 +18,17 @@ class Summary:
     out: Path
 
 
-def run(config, out, kind=None, workers=None, batch_size=None, progress=True, dashboard_address=":8787", dry_run=False, log=None):
+def run(
+    config,
+    out,
+    kind=None,
+    workers=None,
+    batch_size=None,
+    progress=True,
+    dashboard_address=":8787",
+    dry_run=False,
+    log=None,
+):
     """Run (or resume) the sweep of ``config`` and write its dataset to ``out``.
 
     Parameters
@@ -48,7 +58,9 @@ def run(config, out, kind=None, workers=None, batch_size=None, progress=True, da
     if kind == "slurm" and not dry_run:
         cluster.check_interface(config.cluster)
     tables = store.n0_tables(config)
-    sizes = config.sample_sizes({(d, s): tables["n0"][i, j] for i, d in enumerate(config.d) for j, s in enumerate(config.s)})
+    sizes = config.sample_sizes(
+        {(d, s): tables["n0"][i, j] for i, d in enumerate(config.d) for j, s in enumerate(config.s)}
+    )
     plan = engine.Plan.from_config(config, sizes)
     parts = store.Parts(store.parts_path(out))
     if dry_run:
@@ -79,9 +91,15 @@ def cli_run(args):
     cfg = config_mod.load(args.config)
     out = args.out or args.config.with_suffix(".nc")
     run(
-        cfg, out, args.cluster, args.workers, args.batch_size,
-        progress=not args.no_progress, dashboard_address=args.dashboard, dry_run=args.dry_run,
-    )  # fmt: skip
+        cfg,
+        out,
+        args.cluster,
+        args.workers,
+        args.batch_size,
+        progress=not args.no_progress,
+        dashboard_address=args.dashboard,
+        dry_run=args.dry_run,
+    )
     return 0
 
 
@@ -95,11 +113,20 @@ def _open_parts(path):
 def cli_resume(args):
     parts, m, cfg = _open_parts(args.parts)
     # PATH.nc.parts -> PATH.nc, wherever the command is run from
-    out = parts.path.with_name(parts.path.name[: -len(".parts")]) if parts.path.name.endswith(".parts") else Path(m["out"])
+    out = (
+        parts.path.with_name(parts.path.name[: -len(".parts")])
+        if parts.path.name.endswith(".parts")
+        else Path(m["out"])
+    )
     run(
-        cfg, out, args.cluster, args.workers, m["batch_size"],
-        progress=not args.no_progress, dashboard_address=args.dashboard,
-    )  # fmt: skip
+        cfg,
+        out,
+        args.cluster,
+        args.workers,
+        m["batch_size"],
+        progress=not args.no_progress,
+        dashboard_address=args.dashboard,
+    )
     return 0
 
 

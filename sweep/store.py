@@ -63,9 +63,11 @@ class Parts:
             if diff:
                 k = diff[0]
                 raise InputError(
-                    k, new.get(k), f"differs from the sweep already in {self.path} ({old.get(k)!r}); "
+                    k,
+                    new.get(k),
+                    f"differs from the sweep already in {self.path} ({old.get(k)!r}); "
                     "use another --out or remove that folder",
-                )  # fmt: skip
+                )
             if batch_size is not None and batch_size != m["batch_size"]:
                 raise InputError("--batch-size", batch_size, f"differs from {m['batch_size']} used by {self.path}")
             # the dataset's provenance names the code that assembles it: parts computed by
@@ -74,16 +76,24 @@ class Parts:
             code = conventions.code_id()
             if m.get("code", code) != code:
                 raise InputError(
-                    "code", code, f"differs from the code that computed the parts in {self.path} ({m['code']}, git "
+                    "code",
+                    code,
+                    f"differs from the code that computed the parts in {self.path} ({m['code']}, git "
                     f"commit {m.get('git_commit') or 'unknown'}); use another --out or remove that folder",
-                )  # fmt: skip
+                )
             return m["batch_size"]
         batch_size = batch_size or default_batch_size
         self.path.mkdir(parents=True, exist_ok=True)
         manifest = dict(
-            canonical=config.canonical(), config=config.text, batch_size=batch_size, out=str(out), version=__version__,
-            code=conventions.code_id(), git_commit=conventions.git_commit(), tasks=len(make_tasks(config, batch_size)),
-        )  # fmt: skip
+            canonical=config.canonical(),
+            config=config.text,
+            batch_size=batch_size,
+            out=str(out),
+            version=__version__,
+            code=conventions.code_id(),
+            git_commit=conventions.git_commit(),
+            tasks=len(make_tasks(config, batch_size)),
+        )
         with atomic_path(self.manifest_path) as tmp:
             tmp.write_text(json.dumps(manifest, indent=1))
         return batch_size
@@ -130,21 +140,35 @@ class Parts:
             ds["trace"] = (conventions.TRACE_DIMS, trace)
         n = np.array([[plan.ns(d, s) for s in config.s] for d in config.d], dtype=np.int64)
         ds = ds.assign_coords(
-            model=list(config.models), regularizer=list(config.regularizers), d=list(config.d), s=list(config.s),
-            ratio=list(config.ratio), trial=np.arange(T), iteration=np.arange(config.iterations + 1),
+            model=list(config.models),
+            regularizer=list(config.regularizers),
+            d=list(config.d),
+            s=list(config.s),
+            ratio=list(config.ratio),
+            trial=np.arange(T),
+            iteration=np.arange(config.iterations + 1),
             n=(("d", "s", "ratio"), n),
             **{name: (("d", "s"), table) for name, table in tables.items()},
-        )  # fmt: skip
+        )
         if "trace" not in ds:
             ds = ds.drop_vars("iteration")
         conventions.annotate(ds)
         ds["n0"].attrs["method"] = config.n0
         ds.attrs.update(
             conventions.provenance(f"relu-phase sweep {config.name}", f"sweep run ({config.name})"),
-            name=config.name, config=config.text, n0_method=config.n0, tolerance=config.tolerance,
-            seed=config.seed, trials=config.trials, iterations=config.iterations, sampling=config.sampling,
-            dtype=config.dtype, signal=config.signal, traces=config.traces, batch_size=batch_size,
-        )  # fmt: skip
+            name=config.name,
+            config=config.text,
+            n0_method=config.n0,
+            tolerance=config.tolerance,
+            seed=config.seed,
+            trials=config.trials,
+            iterations=config.iterations,
+            sampling=config.sampling,
+            dtype=config.dtype,
+            signal=config.signal,
+            traces=config.traces,
+            batch_size=batch_size,
+        )
         return ds
 
 

@@ -51,16 +51,25 @@ def assert_same_numbers(a, b):
 def run_config(text, out, workers, batch_size=None, kind=None):
     """Run a sweep in-process, quietly, with a dashboard on a free port."""
     return runner.run(
-        config.loads(text), out, kind=kind, workers=workers, batch_size=batch_size,
-        progress=False, dashboard_address=":0", log=lambda m: None,
-    )  # fmt: skip
+        config.loads(text),
+        out,
+        kind=kind,
+        workers=workers,
+        batch_size=batch_size,
+        progress=False,
+        dashboard_address=":0",
+        log=lambda m: None,
+    )
 
 
 def sweep_cli(*args, **kw):
     return subprocess.Popen(
         [sys.executable, "-m", "sweep", "run", *map(str, args), "--no-progress", "--dashboard", ":0"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw,
-    )  # fmt: skip
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kw,
+    )
 
 
 def wait_for_parts(parts, count, proc, timeout=120):

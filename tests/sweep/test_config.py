@@ -71,7 +71,10 @@ def test_bad_config_through_the_console_script(tmp_path):
     path.write_text(edit("s = [2, 4]", "s = [2, 100]"))
     res = subprocess.run([sys.executable, "-m", "sweep", "run", str(path)], capture_output=True, text=True)
     assert res.returncode == 2
-    assert res.stderr.strip() == "sweep: error: grid.s = 100: must be below every d (smallest d = 60); cells with s >= d are not defined"
+    assert (
+        res.stderr.strip()
+        == "sweep: error: grid.s = 100: must be below every d (smallest d = 60); cells with s >= d are not defined"
+    )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.toml"]
 
 
@@ -91,7 +94,10 @@ def test_defaults_and_normalisation():
     assert cfg.ratio == (0.5, 1.0, 3.0, 6.0) and cfg.d == (60, 100)
 
 
-@pytest.mark.parametrize("case", [dict(text="1GiB", n=2**30), dict(text="512 MiB", n=2**29), dict(text="2GB", n=2 * 10**9), dict(text=4096, n=4096)])
+@pytest.mark.parametrize(
+    "case",
+    [dict(text="1GiB", n=2**30), dict(text="512 MiB", n=2**29), dict(text="2GB", n=2 * 10**9), dict(text=4096, n=4096)],
+)
 def test_parse_bytes(case):
     assert config.parse_bytes("memory_budget", case["text"]) == case["n"]
 
@@ -129,6 +135,11 @@ def test_the_readme_names_the_required_fields():
     required = [config.key_of(f) for f in config.FIELDS if f.default is dataclasses.MISSING]
     line = re.search(r"Required: (.*?); the others", text, re.S).group(1)
     named = re.findall(r"`([^`]+)`", line)
-    listed = [n for part in named for n in (part.split(", ") if "{" not in part else
-                                             [f"grid.{k}" for k in re.findall(r"\w+", part.split("{")[1])])]
+    listed = [
+        n
+        for part in named
+        for n in (
+            part.split(", ") if "{" not in part else [f"grid.{k}" for k in re.findall(r"\w+", part.split("{")[1])]
+        )
+    ]
     assert sorted(listed) == sorted(required)

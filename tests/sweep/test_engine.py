@@ -28,7 +28,18 @@ def test_dataset_follows_the_contract(small_reference):
     assert int(ds.n.sel(d=100, s=4, ratio=3.0)) == math.ceil(3.0 * n0)
     for name in list(ds.data_vars) + ["n", "n0"]:
         assert "long_name" in ds[name].attrs and "units" in ds[name].attrs, name
-    for attr in ("config", "relu_phase_version", "created", "numpy_version", "dask_version", "xarray_version", "n0_method", "tolerance", "seed", "Conventions"):
+    for attr in (
+        "config",
+        "relu_phase_version",
+        "created",
+        "numpy_version",
+        "dask_version",
+        "xarray_version",
+        "n0_method",
+        "tolerance",
+        "seed",
+        "Conventions",
+    ):
         assert attr in ds.attrs, attr
     assert config.loads(ds.attrs["config"]).canonical() == config.loads(SMALL).canonical()
     assert ds.attrs["created"].endswith("+00:00")
@@ -82,7 +93,10 @@ def test_killing_a_worker_loses_nothing(tmp_path, slow_reference):
     cfg = tmp_path / "slow.toml"
     cfg.write_text(SLOW)
     out = tmp_path / "slow.nc"
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, Client(cluster) as client:
+    with (
+        LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster,
+        Client(cluster) as client,
+    ):
         proc = _sweep_cli(cfg, "--out", out, "--cluster", cluster.scheduler_address, "--batch-size", 2)
         _wait_for_parts(store.parts_path(out), 2, proc)
         victim = next(iter(client.run(os.getpid).values()))
@@ -111,9 +125,24 @@ def test_killing_the_sweep_process_then_rerunning_finishes_the_same(tmp_path, sl
         with np.load(parts / f"{name}.npz") as z:
             assert z["rel_error"].shape == (2, 1, 5, 2)
     rerun = subprocess.run(
-        [sys.executable, "-m", "sweep", "run", str(cfg), "--out", str(out), "--workers", "2", "--no-progress", "--dashboard", ":0"],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "sweep",
+            "run",
+            str(cfg),
+            "--out",
+            str(out),
+            "--workers",
+            "2",
+            "--no-progress",
+            "--dashboard",
+            ":0",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert rerun.returncode == 0, rerun.stderr
     assert f"{len(done)} already done, {24 - len(done)} to run" in rerun.stderr
     with xr.open_dataset(out) as ds:
@@ -132,8 +161,10 @@ def test_status_and_resume(tmp_path):
     elsewhere.mkdir()
     res = subprocess.run(
         [sys.executable, "-m", "sweep", "resume", str(parts), "--workers", "1", "--no-progress", "--dashboard", ":0"],
-        capture_output=True, text=True, cwd=elsewhere,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        cwd=elsewhere,
+    )
     assert res.returncode == 0, res.stderr
     assert "7 already done, 1 to run" in res.stderr and out.exists()
     assert list(elsewhere.iterdir()) == []
@@ -161,9 +192,15 @@ def test_a_task_stays_within_its_memory_estimate(case):
 
     from sweep import engine, kernel
 
-    text = SMALL.replace("trials = 6", f"trials = {case['trials']}").replace("traces = 2", f"traces = {min(2, case['trials'])}").replace("d = [60, 100]", f"d = [{case['d']}]")
-    text = text.replace("s = [2, 4]", f"s = [{case['s']}]").replace("ratio = [0.5, 1.0, 3.0, 6.0]", f"ratio = {case['ratio']}")
-    text = text.replace("iterations = 120", f"iterations = 200\ndtype = \"{case['dtype']}\"")
+    text = (
+        SMALL.replace("trials = 6", f"trials = {case['trials']}")
+        .replace("traces = 2", f"traces = {min(2, case['trials'])}")
+        .replace("d = [60, 100]", f"d = [{case['d']}]")
+    )
+    text = text.replace("s = [2, 4]", f"s = [{case['s']}]").replace(
+        "ratio = [0.5, 1.0, 3.0, 6.0]", f"ratio = {case['ratio']}"
+    )
+    text = text.replace("iterations = 120", f'iterations = 200\ndtype = "{case["dtype"]}"')
     cfg = config.loads(text)
     plan = engine.Plan.from_config(cfg)
     kernel.warm_up(case["dtype"])  # the compile is once a process, not a task's memory

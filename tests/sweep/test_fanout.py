@@ -31,7 +31,11 @@ def test_worker_preparation_stops_page_fault_churn():
     every PGD iteration a fresh mmap; after prepare_process the same task faults far less."""
     from distributed import Client, LocalCluster
 
-    text = SMALL.replace("d = [60, 100]", "d = [1000]").replace("s = [2, 4]", "s = [20]").replace("trials = 6", "trials = 1")
+    text = (
+        SMALL.replace("d = [60, 100]", "d = [1000]")
+        .replace("s = [2, 4]", "s = [20]")
+        .replace("trials = 6", "trials = 1")
+    )
     text = text.replace("traces = 2", "traces = 1")
     plan = engine.Plan.from_config(config.loads(text))
     task = engine.Task(1000, 20, 0, 1)

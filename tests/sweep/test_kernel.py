@@ -131,8 +131,17 @@ def test_float32_runs_in_float32_and_reaches_the_same_successes():
     # no silent upcast: the first iterates carry float32 rounding, which the same float32
     # data run through float64 arithmetic does not
     first = res.trace[:, 1:4]
-    wide = [pgd.pgd(X[: p.n].astype(np.float64), labels[p.model][: p.n].astype(np.float64), w.astype(np.float64),
-                    p.model, p.regularizer, 3)[1:] for p in probs]  # fmt: skip
+    wide = [
+        pgd.pgd(
+            X[: p.n].astype(np.float64),
+            labels[p.model][: p.n].astype(np.float64),
+            w.astype(np.float64),
+            p.model,
+            p.regularizer,
+            3,
+        )[1:]
+        for p in probs
+    ]
     narrow = [pgd.pgd(X[: p.n], labels[p.model][: p.n], w, p.model, p.regularizer, 3)[1:] for p in probs]
     assert np.nanmax(np.abs(first - wide) / wide) > 1e-9
     np.testing.assert_allclose(first, narrow, rtol=1e-4)
@@ -155,7 +164,9 @@ def test_compiled_projections_equal_the_reference(name, dtype):
         ref = projections.get(name).project(v, radius)
         w = w_old.copy()
         nz = np.empty(d, np.int64)
-        step, err, k, _ = _loop._update(v.copy(), kernel.compiled_code(name), radius, w, w_star, np.empty(d, dtype), nz, -1.0)
+        step, err, k, _ = _loop._update(
+            v.copy(), kernel.compiled_code(name), radius, w, w_star, np.empty(d, dtype), nz, -1.0
+        )
         np.testing.assert_allclose(w, ref, rtol=1e-6 if dtype == np.float32 else 1e-13, atol=0)
         assert w.dtype == dtype
         np.testing.assert_array_equal(nz[:k], np.flatnonzero(w))  # the support the next z = X w reads
@@ -166,7 +177,9 @@ def test_compiled_projections_equal_the_reference(name, dtype):
 def test_compiled_l0_keeps_exactly_s_among_ties():
     v = np.array([1.0, -2.0, 2.0, 0.5, -2.0, 2.0, 0.1])
     w = np.zeros_like(v)
-    _loop._update(v, kernel.compiled_code("l0"), 3.0, w, np.zeros_like(v), np.empty(v.size), np.empty(v.size, np.int64), -1.0)
+    _loop._update(
+        v, kernel.compiled_code("l0"), 3.0, w, np.zeros_like(v), np.empty(v.size), np.empty(v.size, np.int64), -1.0
+    )
     np.testing.assert_array_equal(w, [0, -2.0, 2.0, 0, -2.0, 0, 0])  # the lowest indices win ties
 
 
@@ -189,8 +202,9 @@ def test_l0_cut_is_the_same_whatever_the_guess(dtype):
             cut, ties, c = _loop._l0_cut(v, s, heap, float(guess), cand)
             assert (cut, ties) == want
             # every entry the cut can keep is a candidate, in increasing order
-            np.testing.assert_array_equal(np.intersect1d(cand[:c], np.flatnonzero(np.abs(v) >= cut)),
-                                          np.flatnonzero(np.abs(v) >= cut))  # fmt: skip
+            np.testing.assert_array_equal(
+                np.intersect1d(cand[:c], np.flatnonzero(np.abs(v) >= cut)), np.flatnonzero(np.abs(v) >= cut)
+            )
             assert (np.diff(cand[:c]) > 0).all()
 
 
@@ -222,8 +236,19 @@ def test_hard_threshold_is_the_general_update_bit_for_bit(dtype):
         want = _loop._update(v.copy(), kernel.compiled_code("l0"), radius, want_w, w_star, heap, want_nz, -1.0)
         for guess in (-1.0, want[3], want[3] / 2, want[3] * 2 + 1):
             w, nz = w_old.copy(), np.empty(d, np.int64)
-            got = _loop._hard_threshold(v.copy(), radius, w, old, old.size, w_star, np.flatnonzero(w_star), heap,
-                                        np.empty(d, np.int64), nz, float(guess))  # fmt: skip
+            got = _loop._hard_threshold(
+                v.copy(),
+                radius,
+                w,
+                old,
+                old.size,
+                w_star,
+                np.flatnonzero(w_star),
+                heap,
+                np.empty(d, np.int64),
+                nz,
+                float(guess),
+            )
             np.testing.assert_array_equal(got[:3], want[:3])  # NaN where v is not finite
             np.testing.assert_array_equal(w, want_w)
             np.testing.assert_array_equal(nz[: got[2]], want_nz[: want[2]])
@@ -275,14 +300,36 @@ def test_the_screen_keeps_every_entry_its_bound_cannot_rule_out():
         w_star[:s] = 1.0
         star = np.flatnonzero(w_star)
         want_w, want_nz = w.copy(), np.empty(d, np.int64)
-        want = _loop._hard_threshold(v.copy(), float(s), want_w, old, old.size, w_star, star, np.empty(d),
-                                     np.empty(d, np.int64), want_nz, -1.0)  # fmt: skip
+        want = _loop._hard_threshold(
+            v.copy(), float(s), want_w, old, old.size, w_star, star, np.empty(d), np.empty(d, np.int64), want_nz, -1.0
+        )
         for bound in ("rigorous", "zero"):
             got_w, got_nz = w.copy(), np.empty(d, np.int64)
             done, step, err, k, cut = _loop._screen(
-                XT, x_max if bound == "rigorous" else 0.0, x_step, rows, r, per_block, n, r_l1, n, g32, 1.0,
-                np.empty(d), float(s), got_w, old, old.size, w_star, star, np.empty(d), np.empty(d, np.int64),
-                np.empty(d), got_nz, -1.0)  # fmt: skip
+                XT,
+                x_max if bound == "rigorous" else 0.0,
+                x_step,
+                rows,
+                r,
+                per_block,
+                n,
+                r_l1,
+                n,
+                g32,
+                1.0,
+                np.empty(d),
+                float(s),
+                got_w,
+                old,
+                old.size,
+                w_star,
+                star,
+                np.empty(d),
+                np.empty(d, np.int64),
+                np.empty(d),
+                got_nz,
+                -1.0,
+            )
             same = done and (step, err, k, cut) == want and np.array_equal(got_w, want_w)
             if bound == "rigorous":
                 assert done
@@ -367,7 +414,9 @@ def test_w_star_leaves_a_residual_of_exactly_zero(dtype):
     for model in ("linear", "relu"):
         y = problem.observe(X, w, model)
         r = np.empty(120, dtype)
-        k = _loop._residual(z, y, model == "relu", dtype(1 / 120), dtype(0), dtype(2), 0, 120, np.empty(120, np.int64), r)
+        k = _loop._residual(
+            z, y, model == "relu", dtype(1 / 120), dtype(0), dtype(2), 0, 120, np.empty(120, np.int64), r
+        )
         assert k == 0  # no nonzero residual
 
 

@@ -88,4 +88,6 @@ def test_a_numpy_that_differs_is_caught_and_used(monkeypatch):
 def test_a_numba_without_the_tables_draws_with_numpy(monkeypatch):
     monkeypatch.setattr(_normal, "_zig", None)
     ours, theirs = _pair(3, 0)
-    np.testing.assert_array_equal(standard_normal(ours, (4, 5), "float32"), theirs.standard_normal((4, 5), dtype="float32"))
+    np.testing.assert_array_equal(
+        standard_normal(ours, (4, 5), "float32"), theirs.standard_normal((4, 5), dtype="float32")
+    )

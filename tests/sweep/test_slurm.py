@@ -40,7 +40,15 @@ def test_job_script_carries_the_site_settings():
     table = config.loads(SMALL + SITE).cluster
     assert cluster.slurm_kwargs(table)[1] == dict(minimum_jobs=1, maximum_jobs=20)
     script = cluster.job_script(table)
-    for line in ("#SBATCH -p gpu-short", "#SBATCH -A phase-lab", "#SBATCH --cpus-per-task=2", "#SBATCH -t 02:00:00", "#SBATCH --exclusive", "#SBATCH --constraint=skylake", "module load python/3.11"):
+    for line in (
+        "#SBATCH -p gpu-short",
+        "#SBATCH -A phase-lab",
+        "#SBATCH --cpus-per-task=2",
+        "#SBATCH -t 02:00:00",
+        "#SBATCH --exclusive",
+        "#SBATCH --constraint=skylake",
+        "module load python/3.11",
+    ):
         assert line in script, line
     assert "#SBATCH --mem=8G" in script or "#SBATCH --mem=9G" in script
     # workers retire before SLURM kills them at the walltime
@@ -54,9 +62,15 @@ def test_job_script_gives_workers_the_quiet_dask_settings():
     script = cluster.job_script(config.loads(SMALL + SITE).cluster)
     exports = [line for line in script.splitlines() if line.startswith("export DASK_")]
     assert len(exports) == len(cluster.QUIET)
-    code = "import dask, distributed, json; print(json.dumps({k: dask.config.get(k) for k in %r}))" % list(cluster.QUIET)
-    res = subprocess.run(["bash", "-c", "\n".join(exports + [f"{shlex.quote(sys.executable)} -c {shlex.quote(code)}"])],
-                         capture_output=True, text=True, check=True)
+    code = "import dask, distributed, json; print(json.dumps({k: dask.config.get(k) for k in %r}))" % list(
+        cluster.QUIET
+    )
+    res = subprocess.run(
+        ["bash", "-c", "\n".join(exports + [f"{shlex.quote(sys.executable)} -c {shlex.quote(code)}"])],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert json.loads(res.stdout) == cluster.QUIET
 
 
@@ -69,7 +83,9 @@ def test_lifetime_stays_below_short_walltimes():
 def test_dry_run_prints_the_script_and_submits_nothing(tmp_path):
     path = tmp_path / "site.toml"
     path.write_text(SMALL + SITE)
-    res = subprocess.run([sys.executable, "-m", "sweep", "run", str(path), "--dry-run"], capture_output=True, text=True, cwd=tmp_path)
+    res = subprocess.run(
+        [sys.executable, "-m", "sweep", "run", str(path), "--dry-run"], capture_output=True, text=True, cwd=tmp_path
+    )
     assert res.returncode == 0, res.stderr
     assert res.stdout.startswith("#!/usr/bin/env bash") and "#SBATCH -A phase-lab" in res.stdout
     assert "adaptive scaling between 1 and 20 jobs" in res.stderr
@@ -79,7 +95,11 @@ def test_dry_run_prints_the_script_and_submits_nothing(tmp_path):
 def test_missing_interface_is_a_config_error(tmp_path):
     path = tmp_path / "site.toml"
     path.write_text(SMALL + SITE.replace("ib0", "nosuch0"))
-    res = subprocess.run([sys.executable, "-m", "sweep", "run", str(path), "--out", str(tmp_path / "o.nc")], capture_output=True, text=True)
+    res = subprocess.run(
+        [sys.executable, "-m", "sweep", "run", str(path), "--out", str(tmp_path / "o.nc")],
+        capture_output=True,
+        text=True,
+    )
     assert res.returncode == 2 and "cluster.interface = 'nosuch0'" in res.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["site.toml"]
 
@@ -91,7 +111,9 @@ def _slurm_up():
     return res.returncode == 0 and any(s in res.stdout for s in ("idle", "mixed", "allocated"))
 
 
-needs_slurm = pytest.mark.skipif(not _slurm_up(), reason="no SLURM controller answers sinfo (start one: sudo bash cluster/slurm/start.sh)")
+needs_slurm = pytest.mark.skipif(
+    not _slurm_up(), reason="no SLURM controller answers sinfo (start one: sudo bash cluster/slurm/start.sh)"
+)
 
 
 def _local_slurm(logs, workers=2):
@@ -132,8 +154,10 @@ def test_slurm_sweep_equals_the_local_one(tmp_path, small_reference):
     watcher.start()
     res = subprocess.run(
         [sys.executable, "-m", "sweep", "run", str(cfg), "--out", str(out), "--no-progress", "--dashboard", ":0"],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     watcher.stop.set()
     watcher.join()
     assert res.returncode == 0, res.stderr

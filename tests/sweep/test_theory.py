@@ -11,7 +11,9 @@ def _reference_statdim(s, d):
     """The ALMT formula by quadrature, minimised by a bounded scalar search."""
 
     def f(tau):
-        tail = integrate.quad(lambda u: (u - tau) ** 2 * math.exp(-u * u / 2), tau, np.inf, epsabs=1e-13, epsrel=1e-13)[0]
+        tail = integrate.quad(lambda u: (u - tau) ** 2 * math.exp(-u * u / 2), tau, np.inf, epsabs=1e-13, epsrel=1e-13)[
+            0
+        ]
         return s * (1 + tau * tau) + (d - s) * math.sqrt(2 / math.pi) * tail
 
     res = optimize.minimize_scalar(f, bounds=(0, 10), method="bounded", options=dict(xatol=1e-12))
