@@ -4,19 +4,32 @@ In a notebook::
 
     import analysis
     ds = analysis.open_sweep("data/example.nc")
-    analysis.transition_table(ds)          # n50 / n0 per (model, regularizer, d, s)
+    analysis.transition_table(ds)          # n50 / n0 per (model, regularizer, d, s), with intervals
+    analysis.cap_table(ds)                 # the same at every rung of the iteration-cap ladder
     analysis.plot_heatmaps(ds)             # success rate over (n/n0, s) with the n0 lines
 """
 
 from .io import open_figure1, open_sweep
 from .plots import (
+    plot_caps,
     plot_curves,
     plot_donoho_tanner,
     plot_figure1,
     plot_heatmaps,
     plot_slopes,
 )
-from .stats import fit_logistic, success_rate, transition_table, transitions, wilson_interval
+from .stats import (
+    cap_table,
+    fit_logistic,
+    fit_logistic_grouped,
+    settled,
+    success_at,
+    success_rate,
+    transition_nested,
+    transition_table,
+    transitions,
+    wilson_interval,
+)
 
 __all__ = [
     "open_sweep",
@@ -24,11 +37,17 @@ __all__ = [
     "success_rate",
     "wilson_interval",
     "fit_logistic",
+    "fit_logistic_grouped",
     "transitions",
+    "transition_nested",
     "transition_table",
+    "success_at",
+    "cap_table",
+    "settled",
     "plot_heatmaps",
     "plot_donoho_tanner",
     "plot_curves",
     "plot_slopes",
+    "plot_caps",
     "plot_figure1",
 ]

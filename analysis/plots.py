@@ -24,7 +24,7 @@ THEORY_LINES = (
         dict(color="white", ls="--", lw=2, path_effects=[pe.withStroke(linewidth=3.5, foreground="black")]),
     ),
     ("n0_l1", "n = statistical dimension (l1 cone)", dict(color="#ff7f0e", ls=":", lw=2.5)),
-    ("n0_l0_mc", "n = squared width (l0 tangent set, MC)", dict(color="#d62728", ls="-.", lw=2)),
+    ("n0_l0_mc", "n = squared width, l0 union bound (MC; upper bound)", dict(color="#d62728", ls="-.", lw=2)),
 )
 EMPIRICAL = dict(color="black", marker="o", ms=4, lw=1.5, label="empirical 50% success")
 SLOPE_THEORY = math.log10(0.5)
@@ -32,7 +32,9 @@ SLOPE_THEORY = math.log10(0.5)
 
 def _n0_label(ds):
     method = ds.attrs.get("n0_method", "approx")
-    return {"approx": "2 s log(d/s)", "l1": "l1 statistical dimension", "l0-mc": "l0 width² (MC)"}.get(method, method)
+    return {"approx": "2 s log(d/s)", "l1": "l1 statistical dimension", "l0-mc": "l0 union-bound width² (MC)"}.get(
+        method, method
+    )
 
 
 def _pos(r, ratios):
@@ -191,7 +193,7 @@ def plot_slopes(ds):
     title = (
         "Median convergence slope of log10 relative error per iteration, constraint {reg} (grey: every trial diverged)"
     )
-    for reg, fig, axes, panels in _facets(ds, title):
+    for reg, fig, _axes, panels in _facets(ds, title):
         for ax, d, model, panel_title in panels:
             sub = slopes.sel(model=model, regularizer=reg, d=d).transpose("s", "ratio")
             _cell_heatmap(
@@ -225,7 +227,7 @@ def plot_figure1(ds, faint=5):
     names = {"relu": "ReLU observations y = ReLU(Xw*)", "linear": "linear observations y = Xw*"}
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.6), constrained_layout=True)
     t = ds.iteration.values
-    for ax, log in zip(axes, (False, True)):
+    for ax, log in zip(axes, (False, True), strict=True):
         for model in tr.model.values:
             c = colors.get(str(model), None)
             for k in range(min(faint, tr.sizes["trial"])):
@@ -242,6 +244,53 @@ def plot_figure1(ds, faint=5):
         ax.legend(fontsize=8)
     a = ds.attrs
     fig.suptitle(
-        f"Figure 1: PGD with l0 projection, d = {a.get('d')}, s = {a.get('s')}, n = {a.get('n')}, {tr.sizes['trial']} trials (bold: mean; faint: single trials)"
+        f"Figure 1: PGD with l0 projection, d = {a.get('d')}, s = {a.get('s')}, n = {a.get('n')}, "
+        f"{tr.sizes['trial']} trials (bold: mean; faint: single trials)"
     )
     return {"figure1": fig}
+
+
+def plot_caps(table, ds):
+    """``n50 / n0`` against the iteration cap, one panel per ``(model, regularizer)``.
+
+    ``table`` is :func:`analysis.stats.cap_table`'s: one line per ``(d, s)``, with the 95%
+    interval as error bars, against a log cap axis. Where the line is flat over the last
+    rungs, the cap no longer decides the answer; where it still falls, n50 at the dataset's
+    cap is partly a statement about the cap.
+    """
+    models, regs = list(ds.model.values), list(ds.regularizer.values)
+    fig, axes = plt.subplots(
+        len(regs),
+        len(models),
+        figsize=(5.4 * len(models) + 1, 3.8 * len(regs) + 0.8),
+        squeeze=False,
+        constrained_layout=True,
+        sharex=True,
+    )
+    cells = table[["d", "s"]].drop_duplicates().values.tolist()
+    palette = sns.color_palette("viridis", len(cells))
+    n0 = ds["n0_approx"] if "n0_approx" in ds.coords else ds["n0"]
+    for i, reg in enumerate(regs):
+        for j, model in enumerate(models):
+            ax = axes[i, j]
+            for k, (d, s) in enumerate(cells):
+                rows = table[(table.model == model) & (table.regularizer == reg) & (table.d == d) & (table.s == s)]
+                base = float(n0.sel(d=d, s=s))
+                err = np.array([rows.n50 - rows.n50_lower, rows.n50_upper - rows.n50]) / base
+                ax.errorbar(
+                    rows.cap,
+                    rows.n50 / base,
+                    yerr=err,
+                    marker="o",
+                    ms=3,
+                    capsize=2,
+                    color=palette[k],
+                    label=f"d = {d}, s = {s}",
+                )
+            ax.set_xscale("log")
+            ax.set_title(f"{model} observations, {reg}")
+            ax.set_xlabel("iteration cap")
+            ax.set_ylabel("n50 / (2 s log(d/s))")
+    axes[0, -1].legend(fontsize=7, ncols=1 + len(cells) // 8)
+    fig.suptitle("Where recovery starts, against the iteration cap (bars: 95% intervals)", fontsize=13)
+    return {"caps": fig}

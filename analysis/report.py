@@ -5,8 +5,8 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 
 from .io import open_figure1
-from .plots import plot_curves, plot_donoho_tanner, plot_figure1, plot_heatmaps, plot_slopes
-from .stats import pd_table_markdown, transition_table
+from .plots import plot_caps, plot_curves, plot_donoho_tanner, plot_figure1, plot_heatmaps, plot_slopes
+from .stats import cap_table, pd_table_markdown, settled
 
 FORMATS = ("png", "pdf", "svg")
 PROVENANCE = (
@@ -46,30 +46,49 @@ def heatmaps(ds, out, fmt="png"):
 
 
 def report(ds, out, fmt="png", figure1=None):
-    """Every figure of ``ds`` (and of a Figure-1 dataset) plus ``out/report.md``."""
+    """Every figure of ``ds`` (and of a Figure-1 dataset), ``out/report.md`` and
+    ``out/transitions.csv`` (n50 at every rung of the cap ladder; columns
+    :data:`analysis.stats.CSV_COLUMNS`)."""
     out = Path(out)
+    caps = cap_table(ds)
     figs = {}
     for fn in (plot_heatmaps, plot_donoho_tanner, plot_curves, plot_slopes):
         figs.update(fn(ds))
+    figs.update(plot_caps(caps, ds))
     if figure1 is not None:
         figs.update(plot_figure1(open_figure1(figure1)))
     paths = save_figures(figs, out, fmt)
-    table = transition_table(ds)
-    cols = ["model", "regularizer", "d", "s", "n50", "n50_lower", "n50_upper", "width", "c_approx", "c_l1", "c_l0_mc"]
-    cols = [c for c in cols if c in table]
+    cap = int(ds.attrs["iterations"])
+    table = caps[caps.cap == cap].drop(columns="cap").reset_index(drop=True)
+    flags = settled(ds).to_dataframe(name="settled").reset_index()
+    table = table.merge(flags, on=["model", "regularizer", "d", "s"])
+    table["settled"] = table["settled"].map({True: "yes", False: "no"})
+    nested = ds.attrs.get("sampling", "nested") == "nested"
+    interval = (
+        "a percentile bootstrap over whole trials (1000 resamples; a trial's outcomes at every n share one X), "
+        "joining the intervals of the logit and probit links"
+        if nested
+        else "the delta method (independent outcomes)"
+    )
     lines = [
         f"# relu-phase report: {ds.attrs.get('name', '')}",
         "",
-        "Success means a final relative error `||w_T - w*|| / ||w*||` at most the tolerance. "
-        "`n50` is the sample size at 50% success from a logistic fit in `log n` (Firth-penalised "
-        "maximum likelihood) with its 95% interval; `width` is n at 90% minus n at 10%; "
+        "Success means a final relative error `||w_T - w*|| / ||w*||` at most the tolerance within the iteration "
+        f"cap ({cap}). `n50` is the sample size at 50% success from a logistic fit in `log n` (Firth-penalised "
+        f"maximum likelihood); its 95% interval is {interval}. `width` is n at 90% minus n at 10%; "
         "`c_<method>` is `n50 / n0` with n0 by `approx` (2 s log(d/s)), `l1` (exact statistical "
-        "dimension of the l1 descent cone) and `l0_mc` (Monte-Carlo squared width of the l0 tangent set). "
-        "A dash: no transition inside the grid.",
+        "dimension of the l1 descent cone) and `l0_mc` (Monte-Carlo squared width of the union of 2s-sparse "
+        "coordinate subspaces containing supp(w*): an upper bound on the l0 set's width). `settled`: n50 at half "
+        "the cap lies inside this interval, so the cap no longer moves it. A dash: no transition inside the grid, "
+        "or an interval open on one side.",
         "",
-        "## n50 / n0 per (model, regularizer, d, s)",
+        f"## n50 / n0 per (model, regularizer, d, s) at the cap of {cap} iterations",
         "",
-        pd_table_markdown(table[cols]),
+        pd_table_markdown(table),
+        "",
+        "Every rung of the cap ladder is in [`transitions.csv`](transitions.csv) (columns: "
+        + ", ".join(f"`{c}`" for c in caps.columns)
+        + ").",
         "",
         "## Figures",
         "",
@@ -78,5 +97,6 @@ def report(ds, out, fmt="png", figure1=None):
     lines += ["## Provenance", ""]
     lines += [f"- `{k}`: {ds.attrs[k]}" for k in PROVENANCE if k in ds.attrs]
     lines += ["", "Config:", "", "```toml", ds.attrs.get("config", "").strip(), "```", ""]
+    caps.to_csv(out / "transitions.csv", index=False, float_format="%.6g")
     (out / "report.md").write_text("\n".join(lines))
-    return paths + [out / "report.md"]
+    return paths + [out / "transitions.csv", out / "report.md"]

@@ -59,7 +59,7 @@ def kernel_trials(d, s, ns, trials, dtype, seed=1, rounds_of=10):
         probs = [kernel.Problem(m, "l0", n) for m in MODELS for n in ns]
         res = kernel.solve(X, w, labels, probs, CAP, TOL)
         total += time.perf_counter() - t0
-        macs += int(sum(p.n * d * it for p, it in zip(probs, res.iterations_run)))
+        macs += int(sum(p.n * d * it for p, it in zip(probs, res.iterations_run, strict=True)))
         results.append(res)
         del X
         if (t + 1) % rounds_of == 0 or t + 1 == trials:
@@ -146,9 +146,11 @@ def study(d, s, trials, base_trials, dtypes=("float64", "float32")):
             f"(target {'6' if name == 'float64' else '10'}x)"
         )
         print(
-            f"  floor (numpy's normals of one X, {max(ns)} x {d}, in rounds of 10 alternating with the trials): {floor * 1e3:.1f} ms "
+            f"  floor (numpy's normals of one X, {max(ns)} x {d}, in rounds of 10 alternating with the trials): "
+            f"{floor * 1e3:.1f} ms "
             f"(mean; median {floor_median * 1e3:.1f} ms); kernel = {tk / floor:.2f} x floor (target <= "
-            f"{'3' if name == 'float64' else '2.5'}x; {tk / floor_median:.2f} x the median); generation inside the kernel "
+            f"{'3' if name == 'float64' else '2.5'}x; {tk / floor_median:.2f} x the median); "
+            f"generation inside the kernel "
             f"{gen / trials * 1e3:.1f} ms"
         )
         t1, _, floors1, _, _ = kernel_trials(d, s, ns, trials, dtype, rounds_of=1)
@@ -159,7 +161,8 @@ def study(d, s, trials, base_trials, dtypes=("float64", "float32")):
         print(
             f"  roofline: 2 mat-vecs over X {two_mv * 1e3:.2f} ms/iteration; mean iterations per problem {its:.1f}; "
             f"multiply-adds {macs / trials / 1e6:.0f} M/trial = {macs / trials / gemm * 1e3:.1f} ms at this machine's "
-            f"20-column GEMM rate ({gemm / 1e9:.1f} GMAC/s); floor + that = {(floor + macs / trials / gemm) / floor:.2f} x floor"
+            f"20-column GEMM rate ({gemm / 1e9:.1f} GMAC/s); "
+            f"floor + that = {(floor + macs / trials / gemm) / floor:.2f} x floor"
         )
         if name == "float64":
             worst, same = agreement(d, s, ns, results, min(trials, 5))
@@ -212,7 +215,7 @@ ratio = [0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0]
                     if n == 2 and size == batch and len(times[2]) == 1:
                         t0 = time.perf_counter()
                         futs = client.map(_noop, range(2000), pure=False)
-                        for f in as_completed(futs):
+                        for _ in as_completed(futs):
                             pass
                         rate = 2000 / (time.perf_counter() - t0)
                         peaks = client.run(_peak_task_memory, plan, engine.Task(1000, 20, 0, 2))
@@ -221,7 +224,8 @@ ratio = [0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0]
             print(f"  {n} worker(s): {min(times[n]):.2f} s (runs: {', '.join(f'{t:.2f}' for t in times[n])})")
         print(
             f"  speed-up 2 workers / 1 worker: {min(times[1]) / min(times[2]):.2f}x, fastest runs"
-            f"{' (target >= 1.8x)' if size == batch else ''}; {np.median(times[1]) / np.median(times[2]):.2f}x, median runs"
+            f"{' (target >= 1.8x)' if size == batch else ''}; "
+            f"{np.median(times[1]) / np.median(times[2]):.2f}x, median runs"
         )
     print(f"task overhead: {rate:.0f} empty tasks/s through the scheduler")
     budget = cfg.memory_budget
@@ -231,7 +235,8 @@ ratio = [0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0]
             f"{'within' if traced <= budget else 'OVER'}); worker process peak RSS {rss / 2**20:.0f} MiB"
         )
     print(
-        f"estimated peak of such a task (validates memory_budget, sizes batches): {config.task_bytes(cfg, 1000, plan.ns(1000, 20)[-1], 2) / 2**20:.1f} MiB"
+        "estimated peak of such a task (validates memory_budget, sizes batches): "
+        f"{config.task_bytes(cfg, 1000, plan.ns(1000, 20)[-1], 2) / 2**20:.1f} MiB"
     )
 
 

@@ -57,7 +57,11 @@ COORDS = {
     "n0": dict(long_name="sample-size threshold used to set n (see n0_method)", units="1"),
     "n0_approx": dict(long_name="n0 = 2 s log(d/s)", units="1"),
     "n0_l1": dict(long_name="statistical dimension of the l1 descent cone at an s-sparse point", units="1"),
-    "n0_l0_mc": dict(long_name="Monte-Carlo squared Gaussian width of the l0 tangent set", units="1"),
+    "n0_l0_mc": dict(
+        long_name="Monte-Carlo squared Gaussian width of the union of 2s-sparse coordinate subspaces containing "
+        "supp(w*), an upper bound on the l0 descent set's",
+        units="1",
+    ),
     "n0_l0_mc_se": dict(long_name="standard error of n0_l0_mc", units="1"),
 }
 

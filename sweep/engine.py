@@ -5,8 +5,8 @@ tasks to Dask workers. A trial's data depends only on ``(seed, d, s, trial)`` (p
 ratio with independent sampling), so results never depend on how trials are batched.
 """
 
-import math
 import dataclasses
+import math
 from dataclasses import dataclass
 
 import numpy as np

@@ -11,8 +11,8 @@ tests run every one through both implementations. How to add one:
 ``docs/design.md#adding-a-constraint-set``.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 

@@ -8,8 +8,10 @@ Three ways to get it for an ``s``-sparse ``w*`` in ``R^d``:
     The exact statistical dimension of the l1 descent cone (Amelunxen, Lotz, McCoy and
     Tropp 2014, Prop. 4.5), which equals the squared width up to an additive 1.
 ``l0-mc``
-    A Monte-Carlo estimate of the squared Gaussian width of the l0 tangent set (vectors
-    supported on ``supp(w*)`` plus any ``s`` further coordinates), with its standard error.
+    A Monte-Carlo estimate, with its standard error, of the squared Gaussian width of the
+    union of the 2s-dimensional coordinate subspaces that contain ``supp(w*)`` (vectors
+    supported on ``supp(w*)`` plus any ``s`` further coordinates), in the unit ball. That
+    union contains the l0 descent set, so this is an upper bound on its width.
 """
 
 import functools
@@ -58,7 +60,8 @@ def n0_l1(s, d):
 
 @functools.lru_cache(maxsize=1024)  # pure in its arguments; config validation and the dataset both ask
 def n0_l0_mc(s, d, samples=L0_MC_SAMPLES, seed=0):
-    """Monte-Carlo squared Gaussian width of the l0 tangent set, with its standard error.
+    """Monte-Carlo squared Gaussian width of the 2s-sparse union containing ``supp(w*)``
+    (an upper bound on the l0 descent set's), with its standard error.
 
     For ``g ~ N(0, I_d)``, ``sup_u <g, u>`` over unit ``u`` supported on ``S ∪ T``
     (``|T| <= s``) is the norm of ``g`` on ``S`` and on the ``s`` largest ``|g_j|`` outside

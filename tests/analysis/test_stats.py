@@ -48,3 +48,80 @@ def test_separated_data_still_fits_and_all_failures_do_not():
     fit = stats.transition(n, (n >= 40).astype(float))
     assert 20 < fit["n50"] < 40
     assert np.isnan(stats.transition(n, np.zeros_like(n))["n50"])
+
+
+PAPER_RATIOS = np.array([0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0])
+
+
+def _nested_sweeps(rng, sigma, replications=300, trials=100, d=1000, s=20):
+    """Synthetic nested sweeps with a known answer: each trial has its own threshold,
+    log-normal around n50 with spread ``sigma`` in log n, and succeeds at every n at or
+    above it (one X serves every n). n50 sits anywhere from 1.5 to 3 n0."""
+    n0 = 2 * s * math.log(d / s)
+    n = np.ceil(PAPER_RATIOS * n0)
+    n50 = rng.uniform(1.5, 3.0, replications) * n0
+    thresholds = n50[:, None] * np.exp(sigma * rng.standard_normal((replications, trials)))
+    return n, n50, (n[None, :, None] >= thresholds[:, None, :]).astype(float)
+
+
+def test_grouped_fit_is_the_ungrouped_fit():
+    rng = np.random.default_rng(3)
+    sizes = np.round(np.geomspace(50, 450, 10))
+    n = np.repeat(sizes, 20)
+    y = (rng.random(n.size) < 1 / (1 + np.exp(-(np.log(n) - math.log(150)) / 0.25))).astype(float)
+    (a, b), cov = stats.fit_logistic(np.log(n), y)
+    ag, bg, covg = stats.fit_logistic_grouped(np.log(sizes), y.reshape(10, 20).sum(1), np.full(10, 20.0))
+    assert ag == pytest.approx(a, rel=1e-9) and bg == pytest.approx(b, rel=1e-9)
+    np.testing.assert_allclose(covg, cov, rtol=1e-8)
+
+
+def test_probit_fit_recovers_a_known_probit():
+    from scipy.special import ndtr
+
+    x = np.linspace(-2, 2, 9)
+    m = np.full(9, 4000.0)
+    k = np.round(m * ndtr(0.3 + 1.7 * x))
+    a, b, cov = stats.fit_logistic_grouped(x, k, m, "probit")
+    assert abs(a - 0.3) < 3 * math.sqrt(cov[0, 0]) and abs(b - 1.7) < 3 * math.sqrt(cov[1, 1])
+
+
+@pytest.mark.parametrize("sigma", [0.1, 0.2])
+def test_nested_interval_covers_the_true_n50(sigma):
+    """Outcomes of one trial across n are one cluster: the interval resamples trials.
+    Nominal 95%: at least 93% over 300 synthetic sweeps, and not absurdly wide."""
+    n, n50, success = _nested_sweeps(np.random.default_rng(int(sigma * 100)), sigma)
+    fit = stats.transition_nested(n, success)
+    covered = (fit["n50_lower"] <= n50) & (n50 <= fit["n50_upper"])
+    assert 0.93 <= covered.mean() <= 0.995
+    assert np.median((fit["n50_upper"] - fit["n50_lower"]) / n50) < 0.2
+
+
+def test_independent_intervals_are_too_narrow_on_nested_data():
+    """Why nested sweeps need their own interval: the delta method, right for independent
+    outcomes, treats each trial's 12 correlated outcomes as 12 draws."""
+    n, n50, success = _nested_sweeps(np.random.default_rng(7), 0.2, replications=200)
+    covered = [
+        (lambda f: f["n50_lower"] <= truth <= f["n50_upper"])(stats.transition(np.repeat(n, 100), cell.ravel()))
+        for truth, cell in zip(n50, success, strict=True)
+    ]
+    assert np.mean(covered) < 0.92
+
+
+def test_nested_interval_is_nan_without_a_transition():
+    n = np.array([10.0, 20, 40, 80])
+    fit = stats.transition_nested(n, np.zeros((4, 30)))
+    assert all(np.isnan(v) for v in fit.values())
+    separated = stats.transition_nested(n, np.repeat((n >= 40)[:, None], 30, axis=1).astype(float))
+    assert 20 < separated["n50"] < 40 and separated["n50_lower"] <= separated["n50"] <= separated["n50_upper"]
+
+
+def test_cap_ladder_and_success_within_a_cap():
+    assert stats.cap_ladder(300) == [25, 50, 100, 200, 300]
+    assert stats.cap_ladder(3000) == [25, 50, 100, 200, 400, 800, 1600, 3000]
+    assert stats.cap_ladder(20) == [20]
+    import xarray as xr
+
+    ds = xr.Dataset(dict(iterations=("trial", [3.0, 40.0, -1.0, np.nan]), success=("trial", [1.0, 1.0, 0.0, np.nan])))
+    np.testing.assert_array_equal(stats.success_at(ds, 10).values, [1.0, 0.0, 0.0, np.nan])
+    np.testing.assert_array_equal(stats.success_at(ds, 40).values, [1.0, 1.0, 0.0, np.nan])
+    assert stats.success_at(ds).identical(ds.success)

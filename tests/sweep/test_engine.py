@@ -13,8 +13,10 @@ import xarray as xr
 
 from sweep import config, conventions, store
 
-from .helpers import SLOW, SMALL, assert_same_numbers, sweep_cli as _sweep_cli, wait_for_parts as _wait_for_parts
+from .helpers import SLOW, SMALL, assert_same_numbers
 from .helpers import run_config as _run
+from .helpers import sweep_cli as _sweep_cli
+from .helpers import wait_for_parts as _wait_for_parts
 
 
 def test_dataset_follows_the_contract(small_reference):

@@ -281,7 +281,7 @@ def _near_ties(rng, d=64, s=5, n=40, ties=10):
     rows, r = np.arange(n), rng.standard_normal(n) * 0.01
     per_block = np.array([min(_loop.ROW_BLOCK, n - lo) for lo in range(0, n, _loop.ROW_BLOCK)])
     g, g32 = np.zeros(d), np.zeros(d, np.float32)
-    for lo, k in zip(range(0, n, _loop.ROW_BLOCK), per_block):
+    for lo, k in zip(range(0, n, _loop.ROW_BLOCK), per_block, strict=True):
         _loop._accumulate(X, rows[lo:], r[lo:], k, g)
         _loop._screen_sum(XQ, rows[lo:], r[lo:].astype(np.float32), k, g32)
     w = np.zeros(d)

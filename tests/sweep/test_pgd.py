@@ -84,7 +84,7 @@ def test_threshold_failure_far_below_and_success_far_above():
         labels = {m: problem.observe(X, w_star, m) for m in ("relu", "linear")}
         res = kernel.solve(X, w_star, labels, probs, 200, tol)
         success += res.rel_error <= tol
-    rate = dict(zip([(p.model, p.n) for p in probs], success / trials))
+    rate = dict(zip([(p.model, p.n) for p in probs], success / trials, strict=True))
     for m in ("relu", "linear"):
         assert rate[m, ns[0.25]] <= 0.05, (m, rate)
         assert rate[m, ns[4.0]] >= 0.90, (m, rate)

@@ -62,9 +62,8 @@ def test_job_script_gives_workers_the_quiet_dask_settings():
     script = cluster.job_script(config.loads(SMALL + SITE).cluster)
     exports = [line for line in script.splitlines() if line.startswith("export DASK_")]
     assert len(exports) == len(cluster.QUIET)
-    code = "import dask, distributed, json; print(json.dumps({k: dask.config.get(k) for k in %r}))" % list(
-        cluster.QUIET
-    )
+    keys = list(cluster.QUIET)
+    code = f"import dask, distributed, json; print(json.dumps({{k: dask.config.get(k) for k in {keys!r}}}))"
     res = subprocess.run(
         ["bash", "-c", "\n".join(exports + [f"{shlex.quote(sys.executable)} -c {shlex.quote(code)}"])],
         capture_output=True,
