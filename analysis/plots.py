@@ -288,6 +288,9 @@ def plot_caps(table, ds):
                     label=f"d = {d}, s = {s}",
                 )
             ax.set_xscale("log")
+            rungs = sorted(table.cap.unique())
+            ax.set_xticks(rungs, [str(c) for c in rungs], minor=False)
+            ax.set_xticks([], minor=True)
             ax.set_title(f"{model} observations, {reg}")
             ax.set_xlabel("iteration cap")
             ax.set_ylabel("n50 / (2 s log(d/s))")

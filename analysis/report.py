@@ -60,8 +60,9 @@ def report(ds, out, fmt="png", figure1=None):
     paths = save_figures(figs, out, fmt)
     cap = int(ds.attrs["iterations"])
     table = caps[caps.cap == cap].drop(columns="cap").reset_index(drop=True)
-    flags = settled(ds).to_dataframe(name="settled").reset_index()
-    table = table.merge(flags, on=["model", "regularizer", "d", "s"])
+    keys = ["model", "regularizer", "d", "s"]
+    flags = settled(ds).to_dataframe(name="settled").reset_index()[keys + ["settled"]]
+    table = table.merge(flags, on=keys)
     table["settled"] = table["settled"].map({True: "yes", False: "no"})
     nested = ds.attrs.get("sampling", "nested") == "nested"
     interval = (

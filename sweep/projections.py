@@ -65,8 +65,9 @@ def get(name):
 def project_l0(V, radius):
     """Keep the ``s = radius`` largest magnitudes of each column (hard thresholding).
 
-    Exactly ``s`` entries are kept even among ties: ``argpartition`` picks among equal
-    magnitudes deterministically, as a function of the column's values alone.
+    Exactly ``s`` entries are kept even among ties, and ties at the cut keep the lowest
+    indices: the rule of the compiled twin (``sweep._loop._l0_cut``), so both keep the
+    same entries. A stable sort of the magnitudes puts equal ones in index order.
     """
     d = V.shape[0]
     k = int(np.max(radius))
@@ -74,7 +75,7 @@ def project_l0(V, radius):
         return np.column_stack([project_l0(V[:, [j]], radius[[j]]) for j in range(V.shape[1])])
     if k >= d:
         return V.copy()
-    keep = np.argpartition(-np.abs(V), k - 1, axis=0)[:k]
+    keep = np.argsort(-np.abs(V), axis=0, kind="stable")[:k]
     cols = np.arange(V.shape[1])
     out = np.zeros_like(V)
     out[keep, cols] = V[keep, cols]

@@ -125,3 +125,48 @@ def test_unknown_set_names_the_known_ones():
 def test_projections_keep_the_dtype(rng, name, dtype):
     V = (3 * rng.standard_normal((50, 4))).astype(dtype)
     assert projections.get(name).project(V, np.array([2, 3, 4, 5])).dtype == dtype
+
+
+def _compiled(name, v, radius):
+    from sweep import _loop
+
+    v = np.array(v, float)
+    w, nz = np.zeros_like(v), np.empty(v.size, np.int64)
+    _loop._update(v.copy(), kernel.compiled_code(name), float(radius), w, np.zeros_like(v), np.empty(v.size), nz, -1.0)
+    return w
+
+
+@pytest.mark.parametrize(
+    "v, s, kept",
+    [
+        ([1, -2, 2, 0.5, -2, 2, 0.1], 3, [1, 2, 4]),  # four tie at the cut: the lowest three indices
+        ([3, -3, 3, -3], 1, [0]),
+        ([1.0, 1.0, 1.0, 1.0, 1.0], 2, [0, 1]),
+        ([0.0] * 6, 2, []),  # the zero vector stays zero
+        ([0.0, 0.0, 5.0, 0.0], 2, [2]),  # fewer nonzeros than s
+    ],
+)
+def test_l0_ties_keep_the_lowest_indices_in_both_implementations(v, s, kept):
+    ref = l0(np.array(v, float), s)
+    np.testing.assert_array_equal(np.flatnonzero(ref), kept)
+    np.testing.assert_array_equal(_compiled("l0", v, s), ref)
+
+
+@pytest.mark.parametrize(
+    "v, r",
+    [
+        ([0.2, -0.3, 0.1], 1.0),  # inside: unchanged
+        ([0.5, -0.25, 0.25], 1.0),  # on the boundary: unchanged
+        ([0.0, 0.0, 0.0], 1.0),  # the zero vector
+        ([2.0, -1.0, 0.5], 1.0),  # outside: soft-thresholded onto the sphere
+        ([1.0, 1.0, -1.0, 1.0], 2.0),  # ties in magnitude
+    ],
+)
+def test_l1_inside_boundary_and_outside_in_both_implementations(v, r):
+    v = np.array(v, float)
+    ref = l1(v, r)
+    if np.abs(v).sum() <= r:
+        np.testing.assert_array_equal(ref, v)
+    else:
+        assert np.abs(ref).sum() == pytest.approx(r, rel=1e-12)
+    np.testing.assert_allclose(_compiled("l1", v, r), ref, rtol=1e-14, atol=1e-15)
