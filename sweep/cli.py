@@ -8,6 +8,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from .cluster_config import DASHBOARD
 from .errors import InputError, OneLineParser
 
 
@@ -38,14 +39,18 @@ def build_parser():
         "--dry-run", action="store_true", help="validate, print the plan (and the SLURM job script), submit nothing"
     )
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
-    r.add_argument("--dashboard", default=":8787", help="dashboard address of a local/SLURM scheduler (default :8787)")
+    r.add_argument(
+        "--dashboard",
+        default=DASHBOARD,
+        help=f"HOST:PORT of the scheduler's dashboard (default {DASHBOARD}: this machine only; :PORT: every interface)",
+    )
 
     rs = sub.add_parser("resume", help="finish the sweep whose parts folder is given")
     rs.add_argument("parts", type=Path, help="PATH.nc.parts folder")
     rs.add_argument("--cluster")
     rs.add_argument("--workers", type=_positive_int("--workers"))
     rs.add_argument("--no-progress", action="store_true")
-    rs.add_argument("--dashboard", default=":8787")
+    rs.add_argument("--dashboard", default=DASHBOARD)
 
     st = sub.add_parser("status", help="tasks done / total of a sweep's parts folder")
     st.add_argument("parts", type=Path)

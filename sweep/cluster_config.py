@@ -26,7 +26,18 @@ SLURM_DEFAULTS = dict(
     minimum_jobs=1,
     maximum_jobs=None,  # default: workers
     python=None,
+    # TLS between the scheduler and its workers (docs/design.md#clusters): temporary
+    # certificates for the run by default, or the site's own three files
+    security=True,
+    tls_ca_file=None,
+    tls_cert=None,
+    tls_key=None,
+    shared_temp_directory=None,  # where the workers' certificates go; default: inside the parts folder
 )
+TLS_FILES = ("tls_ca_file", "tls_cert", "tls_key")
+#: The dashboard's default address: this machine only. ``--dashboard :PORT`` exposes it on
+#: every interface, deliberately; an SSH tunnel reaches it from a laptop.
+DASHBOARD = "127.0.0.1:8787"
 KEYS = {"kind", "workers"} | set(SLURM_DEFAULTS)
 _WALLTIME = re.compile(r"^(?:(\d+)-)?(\d{1,3}):(\d{2})(?::(\d{2}))?$")
 
@@ -54,12 +65,24 @@ def validate_cluster(table):
         "python",
         "lifetime",
         "lifetime_stagger",
+        "shared_temp_directory",
+        *TLS_FILES,
     ):
         if out[key] is not None and not isinstance(out[key], str):
             raise InputError(f"cluster.{key}", out[key], "must be a string")
     for key in ("job_extra_directives", "job_script_prologue"):
         if not isinstance(out[key], list) or not all(isinstance(x, str) for x in out[key]):
             raise InputError(f"cluster.{key}", out[key], "must be a list of strings")
+    if not isinstance(out["security"], bool):
+        raise InputError("cluster.security", out["security"], "must be true or false")
+    given = [key for key in TLS_FILES if out[key] is not None]
+    if given and len(given) < len(TLS_FILES):
+        missing = [key for key in TLS_FILES if out[key] is None]
+        raise InputError(
+            f"cluster.{given[0]}", out[given[0]], f"needs {', '.join(missing)} too (a CA, a certificate, a key)"
+        )
+    if given and not out["security"]:
+        raise InputError("cluster.security", False, f"contradicts cluster.{given[0]}: site certificates mean TLS")
     walltime_minutes("cluster.walltime", out["walltime"])
     if out["maximum_jobs"] is not None and out["minimum_jobs"] > out["maximum_jobs"]:
         raise InputError("cluster.minimum_jobs", out["minimum_jobs"], f"exceeds maximum_jobs = {out['maximum_jobs']}")

@@ -25,7 +25,7 @@ def run(
     workers=None,
     batch_size=None,
     progress=True,
-    dashboard_address=":8787",
+    dashboard_address=cluster_config.DASHBOARD,
     dry_run=False,
     log=None,
 ):
@@ -68,7 +68,9 @@ def run(
         log(f"{config.name}: {len(engine.make_tasks(config, bs))} tasks of {bs} trials on {kind}; would write {out}")
         if kind == "slurm":
             _, bounds = cluster.slurm_kwargs(config.cluster, workers)
-            print(cluster.job_script(config.cluster, workers))
+            if not cluster.tls_enabled(config.cluster):
+                log(cluster.NO_TLS_WARNING)
+            print(cluster.job_script(config.cluster, workers, parts.path.resolve()))
             log(f"adaptive scaling between {bounds['minimum_jobs']} and {bounds['maximum_jobs']} jobs")
         return Summary(0, 0, out)
     bs = parts.open(config, batch_size, engine.default_batch_size(config, sizes), out)
@@ -78,8 +80,8 @@ def run(
     log(f"{config.name}: {len(tasks)} tasks of {bs} trials; {len(tasks) - len(todo)} already done, {len(todo)} to run")
     if todo:
         kernel.warm_up(config.dtype)  # compiled once here; the workers then load numba's cache
-        with cluster.connect(kind, workers, config.cluster, dashboard_address) as client:
-            log(f"dashboard: {client.dashboard_link}")
+        with cluster.connect(kind, workers, config.cluster, dashboard_address, parts.path.resolve(), log) as client:
+            log(f"scheduler: {client.scheduler.address}; dashboard: {client.dashboard_link}")
             fanout.compute(client, plan, todo, parts.write, progress=progress)
     ds = parts.assemble(config, plan, tables)
     store.write_dataset(ds, out)

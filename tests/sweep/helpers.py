@@ -57,14 +57,14 @@ def run_config(text, out, workers, batch_size=None, kind=None):
         workers=workers,
         batch_size=batch_size,
         progress=False,
-        dashboard_address=":0",
+        dashboard_address="127.0.0.1:0",
         log=lambda m: None,
     )
 
 
 def sweep_cli(*args, **kw):
     return subprocess.Popen(
-        [sys.executable, "-m", "sweep", "run", *map(str, args), "--no-progress", "--dashboard", ":0"],
+        [sys.executable, "-m", "sweep", "run", *map(str, args), "--no-progress", "--dashboard", "127.0.0.1:0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -96,7 +96,7 @@ def test_killing_a_worker_loses_nothing(tmp_path, slow_reference):
     cfg.write_text(SLOW)
     out = tmp_path / "slow.nc"
     with (
-        LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster,
+        LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0") as cluster,
         Client(cluster) as client,
     ):
         proc = _sweep_cli(cfg, "--out", out, "--cluster", cluster.scheduler_address, "--batch-size", 2)
@@ -139,7 +139,7 @@ def test_killing_the_sweep_process_then_rerunning_finishes_the_same(tmp_path, sl
             "2",
             "--no-progress",
             "--dashboard",
-            ":0",
+            "127.0.0.1:0",
         ],
         capture_output=True,
         text=True,
@@ -162,7 +162,18 @@ def test_status_and_resume(tmp_path):
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     res = subprocess.run(
-        [sys.executable, "-m", "sweep", "resume", str(parts), "--workers", "1", "--no-progress", "--dashboard", ":0"],
+        [
+            sys.executable,
+            "-m",
+            "sweep",
+            "resume",
+            str(parts),
+            "--workers",
+            "1",
+            "--no-progress",
+            "--dashboard",
+            "127.0.0.1:0",
+        ],
         capture_output=True,
         text=True,
         cwd=elsewhere,

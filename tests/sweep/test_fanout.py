@@ -41,7 +41,7 @@ def test_worker_preparation_stops_page_fault_churn():
     task = engine.Task(1000, 20, 0, 1)
     counts = {}
     for prepare in (False, True):  # a fresh worker process each time
-        with LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=":0") as c, Client(c) as client:
+        with LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address="127.0.0.1:0") as c, Client(c) as client:
             assert client.run(lambda: __import__("os").environ.get("MALLOC_TRIM_THRESHOLD_")).popitem()[1] == "65536"
             counts[prepare] = client.submit(_faults, plan, task, prepare, pure=False).result()
     assert counts[True] * 5 < counts[False], counts
@@ -56,7 +56,7 @@ def test_the_sweeps_local_workers_keep_dask_housekeeping_quiet():
         return {key: dask.config.get(key) for key in cluster.QUIET}
 
     table = config.loads(SMALL).cluster
-    with cluster.connect("local", 2, table, dashboard_address=":0") as client:
+    with cluster.connect("local", 2, table, dashboard_address="127.0.0.1:0") as client:
         seen = client.run(settings)
     assert len(seen) == 2 and all(s == cluster.QUIET for s in seen.values()), seen
     assert settings() != cluster.QUIET  # and only there: this process keeps dask's defaults
@@ -71,7 +71,7 @@ def test_the_heaviest_tasks_run_first():
     plan = engine.Plan.from_config(cfg)
     tasks = engine.make_tasks(cfg, 2)
     done = []
-    with LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address=":0") as c, Client(c) as client:
+    with LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address="127.0.0.1:0") as c, Client(c) as client:
         fanout.compute(client, plan, tasks, lambda task, arrays: done.append(task), progress=False)
     costs = [engine.task_cost(plan, t) for t in done]
     assert sorted(done, key=tasks.index) == tasks

@@ -155,7 +155,18 @@ def test_slurm_sweep_equals_the_local_one(tmp_path, small_reference):
     watcher = JobWatcher()
     watcher.start()
     res = subprocess.run(
-        [sys.executable, "-m", "sweep", "run", str(cfg), "--out", str(out), "--no-progress", "--dashboard", ":0"],
+        [
+            sys.executable,
+            "-m",
+            "sweep",
+            "run",
+            str(cfg),
+            "--out",
+            str(out),
+            "--no-progress",
+            "--dashboard",
+            "127.0.0.1:0",
+        ],
         capture_output=True,
         text=True,
         timeout=300,
