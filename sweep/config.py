@@ -30,11 +30,11 @@ SAMPLING = ("nested", "independent")
 DTYPES = ("float64", "float32")
 
 
-def _spec(check, doc, default=dataclasses.MISSING, table=None, results=True):
+def _spec(check, doc, default=dataclasses.MISSING, table=None):
     """A field of :class:`SweepConfig`: ``check(name, value) -> value`` validates and
     normalises the TOML value; ``table`` is the TOML table it lives in (``None``: top
-    level); ``results``: whether it decides the numbers (a sweep's identity on resume)."""
-    meta = dict(check=check, doc=doc, table=table, results=results)
+    level)."""
+    meta = dict(check=check, doc=doc, table=table)
     if default is dataclasses.MISSING:
         return dataclasses.field(metadata=meta)
     return dataclasses.field(default=default, metadata=meta)
@@ -96,7 +96,7 @@ def _regularizers():
 class SweepConfig:
     """A validated sweep configuration: one field per config key, documented in its metadata."""
 
-    name: str = _spec(_name, "a label for the sweep (dataset title, progress messages)", results=False)
+    name: str = _spec(_name, "a label for the sweep (dataset title, progress messages)")
     seed: int = _spec(_int_at_least(0), "every trial's data derives from it deterministically")
     trials: int = _spec(_int_at_least(1), "trials per grid cell")
     iterations: int = _spec(_int_at_least(1, 30000), "PGD iteration cap")
@@ -120,8 +120,9 @@ class SweepConfig:
     text: str = dataclasses.field(default="", compare=False, repr=False)
 
     def canonical(self):
-        """JSON of every field that decides the numbers: what a parts folder is checked against."""
-        data = {k: v for k, v in asdict(self).items() if k in RESULT_FIELDS}
+        """JSON of every config key's value (not the cluster table, not the text): the
+        sweep's identity, which a parts folder is checked against on resume."""
+        data = {k: v for k, v in asdict(self).items() if k in KEYS}
         return json.dumps(data, sort_keys=True)
 
     def n0_table(self):
@@ -136,8 +137,7 @@ class SweepConfig:
 
 #: The config keys, in order: the fields of :class:`SweepConfig` that carry a check.
 FIELDS = tuple(f for f in dataclasses.fields(SweepConfig) if "check" in f.metadata)
-#: The fields that decide the numbers (a sweep's identity; what a worker's plan carries).
-RESULT_FIELDS = tuple(f.name for f in FIELDS if f.metadata["results"])
+KEYS = tuple(f.name for f in FIELDS)
 #: Tables of the TOML file and the keys in each (``None``: the top level).
 TABLES = {t: tuple(f.name for f in FIELDS if f.metadata["table"] == t) for t in (None, "grid")}
 
