@@ -194,50 +194,42 @@ def _gradients(design, probs, scratch, ws, live, m):
     Rows are visited in blocks of :data:`ROW_BLOCK` that every live problem uses while the
     block is in cache; two problems that use every row of a block share its loads.
     """
+    # every array taken out of its tuple once: inside the loops each access would move its
+    # reference count (an atomic add and subtract per use)
     X, XQ, G, G32, Z = design.X, design.XQ, scratch.G, scratch.G32, scratch.Z
     rows, r, r32, used, per_block = ws.rows, ws.r, ws.r32, ws.used, ws.per_block
+    screened, r_l1, ns, Y, relu, scale = ws.screened, ws.r_l1, probs.ns, probs.Y, probs.relu, probs.scale
     zero = X.dtype.type(0)
     two = X.dtype.type(2)
     n_hi = 0
     for q in range(m):
         p = live[q]
-        if ws.screened[p]:
+        if screened[p]:
             G32[p, :] = 0
         else:
             G[p, :] = 0
-        n_hi = max(n_hi, probs.ns[p])
+        n_hi = max(n_hi, ns[p])
         used[q] = 0
-        ws.r_l1[q] = 0.0
+        r_l1[q] = 0.0
     for lo in range(0, n_hi, ROW_BLOCK):
         hi = min(lo + ROW_BLOCK, n_hi)
         block = lo // ROW_BLOCK
         pending = pending32 = -1  # a problem using every row of the block, waiting for a partner
         for q in range(m):
             p = live[q]
-            if lo >= probs.ns[p]:
+            if lo >= ns[p]:
                 continue
             u = used[q]
-            k = _residual(
-                Z[p],
-                probs.Y[p],
-                probs.relu[p],
-                probs.scale[p],
-                zero,
-                two,
-                lo,
-                min(hi, probs.ns[p]),
-                rows[q, u:],
-                r[q, u:],
-            )
+            k = _residual(Z[p], Y[p], relu[p], scale[p], zero, two, lo, min(hi, ns[p]), rows[q, u:], r[q, u:])
             per_block[q, block] = k
             used[q] = u + k
             full = k == hi - lo  # every row of the block: can share the loads of X with another
-            if ws.screened[p]:
+            if screened[p]:
                 l1 = 0.0  # a local: r_l1[q] could alias r32, so each add would go through memory
                 for a in range(k):
                     r32[q, a] = np.float32(r[q, u + a])
                     l1 += abs(np.float64(r[q, u + a]))
-                ws.r_l1[q] += l1
+                r_l1[q] += l1
                 if not full:
                     _screen_sum(XQ, rows[q, u:], r32[q], k, G32[p])
                 elif pending32 < 0:
