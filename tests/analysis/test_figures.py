@@ -100,3 +100,43 @@ def test_bad_datasets_exit_2_with_one_line(tmp_path, kind):
     assert res.returncode == 2
     assert len(res.stderr.strip().splitlines()) == 1 and str(path) in res.stderr
     assert not (tmp_path / "figs").exists()
+
+
+def test_heatmap_cells_are_the_success_rates(example):
+    """The colours drawn are the rates: each panel's mesh holds success_rate's (s, ratio)
+    panel, s upwards, not its complement or its rows reversed."""
+    import matplotlib.pyplot as plt
+
+    from analysis import plots
+
+    figs = analysis.plot_heatmaps(example)
+    rates = analysis.success_rate(example).rate
+    fig = figs["heatmap_l0"]
+    panels = [(d, m) for d in example.d.values for m in example.model.values]
+    heat_axes = [ax for ax in fig.axes if ax.collections and ax.get_title()]
+    assert len(heat_axes) == len(panels)
+    for ax, (d, model) in zip(heat_axes, panels, strict=True):
+        mesh = ax.collections[0]
+        want = rates.sel(model=model, regularizer="l0", d=d).transpose("s", "ratio").values
+        np.testing.assert_array_equal(np.asarray(mesh.get_array()).reshape(want.shape), want)
+        assert ax.get_title().startswith(f"{model} observations, l0, d = {d}")
+        assert ax.get_ylim()[0] < ax.get_ylim()[1]  # row 0 (the smallest s) at the bottom
+    plt.close("all")
+    assert plots._crossing([0.0, 0.2, 0.6, 1.0], [1.0, 2.0, 3.0, 4.0]) == pytest.approx(2.75)
+    assert np.isnan(plots._crossing([0.0, 0.1, 0.2], [1.0, 2.0, 3.0]))
+    assert plots._crossing([0.7, 0.9], [1.0, 2.0]) == 0.0  # above 1/2 from the first size
+    np.testing.assert_allclose(
+        plots._pos(np.array([1.0, 1.5, 3.0, 0.5]), np.array([1.0, 2.0, 3.0])), [0.5, 1.0, 2.5, 0.0]
+    )
+
+
+def test_median_slope_and_the_tables_dash(example):
+    slopes = analysis.stats.median_slope(example)
+    cell = dict(model="linear", regularizer="l0", d=500, s=5, ratio=4.0)
+    raw = example.slope.sel(**cell).where(example.diverged.sel(**cell) != 1).values
+    assert float(slopes.sel(**cell)) == pytest.approx(np.nanmedian(raw))
+    import pandas as pd
+
+    table = pd.DataFrame({"n50": [1.5, np.nan], "model": ["relu", "linear"]})
+    md = analysis.stats.pd_table_markdown(table)
+    assert md.splitlines()[2] == "| 1.5 | relu |" and md.splitlines()[3] == "| – | linear |"

@@ -39,9 +39,17 @@ def test_worker_preparation_stops_page_fault_churn():
     text = text.replace("traces = 2", "traces = 1")
     plan = engine.Plan.from_config(config.loads(text))
     task = engine.Task(1000, 20, 0, 1)
+    import dask
+
     counts = {}
+    # the nannies' setting as distributed ships it, whatever the user's own dask config says
+    trim = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": 65536}
     for prepare in (False, True):  # a fresh worker process each time
-        with LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address="127.0.0.1:0") as c, Client(c) as client:
+        with (
+            dask.config.set(trim),
+            LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address="127.0.0.1:0") as c,
+            Client(c) as client,
+        ):
             assert client.run(lambda: __import__("os").environ.get("MALLOC_TRIM_THRESHOLD_")).popitem()[1] == "65536"
             counts[prepare] = client.submit(_faults, plan, task, prepare, pure=False).result()
     assert counts[True] * 5 < counts[False], counts

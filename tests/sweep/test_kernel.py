@@ -97,10 +97,13 @@ def test_divergence_is_flagged_inf_and_silent():
     d, s = 1000, 20
     X, w = problem.draw_trial(1, (d, s, 0), d, s, 60)
     labels = {"linear": problem.observe(X, w, "linear")}
-    with np.errstate(all="raise"):  # no overflow may happen inside the kernel
-        res = kernel.solve(X, w, labels, [kernel.Problem("linear", "l0", 60)], 200, 1e-4)
+    res = kernel.solve(X, w, labels, [kernel.Problem("linear", "l0", 60)], 200, 1e-4)
     assert res.diverged[0] and res.rel_error[0] == np.inf
     assert res.iterations[0] == -1 and res.iterations_run[0] < 200
+    # every error before the blow-up is finite, the one that stopped it inf, none NaN after
+    ran = res.iterations_run[0]
+    assert np.isfinite(res.trace[0, :ran]).all() and res.trace[0, ran] == np.inf
+    assert np.isnan(res.trace[0, ran + 1 :]).all()
     assert res.slope[0] > 0
 
 
@@ -428,3 +431,37 @@ def test_the_tiled_transpose_is_the_transpose(shape, dtype):
     XT = np.full(shape[::-1], np.nan, dtype)
     _loop.transpose(X, XT)
     np.testing.assert_array_equal(XT, X.T)
+
+
+def test_an_exact_fixed_point_is_stalled_at_once():
+    """X = 0: the gradient is zero, w_1 = w_0 = 0 (step 0) with the error at 1: an exact
+    fixed point above tolerance stops at t = 1, not at the cap."""
+    d, s, n = 50, 3, 40
+    _, w = problem.draw_trial(5, (d, s, 0), d, s, n)
+    X = np.zeros((n, d))
+    labels = {m: problem.observe(X, w, m) for m in ("relu", "linear")}
+    probs = [kernel.Problem(m, g, n) for m in ("relu", "linear") for g in ("l0", "l1")]
+    res = kernel.solve(X, w, labels, probs, 200, 1e-4)
+    assert res.stalled.all() and (res.iterations_run == 1).all()
+    np.testing.assert_array_equal(res.rel_error, 1.0)
+
+
+def test_the_screen_is_used_for_l0_problems(monkeypatch):
+    """kernel.solve hands the loop the int16 copy of X and asks it to screen whenever an
+    l0 problem is in the trial (the same bits either way, so only this shows it is on)."""
+    seen = []
+    original = _loop.run
+
+    def spy(design, *rest):
+        seen.append((design.screen, design.XQ.shape, design.x_step))
+        return original(design, *rest)
+
+    monkeypatch.setattr(_loop, "run", spy)
+    X, w, labels, probs = _trial(CASES[0])
+    kernel.solve(X, w, labels, probs, 50, 1e-4)
+    X1, w1, labels1, probs1 = _trial(CASES[1])
+    kernel.solve(X1, w1, labels1, probs1, 50, 1e-4)
+    kernel.solve(X, w, labels, probs, 50, 1e-4, screen=False)
+    assert seen[0][0] is True and seen[0][1] == X.shape and seen[0][2] > 0
+    assert seen[1][0] is False and seen[1][1][0] == 0  # l1 only: no copy
+    assert seen[2][0] is False

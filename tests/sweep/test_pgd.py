@@ -23,13 +23,15 @@ def test_first_iterate_is_projected_correlation(figure1_trial):
     np.testing.assert_allclose(w1, 2 * X.T @ y / len(y), rtol=1e-13)
 
 
-def test_textbook_relu_derivative_would_be_stuck(figure1_trial):
-    """The trap of docs/design.md#science: with 1[z > 0] the gradient at w = 0 vanishes."""
+def test_the_gradient_at_zero_takes_sgn_0_as_0(figure1_trial):
+    """The trap of docs/design.md#science: with the textbook 1[z > 0] the gradient at w = 0
+    vanishes and PGD never moves; the (1 + sgn) form with sgn(0) = 0 gives -(1/n) X^T y."""
     X, w_star, labels = figure1_trial
-    z = X @ np.zeros_like(w_star)
-    naive = X.T @ ((np.maximum(z, 0) - labels["relu"]) * (z > 0)) / len(X)
-    assert np.linalg.norm(naive) == 0
-    errors = pgd.pgd(X, labels["relu"], w_star, "relu", "l0", 3)
+    y = labels["relu"]
+    g = pgd.relu_gradient(np.zeros_like(w_star), X, y)
+    np.testing.assert_allclose(g, -X.T @ y / len(y), rtol=1e-13)
+    assert np.linalg.norm(g) > 0.1
+    errors = pgd.pgd(X, y, w_star, "relu", "l0", 3)
     assert errors[3] < 0.5
 
 

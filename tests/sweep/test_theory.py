@@ -54,3 +54,20 @@ def test_l0_width_standard_error_shrinks_and_covers():
 def test_unknown_method():
     with pytest.raises(ValueError, match="approx"):
         theory.n0(2, 10, "l2")
+
+
+@pytest.mark.parametrize("s, d", [(1, 6), (2, 8), (3, 9)])
+def test_l0_mc_equals_exact_enumeration_over_supports(s, d):
+    """On the estimator's own Gaussian draws, the supremum over every support S ∪ T
+    (|T| = s, T outside S) by enumeration: the top-s shortcut must give the same width."""
+    import itertools
+
+    samples = 500
+    rng = np.random.Generator(np.random.SFC64(np.random.SeedSequence(3, spawn_key=(d, s, 0x10))))
+    g = rng.standard_normal((samples, d))
+    S = list(range(s))
+    sups = [
+        max(np.linalg.norm(row[S + list(T)]) for T in itertools.combinations(range(s, d), min(s, d - s))) for row in g
+    ]
+    value, _ = theory.n0_l0_mc(s, d, samples=samples, seed=3)
+    assert value == pytest.approx(np.mean(sups) ** 2, rel=1e-12)

@@ -1,0 +1,187 @@
+"""Deliberate mistakes, and whether the test suite catches them.
+
+    python tests/mutations.py                 # every mutation below
+    python tests/mutations.py screen-off ...  # some of them, by name
+
+Each mutation is a small source edit, applied to a fresh copy of the repository's tracked
+files in a temporary folder; the tests that should catch it run there, against that copy
+(a fresh numba cache, so compiled code is rebuilt from the edited source). A mutation is
+*killed* when those tests fail, and *survives* when they pass: a survivor is a gap in the
+suite. Exit status 1 if any survives. Keep the list growing with every bug found.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Mutation:
+    name: str
+    why: str  # the mistake it stands for
+    path: str
+    old: str
+    new: str
+    tests: tuple  # pytest node ids that should fail
+
+
+MUTATIONS = (
+    Mutation(
+        "screen-off",
+        "the int16 screen switched off in kernel.solve (the same bits, so only a spy sees it)",
+        "sweep/kernel.py",
+        'screen = screen and any(p.regularizer == "l0" for p in problems)',
+        "screen = False",
+        ("tests/sweep/test_kernel.py::test_the_screen_is_used_for_l0_problems",),
+    ),
+    Mutation(
+        "stall-streak-1",
+        "the stall rule fires on the first geometric step",
+        "sweep/kernel.py",
+        "STALL_STREAK = 15",
+        "STALL_STREAK = 1",
+        ("tests/sweep/test_kernel.py",),
+    ),
+    Mutation(
+        "stall-streak-2",
+        "the stall rule loosened to 2 iterations (no pinned problem yet separates 2 from 15)",
+        "sweep/kernel.py",
+        "STALL_STREAK = 15",
+        "STALL_STREAK = 2",
+        ("tests/sweep/test_kernel.py",),
+    ),
+    Mutation(
+        "path-margin-2",
+        "the stall rule's margin loosened to twice the distance to go",
+        "sweep/kernel.py",
+        "PATH_MARGIN = 0.5",
+        "PATH_MARGIN = 2.0",
+        ("tests/sweep/test_kernel.py",),
+    ),
+    Mutation(
+        "fixed-point-ignored",
+        "an exact fixed point is not a stall",
+        "sweep/_loop.py",
+        "out.stalled[p] = (step == 0 or ws.streak[p] >= rules.stall_streak) and not stop",
+        "out.stalled[p] = (ws.streak[p] >= rules.stall_streak) and not stop",
+        ("tests/sweep/test_kernel.py::test_an_exact_fixed_point_is_stalled_at_once",),
+    ),
+    Mutation(
+        "model-axis-swapped",
+        "the assembled dataset stores ReLU results under linear and the reverse",
+        "sweep/store.py",
+        "data[v][:, :, i, j, :, task.start : task.stop] = part[v]",
+        "data[v][:, :, i, j, :, task.start : task.stop] = part[v][::-1]",
+        ("tests/sweep/test_reference_cells.py::test_cells_of_a_fresh_sweep_equal_their_direct_computation",),
+    ),
+    Mutation(
+        "heatmap-complement-reversed",
+        "a heatmap drawing 1 - rate with its rows reversed",
+        "analysis/plots.py",
+        '_cell_heatmap(ax, ds, sub.values, panel_title, "success rate"',
+        '_cell_heatmap(ax, ds, 1 - sub.values[::-1], panel_title, "success rate"',
+        ("tests/analysis/test_figures.py::test_heatmap_cells_are_the_success_rates",),
+    ),
+    Mutation(
+        "l0-mc-top-2s",
+        "l0-mc takes the 2s largest coordinates outside supp(w*) instead of s",
+        "sweep/theory.py",
+        "extra = min(s, d - s)",
+        "extra = min(2 * s, d - s)",
+        ("tests/sweep/test_theory.py",),
+    ),
+    Mutation(
+        "textbook-relu-derivative",
+        "the reference gradient uses 1[z > 0] (sgn(0) taken as -1): PGD never leaves 0",
+        "sweep/pgd.py",
+        "(1 + np.sign(z))",
+        "2 * (z > 0)",
+        ("tests/sweep/test_pgd.py",),
+    ),
+    Mutation(
+        "independent-intervals-for-nested",
+        "nested sweeps' n50 interval from the logit link alone (the grid's link assumption unhedged)",
+        "analysis/stats.py",
+        "    for link in LINKS:\n        full =",
+        '    for link in ("logit",):\n        full =',
+        ("tests/analysis/test_stats.py::test_nested_interval_covers_the_true_n50",),
+    ),
+    Mutation(
+        "l0-ties-highest-index",
+        "the reference l0 projection keeps the highest indices among ties",
+        "sweep/projections.py",
+        'keep = np.argsort(-np.abs(V), axis=0, kind="stable")[:k]',
+        'keep = (V.shape[0] - 1 - np.argsort(-np.abs(V)[::-1], axis=0, kind="stable"))[:k]',
+        ("tests/sweep/test_projections.py",),
+    ),
+)
+
+
+def _copy_repository(dest):
+    files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    for name in files:
+        target = dest / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if (ROOT / name).is_file():
+            shutil.copy2(ROOT / name, target)
+
+
+def run(mutation, log=print):
+    """Apply ``mutation`` to a fresh copy and run its tests there; returns True if killed."""
+    with tempfile.TemporaryDirectory(prefix=f"mutant-{mutation.name}-") as tmp:
+        copy = Path(tmp) / "repo"
+        _copy_repository(copy)
+        source = copy / mutation.path
+        text = source.read_text()
+        if text.count(mutation.old) != 1:
+            raise SystemExit(f"mutation {mutation.name}: {mutation.old!r} is not found once in {mutation.path}")
+        source.write_text(text.replace(mutation.old, mutation.new))
+        env = dict(os.environ, PYTHONPATH=str(copy), NUMBA_CACHE_DIR=str(Path(tmp) / "numba-cache"))
+        where = subprocess.run(
+            [sys.executable, "-c", "import sweep, analysis; print(sweep.__file__, analysis.__file__)"],
+            cwd=copy,
+            env=env,
+            capture_output=True,
+            text=True,
+        ).stdout
+        if str(copy) not in where or where.count(str(copy)) != 2:
+            raise SystemExit(f"mutation {mutation.name}: the copy is not what Python imports ({where.strip()})")
+        t0 = time.time()
+        res = subprocess.run(
+            [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *mutation.tests],
+            cwd=copy,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        killed = res.returncode != 0
+        log(f"{'killed  ' if killed else 'SURVIVED'} {mutation.name:34s} {time.time() - t0:6.0f} s  {mutation.why}")
+        if res.returncode not in (0, 1):  # 1: tests failed; anything else: the run itself broke
+            log(res.stdout[-2000:] + res.stderr[-2000:])
+        return killed
+
+
+def main(names):
+    chosen = [m for m in MUTATIONS if not names or m.name in names]
+    unknown = set(names) - {m.name for m in MUTATIONS}
+    if unknown:
+        raise SystemExit(
+            f"unknown mutations: {', '.join(sorted(unknown))}; known: {', '.join(m.name for m in MUTATIONS)}"
+        )
+    survivors = [m.name for m in chosen if not run(m)]
+    print(
+        f"{len(chosen) - len(survivors)} of {len(chosen)} mutations killed"
+        + (f"; survived: {survivors}" if survivors else "")
+    )
+    return 1 if survivors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
