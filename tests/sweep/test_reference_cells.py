@@ -15,18 +15,9 @@ import pytest
 import xarray as xr
 
 from sweep import config, kernel, pgd, problem
+from sweep.engine import RESULT_VARS
 
 ROOT = Path(__file__).resolve().parents[2]
-VARIABLES = (
-    "rel_error",
-    "success",
-    "iterations",
-    "slope",
-    "support_recovered",
-    "diverged",
-    "stalled",
-    "iterations_run",
-)
 
 
 def _recompute(ds, model, regularizer, d, s, ratio, trial):
@@ -42,7 +33,7 @@ def _recompute(ds, model, regularizer, d, s, ratio, trial):
 def _check_cell(ds, model, regularizer, d, s, ratio, trial):
     res, _ = _recompute(ds, model, regularizer, d, s, ratio, trial)
     cell = ds.sel(model=model, regularizer=regularizer, d=d, s=s, ratio=ratio, trial=trial)
-    for name in VARIABLES:
+    for name in RESULT_VARS:  # every per-trial variable a task returns
         want = np.float64(getattr(res, name)[0] if name != "success" else res.rel_error[0] <= ds.attrs["tolerance"])
         got = float(cell[name])
         assert got == want or (np.isnan(got) and np.isnan(want)), (name, model, regularizer, d, s, ratio, trial)
