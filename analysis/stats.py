@@ -182,13 +182,15 @@ def transition(n, success):
         n50=math.exp(log50),
         n50_lower=math.exp(log50 - Z95 * se),
         n50_upper=math.exp(log50 + Z95 * se),
-        width=_width(a, b),
+        width=float(_width(a, b)),
     )
 
 
 def _width(a, b):
-    q = math.log(9) / b  # logit(0.9) = log 9
-    return math.exp(-a / b + q) - math.exp(-a / b - q)
+    """``n`` at 90% minus ``n`` at 10% success of the logistic ``a + b log n`` (arrays too)."""
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        q = math.log(9) / b  # logit(0.9) = log 9
+        return np.exp(-a / b + q) - np.exp(-a / b - q)
 
 
 def transition_nested(n, success, resamples=RESAMPLES, seed=0):
@@ -244,10 +246,7 @@ def transition_nested(n, success, resamples=RESAMPLES, seed=0):
         upper = np.where(open_, np.nan, np.fmax(upper, hi))
     n50 = _n50(a, b)
     none = ~np.isfinite(n50)
-    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
-        q = math.log(9) / b  # logit(0.9) = log 9
-        width = np.exp(-a / b + q) - np.exp(-a / b - q)
-    out = dict(n50=n50, n50_lower=lower, n50_upper=upper, width=width)
+    out = dict(n50=n50, n50_lower=lower, n50_upper=upper, width=_width(a, b))
     return {key: np.where(none, np.nan, v) for key, v in out.items()}
 
 

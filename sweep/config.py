@@ -65,7 +65,7 @@ def _tolerance(name, value):
 
 
 def _one_of(allowed):
-    return lambda name, value: _choice(name, value, allowed() if callable(allowed) else allowed)
+    return lambda name, value: _choice(name, value, allowed)
 
 
 def _list_of(allowed):
