@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from .cluster_config import DASHBOARD
-from .errors import InputError, OneLineParser
+from .errors import InputError, OneLineParser, RunError
 
 
 def _positive_int(name):
@@ -76,6 +76,9 @@ def main(argv=None):
     except InputError as exc:
         print(f"sweep: error: {exc}", file=sys.stderr)
         return 2
+    except RunError as exc:
+        print(f"sweep: error: {exc}; finished tasks are kept, rerun to resume", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("sweep: interrupted; finished tasks are kept, rerun to resume", file=sys.stderr)
         return 130

@@ -1,7 +1,9 @@
-"""Bad user input (config, CLI arguments, files): one error type, and the CLIs' parser.
+"""Errors the CLIs report as one line: bad input, a failed run, and the CLIs' parser.
 
 The CLIs print an :class:`InputError` as one line naming the field and the value and exit
-with status 2; :class:`OneLineParser` makes argparse's own errors the same one line.
+with status 2; a :class:`RunError` (a task that kept raising, an output that cannot be
+written) as one line with status 1; :class:`OneLineParser` makes argparse's own errors the
+same one line as an :class:`InputError`.
 """
 
 import argparse
@@ -23,6 +25,11 @@ class InputError(ValueError):
     def __init__(self, field, value, problem):
         self.field, self.value, self.problem = field, value, problem
         super().__init__(f"{field} = {value!r}: {problem}")
+
+
+class RunError(RuntimeError):
+    """A sweep that cannot finish: a task raised on every retry, or a file cannot be
+    written. Finished parts are kept; the message says what failed."""
 
 
 class OneLineParser(argparse.ArgumentParser):

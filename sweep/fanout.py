@@ -11,6 +11,7 @@ import uuid
 from tqdm.auto import tqdm
 
 from . import engine
+from .errors import RunError
 
 _prepared = False
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc mallopt parameters
@@ -53,7 +54,8 @@ def compute(client, plan, tasks, on_result, progress=True, retries=3):
 
     Tasks are submitted all at once (they are short: ``docs/design.md#storage``) and consumed with
     ``as_completed``; a worker that dies has its tasks rescheduled by the scheduler, and a
-    task that raises is retried ``retries`` times before the error reaches the caller.
+    task that raises is retried ``retries`` times, then stops the run with a
+    :class:`~sweep.errors.RunError` naming it (the parts written so far are kept).
 
     The heaviest tasks run first (:func:`sweep.engine.task_cost`): the sweep then ends on its
     smallest ones and the workers run out of work together, instead of one finishing a large
@@ -74,7 +76,13 @@ def compute(client, plan, tasks, on_result, progress=True, retries=3):
     bar = tqdm(total=len(tasks), disable=not progress, unit="task", desc="sweep", mininterval=0.5, smoothing=0.1)
     try:
         for fut in as_completed(futures):
-            on_result(futures[fut], fut.result())
+            try:
+                arrays = fut.result()
+            except Exception as exc:  # the task's own error, or KilledWorker: the same for the user
+                raise RunError(
+                    f"task {futures[fut].name} failed {retries + 1} times; last error: {type(exc).__name__}: {exc}"
+                ) from exc
+            on_result(futures[fut], arrays)
             fut.release()
             bar.update(1)
     finally:

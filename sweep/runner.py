@@ -1,12 +1,13 @@
 """``sweep run | resume | status``: config -> tasks -> cluster -> parts -> NetCDF."""
 
+import contextlib
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import cluster, cluster_config, engine, fanout, kernel, store
 from . import config as config_mod
-from .errors import InputError
+from .errors import InputError, RunError
 
 
 @dataclass
@@ -73,7 +74,8 @@ def run(
             print(cluster.job_script(config.cluster, workers, parts.path.resolve()))
             log(f"adaptive scaling between {bounds['minimum_jobs']} and {bounds['maximum_jobs']} jobs")
         return Summary(0, 0, out)
-    bs = parts.open(config, batch_size, engine.default_batch_size(config, sizes), out)
+    with _writing(parts.path):
+        bs = parts.open(config, batch_size, engine.default_batch_size(config, sizes), out)
     tasks = engine.make_tasks(config, bs)
     done = parts.done()
     todo = [t for t in tasks if t.name not in done]
@@ -82,11 +84,29 @@ def run(
         kernel.warm_up(config.dtype)  # compiled once here; the workers then load numba's cache
         with cluster.connect(kind, workers, config.cluster, dashboard_address, parts.path.resolve(), log) as client:
             log(f"scheduler: {client.scheduler.address}; dashboard: {client.dashboard_link}")
-            fanout.compute(client, plan, todo, parts.write, progress=progress)
+            fanout.compute(client, plan, todo, _write_part(parts), progress=progress)
     ds = parts.assemble(config, plan, tables)
-    store.write_dataset(ds, out)
+    with _writing(out):
+        store.write_dataset(ds, out)
     log(f"wrote {out}")
     return Summary(len(tasks), len(todo), out)
+
+
+@contextlib.contextmanager
+def _writing(path):
+    """An OSError while writing ``path`` as a :class:`RunError` naming it."""
+    try:
+        yield
+    except OSError as exc:
+        raise RunError(f"cannot write {path}: {exc.strerror or exc}") from exc
+
+
+def _write_part(parts):
+    def write(task, arrays):
+        with _writing(parts.path / task.name):
+            parts.write(task, arrays)
+
+    return write
 
 
 def cli_run(args):

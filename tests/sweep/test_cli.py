@@ -1,10 +1,17 @@
 """The ``sweep`` command as users run it: a real subprocess, exit codes, files."""
 
+import re
+import signal
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import xarray as xr
+
+from sweep import engine, store
+
+from .helpers import SLOW, SMALL, sweep_cli, wait_for_parts
 
 
 def sweep(*args, cwd=None):
@@ -50,3 +57,105 @@ def test_figure1_writes_a_dataset(tmp_path):
         assert ds.attrs["n"] == 625 and ds.attrs["regularizer"] == "l0"
         assert ds.trace.attrs["units"] == "1"
         assert float(ds.trace.sel(model="linear", iteration=20).median()) < 1e-7
+
+
+# --- a run that cannot finish, and one the user stops ------------------------------------
+
+
+def _run_cli(cfg, out, *extra, **kw):
+    return subprocess.run(
+        [sys.executable, "-m", "sweep", "run", str(cfg), "--out", str(out), "--no-progress", *map(str, extra)]
+        + ["--dashboard", "127.0.0.1:0"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        **kw,
+    )
+
+
+def _boom(plan, task):
+    raise FloatingPointError(f"deliberate failure in {task.name}")
+
+
+def test_a_task_that_keeps_raising_exits_1_naming_it(tmp_path, monkeypatch):
+    """The CLI runs against a scheduler whose worker threads live in this process, where
+    the engine's task function is replaced by one that raises: every retry fails."""
+    from distributed import LocalCluster
+
+    monkeypatch.setattr(engine, "run_task", _boom)
+    cfg = tmp_path / "small.toml"
+    cfg.write_text(SMALL)
+    out = tmp_path / "small.nc"
+    with LocalCluster(
+        n_workers=1, processes=False, protocol="tcp", host="127.0.0.1", dashboard_address="127.0.0.1:0"
+    ) as cluster:
+        res = _run_cli(cfg, out, "--cluster", cluster.scheduler_address)
+    assert res.returncode == 1, res.stderr
+    last = res.stderr.strip().splitlines()[-1]
+    assert re.fullmatch(
+        r"sweep: error: task d\d+-s\d+-t\d+-\d+ failed 4 times; last error: FloatingPointError: "
+        r"deliberate failure in d\d+-s\d+-t\d+-\d+; finished tasks are kept, rerun to resume",
+        last,
+    ), last
+    assert not out.exists() and store.parts_path(out).is_dir()
+
+
+def test_an_output_that_cannot_be_written_exits_1(tmp_path):
+    cfg = tmp_path / "small.toml"
+    cfg.write_text(SMALL)
+    (tmp_path / "file").write_text("not a folder")
+    res = _run_cli(cfg, tmp_path / "file" / "small.nc", "--workers", 1)
+    assert res.returncode == 1
+    assert res.stderr.strip().splitlines()[-1].startswith(f"sweep: error: cannot write {tmp_path / 'file'}")
+
+
+def test_ctrl_c_exits_130_and_keeps_the_finished_parts(tmp_path):
+    cfg = tmp_path / "slow.toml"
+    cfg.write_text(SLOW)
+    out = tmp_path / "slow.nc"
+    proc = sweep_cli(cfg, "--out", out, "--workers", 2, "--batch-size", 2)
+    wait_for_parts(store.parts_path(out), 1, proc)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines()[-1] == "sweep: interrupted; finished tasks are kept, rerun to resume"
+    assert not out.exists() and len(store.Parts(store.parts_path(out)).done()) >= 1
+
+
+# --- resume and status on folders that are not what they claim ---------------------------
+
+
+def test_a_corrupt_manifest_exits_2(tmp_path):
+    parts = tmp_path / "x.nc.parts"
+    parts.mkdir()
+    (parts / "manifest.json").write_text('{"canonical": ')
+    for command in ("status", "resume"):
+        res = sweep(command, parts)
+        assert res.returncode == 2
+        assert res.stderr.startswith(f"sweep: error: parts = '{parts}': has an unreadable manifest.json")
+        assert len(res.stderr.strip().splitlines()) == 1
+
+
+def test_a_changed_batch_size_is_refused(tmp_path):
+    cfg = tmp_path / "small.toml"
+    cfg.write_text(SMALL)
+    out = tmp_path / "small.nc"
+    assert _run_cli(cfg, out, "--workers", 1, "--batch-size", 3).returncode == 0
+    res = _run_cli(cfg, out, "--workers", 1, "--batch-size", 2)
+    assert res.returncode == 2
+    assert res.stderr.strip() == f"sweep: error: --batch-size = 2: differs from 3 used by {store.parts_path(out)}"
+
+
+@pytest.mark.parametrize("method", ["l1", "l0-mc"])
+def test_every_n0_method_runs_end_to_end(tmp_path, method):
+    """The sample sizes follow the chosen n0: n = ceil(ratio * n0) of that method."""
+    cfg = tmp_path / "small.toml"
+    cfg.write_text(SMALL.replace("seed = 7", f'seed = 7\nn0 = "{method}"'))
+    out = tmp_path / "small.nc"
+    assert _run_cli(cfg, out, "--workers", 1).returncode == 0
+    with xr.open_dataset(out) as ds:
+        column = {"l1": "n0_l1", "l0-mc": "n0_l0_mc"}[method]
+        assert ds.attrs["n0_method"] == method and ds.n0.attrs["method"] == method
+        np.testing.assert_array_equal(ds.n0, ds[column])
+        assert (ds.n == np.maximum(1, np.ceil(ds.ratio * ds.n0))).all()
+        assert ds.success.notnull().all()

@@ -52,6 +52,15 @@ BAD = [
     dict(text=SMALL + '[cluster]\nwalltime = "soon"\n', field="cluster.walltime"),
     dict(text=SMALL + "[cluster]\nworkers = 0\n", field="cluster.workers"),
     dict(text="name = 'x'\nseed = [", field="config"),
+    dict(text=edit("s = [2, 4]", "s = [2, 2]"), field="grid.s"),
+    dict(text=edit("ratio = [0.5, 1.0, 3.0, 6.0]", "ratio = [0.5, 1.0, 0.5]"), field="grid.ratio"),
+    dict(text=edit('models = ["relu", "linear"]', 'models = ["relu", "relu"]'), field="models"),
+    dict(text=edit('models = ["relu", "linear"]', "models = []"), field="models"),
+    dict(text=edit('regularizers = ["l0", "l1"]', "regularizers = []"), field="regularizers"),
+    dict(text=edit("s = [2, 4]", "s = []"), field="grid.s"),
+    dict(text=edit("tolerance = 1e-4", "tolerance = true"), field="tolerance"),
+    dict(text=edit("trials = 6", "trials = true"), field="trials"),
+    dict(text=SMALL + "[cluster]\nminimum_jobs = 4\nmaximum_jobs = 2\n", field="cluster.minimum_jobs"),
 ]
 
 
@@ -64,6 +73,22 @@ def test_bad_config_exits_2_naming_the_field(tmp_path, capsys, case):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and case["field"] in err[0], err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.toml"]  # no out dir, no parts
+
+
+@pytest.mark.parametrize(
+    "old,new,line",
+    [
+        ("s = [2, 4]", "s = [2, 2]", "grid.s = [2, 2]: has repeated values"),
+        ("tolerance = 1e-4", "tolerance = true", "tolerance = True: must be a finite number"),
+        ("trials = 6", "trials = -3", "trials = -3: must be at least 1"),
+    ],
+)
+def test_the_validators_line_is_field_value_problem(tmp_path, capsys, old, new, line):
+    """The whole line: ``sweep: error: FIELD = VALUE: PROBLEM`` (VALUE as Python writes it)."""
+    path = tmp_path / "bad.toml"
+    path.write_text(edit(old, new))
+    assert cli.main(["run", str(path), "--no-progress"]) == 2
+    assert capsys.readouterr().err == f"sweep: error: {line}\n"
 
 
 def test_bad_config_through_the_console_script(tmp_path):

@@ -120,9 +120,10 @@ def test_killing_the_sweep_process_then_rerunning_finishes_the_same(tmp_path, sl
     _wait_for_parts(parts, 3, proc)
     os.killpg(proc.pid, signal.SIGKILL)  # the client, its cluster and workers: a dead machine
     proc.communicate()
-    assert not out.exists()
     done = store.Parts(parts).done()
-    assert 3 <= len(done) < 24
+    # a fast machine may finish every task before the kill lands: then only assembly is left
+    assert 3 <= len(done) <= 24 and (len(done) == 24 or not out.exists())
+    out.unlink(missing_ok=True)
     for name in done:  # only complete part files
         with np.load(parts / f"{name}.npz") as z:
             assert z["rel_error"].shape == (2, 1, 5, 2)

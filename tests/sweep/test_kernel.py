@@ -114,6 +114,33 @@ def test_stalled_relu_stops_early_with_honest_error():
     res = kernel.solve(X, w, labels, [kernel.Problem("relu", "l0", n)], 200, 1e-4)
     assert res.stalled[0] and res.iterations_run[0] < 200
     assert res.rel_error[0] == res.trace[0, res.iterations_run[0]] > 1e-4
+    # a true stall: run to a cap ten times longer, it still fails
+    full = kernel.solve(X, w, labels, [kernel.Problem("relu", "l0", n)], 2000, 1e-4, stop_early=False)
+    assert full.iterations[0] == -1 and full.rel_error[0] > 1e-4
+
+
+# Found by a search over seeds 0-29 of (d, s) = (200, 4), ReLU and linear, l0 and l1, at
+# every n from 1.2 to 5 n0: problems that succeed, but would be stopped as stalled by the
+# rule with its next looser constant. No linear or l1 problem was stopped by either.
+LOOSER = [
+    dict(seed=3, n=76, constant="STALL_STREAK", looser=2),
+    dict(seed=0, n=47, constant="STALL_STREAK", looser=2),
+    dict(seed=15, n=54, constant="PATH_MARGIN", looser=2.0),
+]
+
+
+@pytest.mark.parametrize("case", LOOSER, ids=[f"{c['constant']}={c['looser']}" for c in LOOSER])
+def test_the_stall_rule_is_no_looser_than_it_can_be(monkeypatch, case):
+    d, s, n = 200, 4, case["n"]
+    X, w = problem.draw_trial(case["seed"], (d, s, 0), d, s, n)
+    labels = {"relu": problem.observe(X, w, "relu")}
+    probs = [kernel.Problem("relu", "l0", n)]
+    full = kernel.solve(X, w, labels, probs, 1000, 1e-4, stop_early=False)
+    res = kernel.solve(X, w, labels, probs, 1000, 1e-4)
+    assert full.iterations[0] > 0 and res.iterations[0] == full.iterations[0] and not res.stalled[0]
+    monkeypatch.setattr(kernel, case["constant"], case["looser"])
+    loose = kernel.solve(X, w, labels, probs, 1000, 1e-4)
+    assert loose.stalled[0] and loose.iterations[0] == -1 and loose.rel_error[0] > 1e-4
 
 
 def test_success_records_first_iteration_and_support():
