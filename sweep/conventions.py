@@ -130,13 +130,22 @@ def git_commit():
     return out.stdout.strip() if out.returncode == 0 else ""
 
 
-def code_id():
-    """A hash of this package's source (``sweep/*.py``): what computes the numbers.
+#: The modules whose source determines a sweep's numbers: the reference science, the
+#: generator, the kernel and the engine that seeds and batches trials. The CLI, the cluster
+#: layer, the store, these conventions and ``analysis`` only move or describe the numbers.
+#: The sample sizes, which the config's code computes, are kept in the manifest instead.
+RESULT_MODULES = ("_loop", "_normal", "engine", "kernel", "problem", "projections", "theory")
 
-    Unlike the git commit it sees uncommitted edits, and it exists outside a checkout.
+
+def code_id():
+    """A hash of the source of :data:`RESULT_MODULES`: the code that computes the numbers.
+
+    Unlike the git commit it sees uncommitted edits, and it exists outside a checkout; unlike
+    a hash of the whole package it does not change with a comment in the CLI.
     """
     h = hashlib.sha256()
-    for path in sorted(Path(__file__).parent.glob("*.py")):
+    for name in RESULT_MODULES:
+        path = Path(__file__).with_name(f"{name}.py")
         h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     return h.hexdigest()[:16]
 

@@ -1,6 +1,7 @@
 """``sweep run | resume | status``: config -> tasks -> cluster -> parts -> NetCDF."""
 
 import contextlib
+import functools
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,15 +75,25 @@ def run(
             print(cluster.job_script(config.cluster, workers, parts.path.resolve()))
             log(f"adaptive scaling between {bounds['minimum_jobs']} and {bounds['maximum_jobs']} jobs")
         return Summary(0, 0, out)
+    connect = functools.partial(
+        cluster.connect, kind, workers, config.cluster, dashboard_address, parts.path.resolve(), log
+    )
+    with parts.lock():
+        return _run_holding(config, out, parts, plan, sizes, tables, batch_size, connect, progress, log)
+
+
+def _run_holding(config, out, parts, plan, sizes, tables, batch_size, connect, progress, log):
+    """:func:`run` once the parts folder is this process's."""
     with _writing(parts.path):
-        bs = parts.open(config, batch_size, engine.default_batch_size(config, sizes), out)
+        bs = parts.open(config, batch_size, engine.default_batch_size(config, sizes), out, sizes)
     tasks = engine.make_tasks(config, bs)
-    done = parts.done()
+    done, damaged = parts.check()
+    parts.set_aside(damaged, log)
     todo = [t for t in tasks if t.name not in done]
     log(f"{config.name}: {len(tasks)} tasks of {bs} trials; {len(tasks) - len(todo)} already done, {len(todo)} to run")
     if todo:
         kernel.warm_up(config.dtype)  # compiled once here; the workers then load numba's cache
-        with cluster.connect(kind, workers, config.cluster, dashboard_address, parts.path.resolve(), log) as client:
+        with connect() as client:
             log(f"scheduler: {client.scheduler.address}; dashboard: {client.dashboard_link}")
             fanout.compute(client, plan, todo, _write_part(parts), progress=progress)
     ds = parts.assemble(config, plan, tables)
@@ -155,6 +166,9 @@ def cli_resume(args):
 def cli_status(args):
     parts, m, cfg = _open_parts(args.parts)
     names = {t.name for t in engine.make_tasks(cfg, m["batch_size"])}
-    done = len(parts.done() & names)
+    good, damaged = parts.check()
+    for name, why in sorted(damaged.items()):  # status only looks; a run or resume sets them aside
+        print(f"sweep: {parts.path / name} is damaged ({why}); not counted, to be recomputed", file=sys.stderr)
+    done = len(good & names)
     print(f"{cfg.name}: {done} / {len(names)} tasks done ({100 * done / len(names):.0f}%); output {m['out']}")
     return 0

@@ -121,10 +121,37 @@ MUTATIONS = (
         'keep = (V.shape[0] - 1 - np.argsort(-np.abs(V)[::-1], axis=0, kind="stable"))[:k]',
         ("tests/sweep/test_projections.py",),
     ),
+    Mutation(
+        "parts-trusted-by-name",
+        "a part file counts as done by its name, its checksum unread",
+        "sweep/store.py",
+        "elif _sha256(p.read_bytes()) != want:",
+        "elif False:",
+        ("tests/sweep/test_store.py::test_damaged_parts_are_set_aside_and_recomputed",),
+    ),
+    Mutation(
+        "second-writer-admitted",
+        "the lock taken without asking: two sweeps write one folder",
+        "sweep/store.py",
+        "fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)",
+        "pass",
+        ("tests/sweep/test_store.py::test_a_second_writer_is_refused_and_a_dead_ones_lock_taken_over",),
+    ),
 )
 
 
-def _copy_repository(dest):
+#: Mutations whose tests need no compiled code (each takes seconds, not a rebuild): the
+#: test suite runs these itself (``tests/test_mutations.py``); the rest are run by hand.
+QUICK = (
+    "heatmap-complement-reversed",
+    "l0-mc-top-2s",
+    "textbook-relu-derivative",
+    "independent-intervals-for-nested",
+)
+
+
+def copy_repository(dest):
+    """The tracked files of this repository, as they are in the working tree, into ``dest``."""
     files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
     for name in files:
         target = dest / name
@@ -137,7 +164,7 @@ def run(mutation, log=print):
     """Apply ``mutation`` to a fresh copy and run its tests there; returns True if killed."""
     with tempfile.TemporaryDirectory(prefix=f"mutant-{mutation.name}-") as tmp:
         copy = Path(tmp) / "repo"
-        _copy_repository(copy)
+        copy_repository(copy)
         source = copy / mutation.path
         text = source.read_text()
         if text.count(mutation.old) != 1:
