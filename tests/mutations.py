@@ -188,10 +188,10 @@ def run(mutation, log=print):
             capture_output=True,
             text=True,
         )
-        killed = res.returncode != 0
+        if res.returncode not in (0, 1):  # 1: tests failed; anything else (no tests, a crash): no verdict
+            raise SystemExit(f"mutation {mutation.name}: pytest exited {res.returncode}\n{res.stdout[-2000:]}")
+        killed = res.returncode == 1
         log(f"{'killed  ' if killed else 'SURVIVED'} {mutation.name:34s} {time.time() - t0:6.0f} s  {mutation.why}")
-        if res.returncode not in (0, 1):  # 1: tests failed; anything else: the run itself broke
-            log(res.stdout[-2000:] + res.stderr[-2000:])
         return killed
 
 
