@@ -6,26 +6,42 @@ import xarray as xr
 
 from sweep.conventions import DIMS
 from sweep.errors import InputError
+from sweep.store import open_parts
 
 REQUIRED_VARS = ("rel_error", "success", "iterations", "slope", "support_recovered", "diverged")
 REQUIRED_COORDS = ("n", "n0")
 
 
-def _open(path):
+def _open(path, chunks=None):
+    """The file at ``path``: loaded whole (a truncated file fails here, not in a plot), or,
+    with ``chunks``, opened lazily with dask (the file stays open; a damaged block fails
+    when it is computed)."""
     path = Path(path)
     if not path.is_file():
         raise InputError("dataset", str(path), "does not exist")
     try:
-        ds = xr.open_dataset(path, engine="netcdf4")
-        ds.load()  # read everything now: a truncated file fails here, not in a plot
+        ds = xr.open_dataset(path, engine="netcdf4", chunks=chunks)
+        if chunks is None:
+            ds.load()
+            ds.close()
     except Exception as exc:  # netCDF4 raises OSError, ValueError, RuntimeError ... for bad files
         raise InputError("dataset", str(path), f"is not a readable NetCDF file ({type(exc).__name__}: {exc})") from None
-    ds.close()
     return ds
 
 
-def open_sweep(path):
+def open_sweep(path, chunks=None):
     """Open a sweep dataset (``sweep run`` output) and check it is one.
+
+    Parameters
+    ----------
+    path : path
+        A ``sweep run`` NetCDF file, or the parts folder ``PATH.nc.parts`` of a sweep that
+        is running or was interrupted: the tasks done so far are assembled on the fly
+        (cells not yet run are NaN; the attrs ``tasks_done`` and ``tasks`` say how far it
+        is), so a notebook can watch a long sweep.
+    chunks : dict, optional
+        Open the file lazily with dask, in these chunks (``{}``: the file's own); the
+        contract is checked on the metadata alone. Default: load everything.
 
     Raises
     ------
@@ -33,7 +49,7 @@ def open_sweep(path):
         If the file is missing, unreadable or truncated, or lacks the contract's
         dimensions, variables or coordinates.
     """
-    ds = _open(path)
+    ds = open_parts(path) if Path(path).is_dir() else _open(path, chunks)
     for dim in DIMS:
         if dim not in ds.dims:
             raise InputError("dataset", str(path), f"is not a relu-phase sweep: dimension {dim!r} is missing")
@@ -45,7 +61,17 @@ def open_sweep(path):
     for name in REQUIRED_COORDS:
         if name not in ds.coords:
             raise InputError("dataset", str(path), f"is not a relu-phase sweep: coordinate {name!r} is missing")
-    return ds
+    return _traces_on_their_own_dimension(ds)
+
+
+def _traces_on_their_own_dimension(ds):
+    """Files written before traces had the ``traced_trial`` dimension kept ``trace`` over
+    every trial, NaN past the first ``traces``: give them today's layout."""
+    if "trace" not in ds or "trial" not in ds.trace.dims:
+        return ds
+    k = int(ds.attrs.get("traces", ds.sizes["trial"]))
+    trace = ds.trace.isel(trial=slice(0, k)).rename(trial="traced_trial")
+    return ds.drop_vars("trace").assign(trace=trace)
 
 
 def open_figure1(path):

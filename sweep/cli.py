@@ -8,7 +8,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .cluster_config import DASHBOARD
+from .cluster_config import DASHBOARD, KINDS
 from .errors import InputError, OneLineParser, RunError
 
 
@@ -31,7 +31,7 @@ def build_parser():
 
     r = sub.add_parser("run", help="run (or resume) a sweep from a TOML config")
     r.add_argument("config", type=Path, help="sweep config (TOML)")
-    r.add_argument("--cluster", help="local | slurm | tcp://HOST:PORT (default: config [cluster].kind or local)")
+    r.add_argument("--cluster", help=f"{' | '.join(KINDS)} | tcp://HOST:PORT (default: config [cluster].kind or local)")
     r.add_argument("--workers", type=_positive_int("--workers"), help="worker processes (local) or jobs (slurm)")
     r.add_argument("--out", type=Path, help="output NetCDF (default: the config's path with .nc)")
     r.add_argument("--batch-size", type=_positive_int("--batch-size"), help="trials per task (default: derived)")

@@ -1,7 +1,8 @@
-"""One function builds any Dask cluster the sweep runs on: local, SLURM, or an address.
+"""One function builds any Dask cluster the sweep runs on: local, a batch scheduler that
+dask-jobqueue drives (SLURM, PBS, SGE, LSF, HTCondor, OAR), or an address.
 
 Nothing listens beyond this machine unless asked: local clusters and dashboards bind to
-loopback, and a SLURM cluster's scheduler, which must be reachable from the compute
+loopback, and a batch cluster's scheduler, which must be reachable from the compute
 nodes, takes only TLS connections from holders of the run's certificates
 (``docs/design.md#clusters``).
 
@@ -12,7 +13,7 @@ The ``[cluster]`` table it is built from is validated, with the rest of the conf
 import contextlib
 from pathlib import Path
 
-from .cluster_config import DASHBOARD, walltime_minutes
+from .cluster_config import DASHBOARD, JOBQUEUE, passthrough, walltime_minutes
 from .errors import InputError
 
 # Dask's housekeeping, turned down for the sweep's clusters (local and SLURM): on a small
@@ -72,37 +73,43 @@ def private_directory(base):
         shutil.rmtree(path, ignore_errors=True)
 
 
-def slurm_kwargs(table, workers=None, dashboard_address=DASHBOARD):
-    """Keyword arguments of ``dask_jobqueue.SLURMCluster`` and the adaptive bounds.
+def site_defaults(kind):
+    """The site's settings for a jobqueue ``kind``: dask-jobqueue's ``jobqueue.yaml`` (the
+    user's, the site's in ``/etc/dask``, or ``DASK_CONFIG``'s) over its packaged defaults."""
+    import dask
+    import dask_jobqueue  # noqa: F401  (importing it loads its defaults into dask's config)
 
-    Workers retire ``--lifetime`` before the walltime (default: 5 minutes before, staggered)
-    so that tasks are handed over cleanly rather than lost when SLURM kills the job; the
-    adaptive bounds let dask-jobqueue submit a replacement job when one ends (a plain
-    ``scale()`` never does, dask-jobqueue #122, #691).
+    return dask.config.get(f"jobqueue.{kind}", default={}) or {}
+
+
+def jobqueue_kwargs(table, workers=None, dashboard_address=DASHBOARD, kind=None):
+    """Keyword arguments of the dask-jobqueue class of ``kind`` and the adaptive bounds.
+
+    The table's pass-through arguments go as they are; what the table leaves out stays
+    unset, for the site's ``jobqueue.yaml``. Three lists are extended, not replaced, so
+    that the site's entries stay: the job script's prologue gains the workers' quiet dask
+    settings; the workers' arguments gain ``--lifetime``, so that they retire (default: 5
+    minutes, staggered) before the walltime — the table's or the site's — and hand their
+    tasks over cleanly rather than lose them; the scheduler's options gain the dashboard
+    address. The adaptive bounds let dask-jobqueue submit a replacement job when one ends
+    (a plain ``scale()`` never does, dask-jobqueue #122, #691).
     """
-    wall = walltime_minutes("cluster.walltime", table["walltime"])
-    lifetime = table["lifetime"] or f"{max(1, int(wall - 5 if wall > 10 else wall * 0.8))}m"
-    kwargs = dict(
-        queue=table["queue"],
-        account=table["account"],
-        cores=table["cores"],
-        processes=table["processes"],
-        memory=table["memory"],
-        walltime=table["walltime"],
-        job_extra_directives=list(table["job_extra_directives"]),
-        job_script_prologue=list(table["job_script_prologue"]) + worker_exports(),
-        worker_extra_args=["--lifetime", lifetime, "--lifetime-stagger", table["lifetime_stagger"]],
-        local_directory=table["local_directory"],
-        log_directory=table["log_directory"],
-        python=table["python"],
-    )
-    kwargs["scheduler_options"] = {"dashboard_address": dashboard_address}
-    if table["interface"]:
-        kwargs["interface"] = table["interface"]
-        kwargs["scheduler_options"]["interface"] = table["interface"]
+    kind = kind or table["kind"]
+    site = site_defaults(kind)
+    kwargs = passthrough(table)
+    walltime = kwargs.get("walltime", site.get("walltime"))
+    lifetime = table["lifetime"]
+    if lifetime is None and walltime:
+        wall = walltime_minutes("cluster.walltime", walltime)
+        lifetime = f"{max(1, int(wall - 5 if wall > 10 else wall * 0.8))}m"
+    retire = ["--lifetime", lifetime, "--lifetime-stagger", table["lifetime_stagger"]] if lifetime else []
+    kwargs["worker_extra_args"] = list(kwargs.get("worker_extra_args", site.get("worker-extra-args") or [])) + retire
+    prologue = kwargs.get("job_script_prologue", site.get("job-script-prologue") or site.get("env-extra") or [])
+    kwargs["job_script_prologue"] = list(prologue) + worker_exports()
+    options = dict(site.get("scheduler-options") or {}, dashboard_address=dashboard_address)
     if table["scheduler_host"]:
-        kwargs["scheduler_options"]["host"] = table["scheduler_host"]
-    kwargs = {k: v for k, v in kwargs.items() if v is not None}
+        options["host"] = table["scheduler_host"]
+    kwargs["scheduler_options"] = options
     maximum = table["maximum_jobs"] or workers or table["workers"] or 1
     minimum = min(table["minimum_jobs"], maximum)
     return kwargs, dict(minimum_jobs=minimum, maximum_jobs=maximum)
@@ -118,19 +125,34 @@ def worker_exports(settings=QUIET):
     return [f"export {var(key)}={value}" for key, value in settings.items()]
 
 
-def job_script(table, workers=None, tls_dir="PATH.nc.parts"):
-    """The ``#SBATCH`` script each worker job will run, as plain text.
+def cluster_class(kind):
+    """The dask-jobqueue cluster class that drives ``kind`` (:data:`JOBQUEUE`)."""
+    import dask_jobqueue
 
-    Rendered from dask-jobqueue's ``SLURMJob`` without starting a scheduler, so it can be
-    shown (``sweep run --dry-run``) and tested on a machine without SLURM or the cluster's
-    network interface; the scheduler address is filled in at submission. With TLS the
-    workers start with ``--protocol tls://`` and the certificate files: the site's, or the
-    run's temporary ones, whose names dask-jobqueue picks in ``tls_dir`` at submission.
+    return getattr(dask_jobqueue, JOBQUEUE[kind])
+
+
+def _built(kind, build):
+    """``build()``, with the class's complaints about the table as one line (exit 2)."""
+    try:
+        return build()
+    except (TypeError, ValueError) as exc:
+        raise InputError("cluster", kind, f"dask_jobqueue.{JOBQUEUE[kind]} refuses the table: {exc}") from None
+
+
+def job_script(table, workers=None, tls_dir="PATH.nc.parts", kind=None):
+    """The script each worker job of a jobqueue ``kind`` will run, as plain text.
+
+    Rendered from dask-jobqueue's job class without starting a scheduler, so it can be
+    shown (``sweep run --dry-run``) and tested on a machine without the scheduler or the
+    cluster's network interface; the scheduler address is filled in at submission. With TLS
+    the workers start with ``--protocol tls://`` and the certificate files: the site's, or
+    the run's temporary ones, whose names dask-jobqueue picks in ``tls_dir`` at submission.
     """
-    from dask_jobqueue.slurm import SLURMJob
     from distributed.security import Security
 
-    kwargs, _ = slurm_kwargs(table, workers)
+    kind = kind or table["kind"]
+    kwargs, _ = jobqueue_kwargs(table, workers, kind=kind)
     kwargs.pop("scheduler_options", None)
     security = site_security(table)
     if security is None and table["security"]:
@@ -138,12 +160,15 @@ def job_script(table, workers=None, tls_dir="PATH.nc.parts"):
         parts = {key: f"{where}/tls-XXXX/.dask-jobqueue.worker.{key}.XXXX" for key in ("ca_file", "cert", "key")}
         security = Security(tls_ca_file=parts["ca_file"], tls_worker_cert=parts["cert"], tls_worker_key=parts["key"])
     scheme = "tls" if security is not None else "tcp"
-    job = SLURMJob(
-        scheduler=f"{scheme}://SCHEDULER-ADDRESS:8786",
-        name="dask-worker",
-        security=security,
-        protocol=f"{scheme}://" if security is not None else None,
-        **kwargs,
+    job = _built(
+        kind,
+        lambda: cluster_class(kind).job_cls(
+            scheduler=f"{scheme}://SCHEDULER-ADDRESS:8786",
+            name="dask-worker",
+            security=security,
+            protocol=f"{scheme}://" if security is not None else None,
+            **kwargs,
+        ),
     )
     return job.job_script()
 
@@ -161,23 +186,21 @@ def check_interface(table):
         )
 
 
-def slurm_cluster(table, workers=None, dashboard_address=DASHBOARD, tls_dir=None):
-    """A ``SLURMCluster`` (not yet scaled) and its adaptive bounds.
+def jobqueue_cluster(kind, table, workers=None, dashboard_address=DASHBOARD, tls_dir=None):
+    """A dask-jobqueue cluster of ``kind`` (not yet scaled) and its adaptive bounds.
 
     With TLS (the default) the scheduler speaks ``tls://`` only: with the site's
     certificates, or with temporary ones made for this run (``security=True``), whose
     workers' part dask-jobqueue writes to ``tls_dir`` (``shared_temp_directory``: the
     workers on other nodes read them there).
     """
-    from dask_jobqueue import SLURMCluster
-
-    kwargs, bounds = slurm_kwargs(table, workers, dashboard_address)
+    kwargs, bounds = jobqueue_kwargs(table, workers, dashboard_address, kind=kind)
     security = site_security(table)
     if security is not None:
         kwargs["security"] = security
     elif table["security"]:
         kwargs.update(security=True, shared_temp_directory=str(tls_dir))
-    return SLURMCluster(**kwargs), bounds
+    return _built(kind, lambda: cluster_class(kind)(**kwargs)), bounds
 
 
 @contextlib.contextmanager
@@ -187,11 +210,12 @@ def connect(kind, workers, table, dashboard_address=DASHBOARD, tls_dir=None, log
     Parameters
     ----------
     kind : str
-        ``"local"`` (a ``LocalCluster`` of single-threaded worker processes), ``"slurm"``
-        (dask-jobqueue, adaptive between ``minimum_jobs`` and ``maximum_jobs``) or a
-        scheduler address (an existing cluster).
+        ``"local"`` (a ``LocalCluster`` of single-threaded worker processes), a batch
+        scheduler of :data:`~sweep.cluster_config.JOBQUEUE` (dask-jobqueue, adaptive
+        between ``minimum_jobs`` and ``maximum_jobs``) or a scheduler address (an
+        existing cluster).
     workers : int or None
-        Local worker processes (default: the machine's cores) or SLURM jobs.
+        Local worker processes (default: the machine's cores) or batch jobs.
     table : dict
         The validated ``[cluster]`` table.
     dashboard_address : str
@@ -222,14 +246,14 @@ def connect(kind, workers, table, dashboard_address=DASHBOARD, tls_dir=None, log
                 Client(cluster) as client,
             ):
                 yield client
-        elif kind == "slurm":
+        elif kind in JOBQUEUE:
             if not tls_enabled(table):
                 (log or print)(NO_TLS_WARNING)
             where = table["shared_temp_directory"] or tls_dir
             with contextlib.ExitStack() as stack:
                 if table["security"] and not table["tls_ca_file"]:
                     where = stack.enter_context(private_directory(where or "."))
-                cluster, bounds = slurm_cluster(table, workers, dashboard_address, where)
+                cluster, bounds = jobqueue_cluster(kind, table, workers, dashboard_address, where)
                 with cluster, Client(cluster) as client:
                     cluster.adapt(**bounds)
                     yield client

@@ -16,19 +16,22 @@ import numpy as np
 from . import __version__
 
 DIMS = ("model", "regularizer", "d", "s", "ratio", "trial")
-TRACE_DIMS = DIMS + ("iteration",)
+# Traces are kept for the first `traces` trials of each cell only: their own dimension,
+# so that a sweep does not store NaN traces for every other trial.
+TRACE_DIMS = DIMS[:-1] + ("traced_trial", "iteration")
 
 VARIABLES = {
     "rel_error": dict(long_name="final relative error ||w_T - w*|| / ||w*|| (inf if diverged)", units="1"),
-    "success": dict(long_name="rel_error <= tolerance", units="1"),
+    "success": dict(long_name="rel_error <= tolerance", flag_meanings="failed succeeded"),
     "iterations": dict(long_name="first iteration with rel_error <= tolerance (-1 if never)", units="1"),
     "slope": dict(
-        long_name="least-squares slope of log10 relative error against iteration, up to tolerance",
-        units="log10(1) per iteration",
+        long_name="least-squares slope of log10 relative error against iteration, up to tolerance "
+        "(change of log10 error per iteration)",
+        units="1",
     ),
-    "support_recovered": dict(long_name="the s largest |w_T| sit on supp(w*)", units="1"),
-    "diverged": dict(long_name="iterate blew up (rel_error > 1e8); a failure", units="1"),
-    "stalled": dict(long_name="stopped early: could no longer reach tolerance", units="1"),
+    "support_recovered": dict(long_name="the s largest |w_T| sit on supp(w*)", flag_meanings="missed recovered"),
+    "diverged": dict(long_name="iterate blew up (rel_error > 1e8); a failure", flag_meanings="bounded diverged"),
+    "stalled": dict(long_name="stopped early: could no longer reach tolerance", flag_meanings="not_stalled stalled"),
     "iterations_run": dict(long_name="PGD iterations run before the trial stopped", units="1"),
     "trace": dict(long_name="relative error ||w_t - w*|| / ||w*|| per iteration", units="1"),
 }
@@ -53,6 +56,7 @@ COORDS = {
     "ratio": dict(long_name="n / n0", units="1"),
     "trial": dict(long_name="trial index (seeds the data)", units="1"),
     "iteration": dict(long_name="PGD iteration t", units="1"),
+    "traced_trial": dict(long_name="trial index of a kept error trace (the first traces trials)", units="1"),
     "n": dict(long_name="number of samples n = ceil(ratio * n0)", units="1"),
     "n0": dict(long_name="sample-size threshold used to set n (see n0_method)", units="1"),
     "n0_approx": dict(long_name="n0 = 2 s log(d/s)", units="1"),
@@ -73,8 +77,23 @@ GLOBAL = dict(
 )
 
 
+def annotate(ds):
+    """Set the CF attrs of every known variable and coordinate of ``ds``.
+
+    Flag variables (those with ``flag_meanings``) get ``flag_values`` 0 and 1 in the type
+    they are packed as on disk (CF wants the variable's own type) and no units.
+    """
+    for name, attrs in {**VARIABLES, **COORDS}.items():
+        if name in ds.variables:
+            ds[name].attrs.update(attrs)
+            if "flag_meanings" in attrs:
+                ds[name].attrs["flag_values"] = np.array([0, 1], dtype=PACKED[name][0])
+    return ds
+
+
 def encoding(ds):
-    """NetCDF encoding: zlib for every variable, integer packing for flags and counts."""
+    """NetCDF encoding: zlib for every variable, integer packing for flags and counts, and
+    no fill value on coordinates (CF: a coordinate has no missing values)."""
     enc = {}
     for name, var in ds.data_vars.items():
         enc[name] = dict(zlib=True, complevel=4)
@@ -83,6 +102,9 @@ def encoding(ds):
             enc[name].update(dtype=dtype, _FillValue=np.array(fill, dtype=dtype))
         elif var.dtype.kind == "f":
             enc[name]["_FillValue"] = np.nan
+    for name, var in ds.coords.items():
+        if var.dtype.kind == "f":
+            enc[name] = dict(_FillValue=None)
     return enc
 
 
@@ -148,11 +170,3 @@ def code_id():
         path = Path(__file__).with_name(f"{name}.py")
         h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     return h.hexdigest()[:16]
-
-
-def annotate(ds):
-    """Set ``long_name``/``units`` on every known variable and coordinate of ``ds``."""
-    for name, attrs in {**VARIABLES, **COORDS}.items():
-        if name in ds.variables:
-            ds[name].attrs.update(attrs)
-    return ds

@@ -39,13 +39,14 @@ def run(
     out : path
         The NetCDF to write; finished tasks go to ``out + ".parts"`` meanwhile.
     kind : str, optional
-        ``local``, ``slurm`` or a scheduler address; default the config's cluster kind.
+        ``local``, a batch scheduler (``slurm``, ``pbs``, ``sge``, ``lsf``, ``htcondor``,
+        ``oar``) or a scheduler address; default the config's cluster kind.
     workers : int, optional
-        Local worker processes or SLURM jobs; default the config's, else the cores.
+        Local worker processes or batch jobs; default the config's, else the cores.
     batch_size : int, optional
         Trials per task; default :func:`sweep.engine.default_batch_size`.
     dry_run : bool
-        Print the plan (and the SLURM job script) and stop before writing anything.
+        Print the plan (and a batch scheduler's job script) and stop before writing anything.
 
     Returns
     -------
@@ -57,8 +58,11 @@ def run(
         raise InputError("--out", str(out), "must end in .nc")
     kind = cluster_config.check_kind("--cluster", kind or config.cluster["kind"])
     workers = workers or config.cluster.get("workers")
-    if kind == "slurm" and not dry_run:
-        cluster.check_interface(config.cluster)
+    script = None
+    if kind in cluster_config.JOBQUEUE:  # the class judges its arguments before anything is written
+        script = cluster.job_script(config.cluster, workers, store.parts_path(out).resolve(), kind=kind)
+        if not dry_run:
+            cluster.check_interface(config.cluster)
     tables = store.n0_tables(config)
     sizes = config.sample_sizes(
         {(d, s): tables["n0"][i, j] for i, d in enumerate(config.d) for j, s in enumerate(config.s)}
@@ -68,11 +72,11 @@ def run(
     if dry_run:
         bs = batch_size or engine.default_batch_size(config, sizes)
         log(f"{config.name}: {len(engine.make_tasks(config, bs))} tasks of {bs} trials on {kind}; would write {out}")
-        if kind == "slurm":
-            _, bounds = cluster.slurm_kwargs(config.cluster, workers)
+        if kind in cluster_config.JOBQUEUE:
+            _, bounds = cluster.jobqueue_kwargs(config.cluster, workers, kind=kind)
             if not cluster.tls_enabled(config.cluster):
                 log(cluster.NO_TLS_WARNING)
-            print(cluster.job_script(config.cluster, workers, parts.path.resolve()))
+            print(script)
             log(f"adaptive scaling between {bounds['minimum_jobs']} and {bounds['maximum_jobs']} jobs")
         return Summary(0, 0, out)
     connect = functools.partial(

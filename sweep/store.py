@@ -24,8 +24,9 @@ import numpy as np
 import xarray as xr
 
 from . import __version__, conventions, theory
+from . import config as config_mod
 from .atomic import atomic_path, fsync_path
-from .engine import RESULT_VARS, make_tasks
+from .engine import RESULT_VARS, Plan, make_tasks
 from .errors import InputError, RunError
 
 MANIFEST = "manifest.json"
@@ -226,7 +227,7 @@ class Parts:
         M, G, R, T = len(config.models), len(config.regularizers), len(config.ratio), config.trials
         nd, ns_ = len(config.d), len(config.s)
         data = {v: np.full((M, G, nd, ns_, R, T), np.nan) for v in RESULT_VARS}
-        trace = np.full((M, G, nd, ns_, R, T, config.iterations + 1), np.nan) if config.traces else None
+        trace = np.full((M, G, nd, ns_, R, config.traces, config.iterations + 1), np.nan) if config.traces else None
         di = {d: i for i, d in enumerate(config.d)}
         si = {s: i for i, s in enumerate(config.s)}
         done = self.done()
@@ -254,12 +255,13 @@ class Parts:
             s=list(config.s),
             ratio=list(config.ratio),
             trial=np.arange(T),
+            traced_trial=np.arange(config.traces),
             iteration=np.arange(config.iterations + 1),
             n=(("d", "s", "ratio"), n),
             **{name: (("d", "s"), table) for name, table in tables.items()},
         )
         if "trace" not in ds:
-            ds = ds.drop_vars("iteration")
+            ds = ds.drop_vars(["traced_trial", "iteration"])
         conventions.annotate(ds)
         ds["n0"].attrs["method"] = config.n0
         ds.attrs.update(
@@ -278,6 +280,29 @@ class Parts:
             batch_size=batch_size,
         )
         return ds
+
+
+def open_parts(path):
+    """The dataset of a running or interrupted sweep, from its parts folder: the tasks done
+    so far (each checked against its checksum; a damaged one is left out), NaN elsewhere.
+
+    Reads only: a sweep writing the folder goes on undisturbed. The attrs ``tasks_done``
+    and ``tasks`` say how far it is.
+    """
+    parts = Parts(path)
+    m = parts.manifest()
+    config = config_mod.loads(m["config"])
+    tables = n0_tables(config)
+    if "n" in m:
+        sizes = {tuple(map(int, key.split("-"))): ns for key, ns in m["n"].items()}
+    else:
+        sizes = config.sample_sizes(
+            {(d, s): tables["n0"][i, j] for i, d in enumerate(config.d) for j, s in enumerate(config.s)}
+        )
+    ds = parts.assemble(config, Plan.from_config(config, sizes), tables)
+    names = {t.name for t in make_tasks(config, m["batch_size"])}
+    ds.attrs.update(tasks_done=len(parts.done() & names), tasks=len(names), parts=str(parts.path))
+    return ds
 
 
 def n0_tables(config):

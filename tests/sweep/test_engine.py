@@ -28,8 +28,9 @@ def test_dataset_follows_the_contract(small_reference):
     assert ds.n0.dims == ("d", "s")
     n0 = 2 * 4 * math.log(100 / 4)
     assert int(ds.n.sel(d=100, s=4, ratio=3.0)) == math.ceil(3.0 * n0)
-    for name in list(ds.data_vars) + ["n", "n0"]:
-        assert "long_name" in ds[name].attrs and "units" in ds[name].attrs, name
+    for name in list(ds.data_vars) + ["n", "n0"]:  # flags carry meanings, the rest units
+        assert "long_name" in ds[name].attrs, name
+        assert ("units" in ds[name].attrs) != ("flag_meanings" in ds[name].attrs), name
     for attr in (
         "config",
         "relu_phase_version",
@@ -52,9 +53,13 @@ def test_results_are_consistent(small_reference):
     assert ((ds.success == 1) == (ds.rel_error <= 1e-4)).all()
     assert (ds.rel_error.where(ds.diverged == 1) == np.inf).sum() == (ds.diverged == 1).sum()
     assert not ds.rel_error.isnull().any()
-    # only the first `traces` trials keep a trace
-    assert ds.trace.sel(trial=[0, 1]).notnull().any("iteration").all()
-    assert ds.trace.sel(trial=slice(2, None)).isnull().all()
+    # the first `traces` trials keep a trace, on a dimension of their own, ending where
+    # each trial's run ended with its final error
+    assert ds.trace.sizes["traced_trial"] == 2 and list(ds.traced_trial.values) == [0, 1]
+    first = ds.sel(trial=[0, 1]).rename(trial="traced_trial")
+    assert ds.trace.notnull().any("iteration").all()
+    last = ds.trace.sel(iteration=first.iterations_run.astype(int))
+    assert (last == first.rel_error).all()
     hit = ds.iterations.where(ds.success == 1)
     assert (hit >= 1).sum() == (ds.success == 1).sum()
 

@@ -16,7 +16,7 @@ from sweep import cluster, config, store
 from .helpers import SLOW, SMALL, assert_same_numbers, wait_for_parts
 from .test_slurm import _local_slurm, needs_slurm
 
-SITE = '\n[cluster]\nkind = "slurm"\ninterface = "ib0"\n'
+SITE = '\n[cluster]\nkind = "slurm"\ncores = 1\nmemory = "2GiB"\ninterface = "ib0"\n'
 LOOPBACK = {"127.0.0.1", "::1"}
 
 

@@ -38,7 +38,7 @@ maximum_jobs = 20
 
 def test_job_script_carries_the_site_settings():
     table = config.loads(SMALL + SITE).cluster
-    assert cluster.slurm_kwargs(table)[1] == dict(minimum_jobs=1, maximum_jobs=20)
+    assert cluster.jobqueue_kwargs(table)[1] == dict(minimum_jobs=1, maximum_jobs=20)
     script = cluster.job_script(table)
     for line in (
         "#SBATCH -p gpu-short",
@@ -75,7 +75,7 @@ def test_job_script_gives_workers_the_quiet_dask_settings():
 
 def test_lifetime_stays_below_short_walltimes():
     table = config.loads(SMALL + '[cluster]\nkind = "slurm"\nwalltime = "00:08:00"\n').cluster
-    kwargs, _ = cluster.slurm_kwargs(table)
+    kwargs, _ = cluster.jobqueue_kwargs(table)
     assert kwargs["worker_extra_args"][:2] == ["--lifetime", "6m"]
 
 

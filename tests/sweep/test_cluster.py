@@ -1,0 +1,127 @@
+"""Every batch scheduler dask-jobqueue knows, as job-script text (no scheduler needed):
+the table's arguments reach the class, what it leaves out comes from the site's
+``jobqueue.yaml``, and what the class refuses is one line with exit 2."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sweep import cluster, cluster_config, config
+
+from .helpers import SMALL
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# A table each kind accepts, and a line its job script must then hold.
+TABLES = {
+    "slurm": (
+        'queue = "short"\nwalltime = "01:00:00"\njob_cpu = 3\n',
+        ["#SBATCH -p short", "#SBATCH --cpus-per-task=3"],
+    ),
+    "pbs": (
+        'queue = "batch"\nwalltime = "01:00:00"\nresource_spec = "select=1:ncpus=2:mem=4GB"\n',
+        ["#PBS -q batch", "#PBS -l select=1:ncpus=2:mem=4GB", "#PBS -l walltime=01:00:00"],
+    ),
+    "sge": ('queue = "all.q"\nwalltime = "01:00:00"\n', ["#$ -q all.q", "#$ -l h_rt=01:00:00"]),
+    "lsf": ('queue = "normal"\nwalltime = "01:00"\n', ["#BSUB -q normal", "#BSUB -W 01:00", "#BSUB -n 2"]),
+    "htcondor": ('disk = "1GiB"\n', ["RequestCpus = MY.DaskWorkerCores", "MY.DaskWorkerCores = 2"]),
+    "oar": (
+        'queue = "default"\nwalltime = "01:00:00"\n',
+        ["#OAR -q default", "#OAR -l /nodes=1/core=2,walltime=01:00:00"],
+    ),
+}
+COMMON = 'cores = 2\nprocesses = 2\nmemory = "4GiB"\n'
+
+
+def _dry_run(tmp_path, text, kind, env=None):
+    path = tmp_path / "site.toml"
+    path.write_text(text)
+    return subprocess.run(
+        [sys.executable, "-m", "sweep", "run", str(path), "--cluster", kind, "--dry-run"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+    )
+
+
+def test_every_kind_is_offered():
+    assert set(cluster_config.KINDS) == {"local", *TABLES}
+    for kind in TABLES:
+        assert cluster.cluster_class(kind).__name__ == cluster_config.JOBQUEUE[kind]
+
+
+@pytest.mark.parametrize("kind", sorted(TABLES))
+def test_dry_run_prints_each_kinds_job_script(tmp_path, kind):
+    extra, lines = TABLES[kind]
+    res = _dry_run(tmp_path, SMALL + "[cluster]\n" + COMMON + extra, kind)
+    assert res.returncode == 0, res.stderr
+    for line in lines:
+        assert line in res.stdout, (line, res.stdout)
+    assert "distributed.cli.dask_worker tls://" in res.stdout and "--nthreads 1" in res.stdout
+    assert "export DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED=False" in res.stdout
+    assert "adaptive scaling between 1 and 1 jobs" in res.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["site.toml"]
+
+
+def test_what_the_table_leaves_out_comes_from_the_sites_jobqueue_yaml(tmp_path):
+    """Nothing but the kind in the table: queue, cores, memory, walltime and prologue come
+    from the site's file; its prologue is kept, with the workers' settings after it, and
+    the workers retire 5 minutes before its walltime."""
+    site = tmp_path / "dask"
+    site.mkdir()
+    (site / "jobqueue.yaml").write_text(
+        "jobqueue:\n  pbs:\n    queue: site-queue\n    cores: 4\n    processes: 4\n    memory: 8GiB\n"
+        "    walltime: '04:00:00'\n    job-script-prologue: ['module load site-python']\n"
+    )
+    env = dict(os.environ, DASK_CONFIG=str(site))
+    res = _dry_run(tmp_path, SMALL + '[cluster]\nkind = "pbs"\n', "pbs", env=env)
+    assert res.returncode == 0, res.stderr
+    script = res.stdout
+    for line in ("#PBS -q site-queue", "#PBS -l walltime=04:00:00", "--nworkers 4", "--lifetime 235m"):
+        assert line in script, line
+    lines = script.splitlines()
+    assert lines.index("module load site-python") < lines.index(
+        "export DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED=False"
+    )
+    # a key the table sets wins over the site's
+    res = _dry_run(tmp_path, SMALL + '[cluster]\nkind = "pbs"\nqueue = "mine"\n', "pbs", env=env)
+    assert "#PBS -q mine" in res.stdout and "site-queue" not in res.stdout
+
+
+@pytest.mark.parametrize(
+    "kind,extra,words",
+    [
+        ("pbs", "colour = 'blue'\n", "unexpected keyword argument 'colour'"),
+        ("htcondor", "", "disk"),  # HTCondor needs a disk request, from the table or the site
+        ("slurm", "walltime = 'soon'\n", "cluster.walltime = 'soon'"),
+    ],
+)
+def test_what_the_class_refuses_is_one_line_and_exit_2(tmp_path, kind, extra, words):
+    res = _dry_run(tmp_path, SMALL + "[cluster]\n" + COMMON + extra, kind)
+    assert res.returncode == 2
+    line = res.stderr.strip()
+    assert len(line.splitlines()) == 1 and words in line, line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["site.toml"]
+
+
+def test_a_refused_table_writes_nothing_on_a_real_run(tmp_path):
+    path = tmp_path / "site.toml"
+    path.write_text(SMALL + "[cluster]\n" + COMMON + "colour = 'blue'\n")
+    res = subprocess.run(
+        [sys.executable, "-m", "sweep", "run", str(path), "--cluster", "sge", "--out", str(tmp_path / "o.nc")],
+        capture_output=True,
+        text=True,
+    )
+    assert res.returncode == 2 and "dask_jobqueue.SGECluster refuses the table" in res.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["site.toml"]
+
+
+def test_the_example_tables_are_valid():
+    for name in ("slurm", "pbs"):
+        table = config.loads(SMALL + (ROOT / "cluster" / f"{name}.example.toml").read_text()).cluster
+        assert table["kind"] == name
+        assert cluster.job_script(table).startswith("#!/usr/bin/env bash")
