@@ -204,7 +204,7 @@ def jobqueue_cluster(kind, table, workers=None, dashboard_address=DASHBOARD, tls
 
 
 @contextlib.contextmanager
-def connect(kind, workers, table, dashboard_address=DASHBOARD, tls_dir=None, log=None):
+def connect(kind, workers, table, dashboard_address=DASHBOARD, tls_dir=None, log=None, in_process=False):
     """A ``distributed.Client`` on the cluster named by ``kind``.
 
     Parameters
@@ -226,6 +226,11 @@ def connect(kind, workers, table, dashboard_address=DASHBOARD, tls_dir=None, log
         it, removed at the end.
     log : callable
         Takes the one warning line of ``security = false``.
+    in_process : bool
+        For ``"local"``: run the tasks on threads of this process instead of worker
+        processes. Starting processes costs seconds (each imports numpy, numba and
+        distributed), more than a small sweep's work; the compiled loop releases the GIL,
+        so threads run it in parallel.
     """
     import dask
     from distributed import Client, LocalCluster
@@ -239,10 +244,18 @@ def connect(kind, workers, table, dashboard_address=DASHBOARD, tls_dir=None, log
             import os
 
             n = workers or table.get("workers") or os.cpu_count() or 1
+            threads = dict(
+                n_workers=1,
+                threads_per_worker=n,
+                processes=False,
+                protocol="tcp",  # inproc would show the machine's address in the dashboard link
+                host="127.0.0.1",
+                worker_dashboard_address="127.0.0.1:0",  # default: every interface
+            )
+            # preload: each worker process imports the engine as it starts, not on its first task
+            procs = dict(n_workers=n, threads_per_worker=1, processes=True, preload=["sweep.fanout"])
             with (
-                LocalCluster(
-                    n_workers=n, threads_per_worker=1, processes=True, dashboard_address=dashboard_address
-                ) as cluster,
+                LocalCluster(dashboard_address=dashboard_address, **(threads if in_process else procs)) as cluster,
                 Client(cluster) as client,
             ):
                 yield client

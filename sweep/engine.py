@@ -74,16 +74,27 @@ def default_batch_size(config, sizes):
     loop at ~5e9 multiply-adds/s over ~20 full-size iterations: a d = 1000 trial of 20
     problems takes ~40 ms) is rough by design: it only sets a granularity.
     """
-    P = len(config.models) * len(config.regularizers) * len(config.ratio)
     worst = max(sizes.items(), key=lambda kv: kv[0][0] * max(kv[1]))
     (d, _), ns = worst
     n_max = max(ns)
-    seconds = n_max * d / 1e8 + n_max * d * P * min(config.iterations, 20) / 5e9
-    by_time = int(TARGET_TASK_SECONDS / seconds)
+    by_time = int(TARGET_TASK_SECONDS / trial_seconds(config, d, ns))
     batch = max(1, min(config.trials, by_time, math.ceil(config.trials / 4)))
     while batch > 1 and task_bytes(config, d, n_max, batch) > config.memory_budget:
         batch -= 1
     return batch
+
+
+def trial_seconds(config, d, ns):
+    """A rough time for one trial at dimension ``d`` with sample sizes ``ns`` (see
+    :func:`default_batch_size`: an order of magnitude, not a prediction)."""
+    problems = len(config.models) * len(config.regularizers) * len(ns)
+    n_max = max(ns)
+    return n_max * d / 1e8 + n_max * d * problems * min(config.iterations, 20) / 5e9
+
+
+def sweep_seconds(plan, tasks):
+    """A rough time for ``tasks`` on one core (:func:`trial_seconds`)."""
+    return sum((t.stop - t.start) * trial_seconds(plan.config, t.d, plan.ns(t.d, t.s)) for t in tasks)
 
 
 def make_tasks(config, batch_size):

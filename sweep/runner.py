@@ -10,6 +10,11 @@ from . import cluster, cluster_config, engine, fanout, kernel, store
 from . import config as config_mod
 from .errors import InputError, RunError
 
+#: A local sweep whose work is estimated below this (seconds on one core, a rough model:
+#: :func:`sweep.engine.sweep_seconds`) runs on threads of the client process: starting
+#: worker processes would cost more than the work (docs/performance.md).
+IN_PROCESS_SECONDS = 0.5
+
 
 @dataclass
 class Summary:
@@ -30,6 +35,7 @@ def run(
     dashboard_address=cluster_config.DASHBOARD,
     dry_run=False,
     log=None,
+    in_process=None,
 ):
     """Run (or resume) the sweep of ``config`` and write its dataset to ``out``.
 
@@ -47,6 +53,10 @@ def run(
         Trials per task; default :func:`sweep.engine.default_batch_size`.
     dry_run : bool
         Print the plan (and a batch scheduler's job script) and stop before writing anything.
+    in_process : bool, optional
+        For a local cluster: tasks on threads of this process (True) or on worker
+        processes (False); default: threads when the work is estimated below
+        :data:`IN_PROCESS_SECONDS`. The numbers are the same either way.
 
     Returns
     -------
@@ -83,10 +93,10 @@ def run(
         cluster.connect, kind, workers, config.cluster, dashboard_address, parts.path.resolve(), log
     )
     with parts.lock():
-        return _run_holding(config, out, parts, plan, sizes, tables, batch_size, connect, progress, log)
+        return _run_holding(config, out, parts, plan, sizes, tables, batch_size, connect, progress, log, in_process)
 
 
-def _run_holding(config, out, parts, plan, sizes, tables, batch_size, connect, progress, log):
+def _run_holding(config, out, parts, plan, sizes, tables, batch_size, connect, progress, log, in_process):
     """:func:`run` once the parts folder is this process's."""
     with _writing(parts.path):
         bs = parts.open(config, batch_size, engine.default_batch_size(config, sizes), out, sizes)
@@ -97,8 +107,14 @@ def _run_holding(config, out, parts, plan, sizes, tables, batch_size, connect, p
     log(f"{config.name}: {len(tasks)} tasks of {bs} trials; {len(tasks) - len(todo)} already done, {len(todo)} to run")
     if todo:
         kernel.warm_up(config.dtype)  # compiled once here; the workers then load numba's cache
-        with connect() as client:
-            log(f"scheduler: {client.scheduler.address}; dashboard: {client.dashboard_link}")
+        if in_process is None:
+            in_process = engine.sweep_seconds(plan, todo) < IN_PROCESS_SECONDS
+        with connect(in_process=in_process) as client:
+            where = "threads of this process (a small sweep)" if in_process and connect.args[0] == "local" else ""
+            log(
+                f"scheduler: {client.scheduler.address}; dashboard: {client.dashboard_link}"
+                + (f"; on {where}" if where else "")
+            )
             fanout.compute(client, plan, todo, _write_part(parts), progress=progress)
     ds = parts.assemble(config, plan, tables)
     with _writing(out):

@@ -18,7 +18,6 @@ import functools
 import math
 
 import numpy as np
-from scipy import optimize, special
 
 METHODS = ("approx", "l1", "l0-mc")
 L0_MC_SAMPLES = 4000
@@ -29,14 +28,23 @@ def n0_approx(s, d):
     return 2.0 * s * math.log(d / s)
 
 
+# scipy is imported where it is used: importing it costs about a second, which every
+# worker process paid at start (the engine imports this module for METHODS) although
+# only the client computes the statistical dimension.
+
+
 def _l1_objective(tau, s, d):
     # sqrt(2/pi) ∫_tau^∞ (u - tau)^2 e^{-u^2/2} du = 2 [(1 + tau^2) Q(tau) - tau phi(tau)]
+    from scipy import special
+
     q = special.ndtr(-tau)
     phi = math.exp(-tau * tau / 2) / math.sqrt(2 * math.pi)
     return s * (1 + tau * tau) + 2 * (d - s) * ((1 + tau * tau) * q - tau * phi)
 
 
 def _l1_derivative(tau, s, d):
+    from scipy import special
+
     q = special.ndtr(-tau)
     phi = math.exp(-tau * tau / 2) / math.sqrt(2 * math.pi)
     return 2 * s * tau + 4 * (d - s) * (tau * q - phi)
@@ -49,6 +57,8 @@ def n0_l1(s, d):
     The objective is convex in ``tau`` with derivative ``-4 (d - s) phi(0) < 0`` at 0 and
     positive for large ``tau``, so its minimiser is the one root of the derivative.
     """
+    from scipy import optimize
+
     if s >= d:
         return float(d)
     hi = 1.0

@@ -48,8 +48,8 @@ def assert_same_numbers(a, b):
         assert x.tobytes() == y.tobytes(), name
 
 
-def run_config(text, out, workers, batch_size=None, kind=None):
-    """Run a sweep in-process, quietly, with a dashboard on a free port."""
+def run_config(text, out, workers, batch_size=None, kind=None, in_process=None):
+    """Run a sweep from this process, quietly, with a dashboard on a free port."""
     return runner.run(
         config.loads(text),
         out,
@@ -58,6 +58,7 @@ def run_config(text, out, workers, batch_size=None, kind=None):
         batch_size=batch_size,
         progress=False,
         dashboard_address="127.0.0.1:0",
+        in_process=in_process,
         log=lambda m: None,
     )
 

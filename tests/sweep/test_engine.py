@@ -56,7 +56,7 @@ def test_results_are_consistent(small_reference):
     # the first `traces` trials keep a trace, on a dimension of their own, ending where
     # each trial's run ended with its final error
     assert ds.trace.sizes["traced_trial"] == 2 and list(ds.traced_trial.values) == [0, 1]
-    first = ds.sel(trial=[0, 1]).rename(trial="traced_trial")
+    first = ds[["iterations_run", "rel_error"]].sel(trial=[0, 1]).rename(trial="traced_trial")
     assert ds.trace.notnull().any("iteration").all()
     last = ds.trace.sel(iteration=first.iterations_run.astype(int))
     assert (last == first.rel_error).all()
@@ -70,11 +70,33 @@ def test_phase_transition_shows_in_the_quick_grid(small_reference):
     assert float(rate.sel(ratio=6.0, regularizer="l0").min()) >= 0.8
 
 
-def test_same_numbers_whatever_workers_and_batches(small_reference, tmp_path):
+@pytest.mark.parametrize("in_process", [False, True], ids=["processes", "threads"])
+def test_same_numbers_whatever_workers_and_batches(small_reference, tmp_path, in_process):
     out = tmp_path / "one.nc"
-    _run(SMALL, out, workers=1, batch_size=1)
+    _run(SMALL, out, workers=1, batch_size=1, in_process=in_process)
     with xr.open_dataset(out) as ds:
         assert_same_numbers(ds.load(), small_reference)
+
+
+def test_a_small_sweep_runs_on_threads_of_the_client(tmp_path):
+    """Below the estimate's threshold, no worker process is started (starting them costs
+    more than the work); above it, they are."""
+    from sweep import engine, runner
+
+    said = []
+    for text, threads in [(SMALL, True), (SLOW, False)]:
+        cfg = config.loads(text)
+        plan = engine.Plan.from_config(cfg)
+        assert (engine.sweep_seconds(plan, engine.make_tasks(cfg, 2)) < runner.IN_PROCESS_SECONDS) == threads
+    runner.run(
+        config.loads(SMALL),
+        tmp_path / "s.nc",
+        workers=2,
+        progress=False,
+        dashboard_address="127.0.0.1:0",
+        log=said.append,
+    )
+    assert any(line.endswith("on threads of this process (a small sweep)") for line in said), said
 
 
 def test_rerun_skips_done_work_and_a_changed_config_is_refused(tmp_path):

@@ -38,7 +38,7 @@ def _check_cell(ds, model, regularizer, d, s, ratio, trial):
         got = float(cell[name])
         assert got == want or (np.isnan(got) and np.isnan(want)), (name, model, regularizer, d, s, ratio, trial)
     if "trace" in ds and trial < ds.attrs["traces"]:
-        np.testing.assert_array_equal(cell.trace.values, res.trace[0])
+        np.testing.assert_array_equal(cell.trace.sel(traced_trial=trial).values, res.trace[0])
 
 
 def _cells(ds, count, rng):

@@ -116,6 +116,29 @@ def test_a_local_run_listens_on_loopback_only(tmp_path):
     assert {ip for _, ip, _ in seen} <= LOOPBACK, sorted(seen)
 
 
+def test_a_small_run_on_threads_listens_on_loopback_only(tmp_path):
+    """A small sweep runs on threads of the `sweep run` process: its scheduler and its
+    worker's dashboard listen on loopback too."""
+    cfg = tmp_path / "small.toml"
+    cfg.write_text(SMALL.replace("trials = 6", "trials = 60"))
+    out = tmp_path / "small.nc"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sweep", "run", str(cfg), "--out", str(out), "--workers", "2", "--no-progress"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    seen = set()
+    while proc.poll() is None:
+        seen |= _listening(proc.pid)
+        time.sleep(0.05)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    assert "on threads of this process" in err
+    assert len(seen) >= 2 and {pid for pid, _, _ in seen} == {proc.pid}  # scheduler and dashboard, one process
+    assert {ip for _, ip, _ in seen} <= LOOPBACK, sorted(seen)
+
+
 @pytest.mark.slurm
 @needs_slurm
 def test_slurm_sweep_with_default_tls_refuses_strangers_and_equals_the_local_one(tmp_path):
