@@ -122,6 +122,14 @@ MUTATIONS = (
         ("tests/sweep/test_projections.py",),
     ),
     Mutation(
+        "median-interval-narrowed",
+        "the flicker zone's median interval ends one order statistic short (below its level)",
+        "analysis/flicker.py",
+        "    k = m - j  # 0-based index of x_(m+1-j)",
+        "    k = m - j - 1",
+        ("tests/analysis/test_flicker.py",),
+    ),
+    Mutation(
         "parts-trusted-by-name",
         "a part file counts as done by its name, its checksum unread",
         "sweep/store.py",
@@ -147,6 +155,7 @@ QUICK = (
     "l0-mc-top-2s",
     "textbook-relu-derivative",
     "independent-intervals-for-nested",
+    "median-interval-narrowed",
 )
 
 
