@@ -91,18 +91,23 @@ def _listening(pid):
     return found
 
 
+def _run_with_default_listeners(cfg, out):
+    """`sweep run` on 2 local workers, with no --dashboard: the listeners users get."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "sweep", "run", str(cfg), "--out", str(out), "--workers", "2", "--no-progress"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
 def test_a_local_run_listens_on_loopback_only(tmp_path):
     """The sweep's scheduler, workers, nannies and dashboard, as `sweep run` starts them by
     default (no --dashboard): every listening socket of its process tree is loopback."""
     cfg = tmp_path / "slow.toml"
     cfg.write_text(SLOW)
     out = tmp_path / "slow.nc"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "sweep", "run", str(cfg), "--out", str(out), "--workers", "2", "--no-progress"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = _run_with_default_listeners(cfg, out)
     seen = set()
     parts = store.parts_path(out)
     while proc.poll() is None:
@@ -122,12 +127,7 @@ def test_a_small_run_on_threads_listens_on_loopback_only(tmp_path):
     cfg = tmp_path / "small.toml"
     cfg.write_text(SMALL.replace("trials = 6", "trials = 60"))
     out = tmp_path / "small.nc"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "sweep", "run", str(cfg), "--out", str(out), "--workers", "2", "--no-progress"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = _run_with_default_listeners(cfg, out)
     seen = set()
     while proc.poll() is None:
         seen |= _listening(proc.pid)
