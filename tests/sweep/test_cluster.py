@@ -125,3 +125,14 @@ def test_the_example_tables_are_valid():
         table = config.loads(SMALL + (ROOT / "cluster" / f"{name}.example.toml").read_text()).cluster
         assert table["kind"] == name
         assert cluster.job_script(table).startswith("#!/usr/bin/env bash")
+
+
+def test_the_readme_names_every_kind_and_every_own_key():
+    """The README's cluster section is derived by hand from the registry: check it is whole."""
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("## Running on a batch cluster") :]
+    section = section[: section.index("\n## ", 1)]
+    for kind in cluster_config.JOBQUEUE:
+        assert f"`{kind}`" in section, kind
+    for key in cluster_config.OWN:
+        assert f"`{key}`" in section, key
