@@ -74,9 +74,7 @@ def run(
         if not dry_run:
             cluster.check_interface(config.cluster)
     tables = store.n0_tables(config)
-    sizes = config.sample_sizes(
-        {(d, s): tables["n0"][i, j] for i, d in enumerate(config.d) for j, s in enumerate(config.s)}
-    )
+    sizes = store.sample_sizes(config, tables)
     plan = engine.Plan.from_config(config, sizes)
     parts = store.Parts(store.parts_path(out))
     if dry_run:
@@ -116,7 +114,7 @@ def _run_holding(config, out, parts, plan, sizes, tables, batch_size, connect, p
                 + (f"; on {where}" if where else "")
             )
             fanout.compute(client, plan, todo, _write_part(parts), progress=progress)
-    ds = parts.assemble(config, plan, tables)
+    ds = parts.assemble(config, plan, tables, done | {t.name for t in todo})
     with _writing(out):
         store.write_dataset(ds, out)
     log(f"wrote {out}")

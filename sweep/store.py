@@ -219,8 +219,10 @@ class Parts:
                 f.write("\n")
             fsync_path(path)
 
-    def assemble(self, config, plan, tables):
-        """The contract Dataset (``docs/design.md#dataset``) from every part of the sweep.
+    def assemble(self, config, plan, tables, done):
+        """The contract Dataset (``docs/design.md#dataset``) from the parts of the tasks in
+        ``done`` (names :meth:`check` found intact, or parts written since), each checked
+        once more as it is read.
 
         Cells without a part hold NaN.
         """
@@ -230,7 +232,6 @@ class Parts:
         trace = np.full((M, G, nd, ns_, R, config.traces, config.iterations + 1), np.nan) if config.traces else None
         di = {d: i for i, d in enumerate(config.d)}
         si = {s: i for i, s in enumerate(config.s)}
-        done = self.done()
         ledger = self._ledger()
         batch_size = self.manifest()["batch_size"]
         for task in make_tasks(config, batch_size):
@@ -296,13 +297,19 @@ def open_parts(path):
     if "n" in m:
         sizes = {tuple(map(int, key.split("-"))): ns for key, ns in m["n"].items()}
     else:
-        sizes = config.sample_sizes(
-            {(d, s): tables["n0"][i, j] for i, d in enumerate(config.d) for j, s in enumerate(config.s)}
-        )
-    ds = parts.assemble(config, Plan.from_config(config, sizes), tables)
+        sizes = sample_sizes(config, tables)
+    done = parts.done()
+    ds = parts.assemble(config, Plan.from_config(config, sizes), tables, done)
     names = {t.name for t in make_tasks(config, m["batch_size"])}
-    ds.attrs.update(tasks_done=len(parts.done() & names), tasks=len(names), parts=str(parts.path))
+    ds.attrs.update(tasks_done=len(done & names), tasks=len(names), parts=str(parts.path))
     return ds
+
+
+def sample_sizes(config, tables):
+    """``{(d, s): [n per ratio]}`` from the n0 that sets ``n`` in :func:`n0_tables`."""
+    return config.sample_sizes(
+        {(d, s): tables["n0"][i, j] for i, d in enumerate(config.d) for j, s in enumerate(config.s)}
+    )
 
 
 def n0_tables(config):
