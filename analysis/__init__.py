@@ -9,6 +9,8 @@ In a notebook::
     analysis.plot_heatmaps(ds)             # success rate over (n/n0, s) with the n0 lines
 """
 
+from sweep.fit import fit_logistic_grouped
+
 from .io import open_figure1, open_sweep
 from .plots import (
     plot_caps,
@@ -21,7 +23,6 @@ from .plots import (
 from .stats import (
     cap_table,
     fit_logistic,
-    fit_logistic_grouped,
     settled,
     success_at,
     success_rate,

@@ -16,6 +16,7 @@ its Wilson interval.
 """
 
 import numpy as np
+import pandas as pd
 from scipy import stats
 
 from .stats import wilson_interval
@@ -104,3 +105,42 @@ def summary(success, n, n0):
         n_first_median=float(np.nanmedian(z["n_first"])) / n0 if counted.any() else np.nan,
         n_stable_median=float(np.nanmedian(z["n_stable"])) / n0 if counted.any() else np.nan,
     )
+
+
+def strips(ds, model, regularizer, d, s):
+    """One cell of a ratio-range dataset as ``(success, n)``: ``(trials, sizes)`` outcomes,
+    NaN where not run, and the sizes every trial was given (ascending).
+
+    Raises
+    ------
+    ValueError
+        If the trials of the cell were not all given the same sizes (an adaptive dataset:
+        its trials are probed at different ``n``, so there are no strips to read).
+    """
+    cell = ds.sel(model=model, regularizer=regularizer, d=d, s=s)
+    n = cell.n.transpose("trial", "probe").values
+    success = cell.success.transpose("trial", "probe").values
+    ran = np.isfinite(n).any(axis=1)
+    if not ran.any():
+        return np.empty((0, 0)), np.empty(0)
+    n, success = n[ran], success[ran]
+    sizes = n[0][np.isfinite(n[0])]
+    if not all(np.array_equal(row[np.isfinite(row)], sizes) for row in n):
+        raise ValueError("the trials of this cell have different sample sizes: not a ratio-range dataset")
+    return success[:, : sizes.size], sizes
+
+
+def flicker_table(ds):
+    """:func:`summary` of every ``(model, regularizer, d, s)`` cell of a ratio-range
+    dataset, one row each, with the n0 (``approx``) the widths are in units of."""
+    rows = []
+    for m in ds.model.values:
+        for g in ds.regularizer.values:
+            for d in ds.d.values:
+                for s in ds.s.values:
+                    success, n = strips(ds, m, g, d, s)
+                    if not n.size:
+                        continue
+                    n0 = float(ds.n0.sel(d=d, s=s))
+                    rows.append(dict(model=m, regularizer=g, d=int(d), s=int(s), n0=n0, **summary(success, n, n0)))
+    return pd.DataFrame(rows)

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import xarray as xr
 
-from sweep.conventions import DIMS
+from sweep.conventions import DIMS, PROBE_DIMS
 from sweep.errors import InputError
 from sweep.store import open_parts
 
@@ -35,10 +35,12 @@ def open_sweep(path, chunks=None):
     Parameters
     ----------
     path : path
-        A ``sweep run`` NetCDF file, or the parts folder ``PATH.nc.parts`` of a sweep that
-        is running or was interrupted: the tasks done so far are assembled on the fly
-        (cells not yet run are NaN; the attrs ``tasks_done`` and ``tasks`` say how far it
-        is), so a notebook can watch a long sweep.
+        A ``sweep run`` NetCDF file (either layout: a ``ratio`` dimension, or per-probe
+        variables over ``probe`` from a ratio range or an adaptive sweep), or the parts
+        folder ``PATH.nc.parts`` of a sweep that is running or was interrupted: the tasks
+        done so far are assembled on the fly (cells not yet run are NaN; the attrs
+        ``tasks_done`` and ``tasks`` say how far it is), so a notebook can watch a long
+        sweep.
     chunks : dict, optional
         Open the file lazily with dask, in these chunks (``{}``: the file's own); the
         contract is checked on the metadata alone. Default: load everything.
@@ -50,15 +52,17 @@ def open_sweep(path, chunks=None):
         dimensions, variables or coordinates.
     """
     ds = open_parts(path) if Path(path).is_dir() else _open(path, chunks)
-    for dim in DIMS:
+    probe = "probe" in ds.dims  # a ratio range or an adaptive sweep: each trial's own sample sizes
+    dims = PROBE_DIMS if probe else DIMS
+    for dim in dims:
         if dim not in ds.dims:
             raise InputError("dataset", str(path), f"is not a relu-phase sweep: dimension {dim!r} is missing")
-    for name in REQUIRED_VARS:
+    for name in REQUIRED_VARS + (("n",) if probe else ()):
         if name not in ds.data_vars:
             raise InputError("dataset", str(path), f"is not a relu-phase sweep: variable {name!r} is missing")
-        if ds[name].dims != DIMS:
-            raise InputError("dataset", str(path), f"variable {name!r} has dims {ds[name].dims}, expected {DIMS}")
-    for name in REQUIRED_COORDS:
+        if ds[name].dims != dims:
+            raise InputError("dataset", str(path), f"variable {name!r} has dims {ds[name].dims}, expected {dims}")
+    for name in REQUIRED_COORDS[probe:]:  # n is a variable of the probe layout
         if name not in ds.coords:
             raise InputError("dataset", str(path), f"is not a relu-phase sweep: coordinate {name!r} is missing")
     return _traces_on_their_own_dimension(ds)

@@ -297,3 +297,109 @@ def plot_caps(table, ds):
     axes[0, -1].legend(fontsize=7, ncols=1 + len(cells) // 8)
     fig.suptitle("Where recovery starts, against the iteration cap (bars: 95% intervals)", fontsize=13)
     return {"caps": fig}
+
+
+def _probe_cells(ds, title):
+    """One figure per regularizer with a panel per ``((d, s), model)`` of a probe dataset."""
+    keys = [(d, s) for d in ds.d.values for s in ds.s.values]
+    nm = ds.sizes["model"]
+    for reg in ds.regularizer.values:
+        fig, axes = plt.subplots(
+            len(keys), nm, figsize=(5.4 * nm + 1, 3.4 * len(keys) + 0.8), squeeze=False, constrained_layout=True
+        )
+        fig.suptitle(title.format(reg=reg), fontsize=12)
+        yield (
+            reg,
+            fig,
+            axes,
+            [(axes[i, j], d, s, m) for i, (d, s) in enumerate(keys) for j, m in enumerate(ds.model.values)],
+        )
+
+
+def plot_probes(ds, resamples=1000):
+    """Where the probes went and the success curve they found, per cell of a probe dataset
+    (a ratio range or an adaptive sweep).
+
+    Bars: the probes' ``n / n0`` (stacked by round). Line: the fitted success curve (Firth
+    logistic in ``log n``, over every probe) with its pointwise 95% band from resampling
+    whole trials; dots: the success rate at each ``n`` probed by five trials or more; the
+    shaded span: n50's 95% interval (:func:`analysis.stats.transitions`).
+    """
+    from sweep.adaptive import by_size
+    from sweep.fit import curve_band
+
+    from .stats import transitions
+
+    fit = transitions(ds, resamples=resamples)
+    figs = {}
+    title = (
+        "Probes (bars; darker: later rounds) and the fitted success curve with its 95% band (orange: n50's 95% "
+        "interval), constraint {reg}"
+    )
+    for reg, fig, _axes, panels in _probe_cells(ds, title):
+        for ax, d, s, model in panels:
+            cell = ds.sel(model=model, regularizer=reg, d=d, s=s)
+            n0 = float(cell.n0)
+            n, ok = cell.n.values, cell.success.values
+            probed = np.isfinite(n) & np.isfinite(ok)
+            rounds = cell["round"].values[probed] if "round" in cell else np.zeros(probed.sum())
+            ax.set_title(f"{model} observations, {reg}, d = {d}, s = {s}")
+            ax.set_xlabel(f"n / n0   (n0 = {_n0_label(ds)})")
+            if not probed.any():
+                continue
+            x = n[probed] / n0
+            bins = np.linspace(x.min(), x.max(), 41)
+            groups = [x[rounds == r] for r in np.unique(rounds)]
+            ax.hist(groups, bins=bins, stacked=True, color=sns.color_palette("crest", len(groups)), alpha=0.6)
+            ax.set_ylabel("probes")
+            twin = ax.twinx()
+            sizes, outcome = by_size(n, ok)
+            grid = np.geomspace(sizes.min(), sizes.max(), 200)
+            p, lo, hi = curve_band(sizes, outcome, grid, resamples)
+            twin.fill_between(grid / n0, lo, hi, color="black", alpha=0.15, lw=0)
+            twin.plot(grid / n0, p, color="black", lw=1.5, label="fitted p(n), 95% band")
+            count = np.isfinite(outcome).sum(axis=1)
+            rate = np.nanmean(np.where(count[:, None] >= 5, outcome, np.nan), axis=1) if (count >= 5).any() else None
+            if rate is not None:
+                twin.plot(sizes / n0, rate, "o", ms=2.5, color="#d62728", label="success rate (≥ 5 trials)")
+            f = fit.sel(model=model, regularizer=reg, d=d, s=s)
+            if np.isfinite(f.n50_lower) and np.isfinite(f.n50_upper):
+                twin.axvspan(float(f.n50_lower) / n0, float(f.n50_upper) / n0, color="#ff7f0e", alpha=0.3, lw=0)
+            twin.set_ylim(-0.02, 1.02)
+            twin.set_ylabel("success probability")
+            twin.legend(fontsize=7, loc="center right")
+        figs[f"probes_{reg}"] = fig
+    return figs
+
+
+def plot_strips(ds):
+    """Success strips of a ratio-range dataset: one row per trial, ``n / n0`` across, dark
+    where PGD recovered ``w*`` on the trial's ``X[:n]``. A row that switches on and off
+    again is a trial whose success is not monotone in ``n`` (:mod:`analysis.flicker`)."""
+    from .flicker import strips
+
+    figs = {}
+    title = "Success per trial (rows) and n (columns) on nested designs, constraint {reg} (dark: success)"
+    for reg, fig, _axes, panels in _probe_cells(ds, title):
+        for ax, d, s, model in panels:
+            success, n = strips(ds, model, reg, d, s)
+            ax.set_title(f"{model} observations, {reg}, d = {d}, s = {s}")
+            if not n.size:
+                continue
+            n0 = float(ds.n0.sel(d=d, s=s))
+            step = (n[1] - n[0]) / n0 if n.size > 1 else 1 / n0
+            extent = (n[0] / n0 - step / 2, n[-1] / n0 + step / 2, success.shape[0] - 0.5, -0.5)
+            ax.imshow(
+                np.nan_to_num(success, nan=0.5),
+                aspect="auto",
+                cmap="Greys",
+                vmin=0,
+                vmax=1,
+                extent=extent,
+                interpolation="nearest",
+            )
+            ax.axvline(1.0, color="#ff7f0e", ls="--", lw=1)
+            ax.set_xlabel(f"n / n0   (n0 = {_n0_label(ds)})")
+            ax.set_ylabel("trial")
+        figs[f"strips_{reg}"] = fig
+    return figs

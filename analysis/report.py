@@ -3,10 +3,21 @@
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+import pandas as pd
 
+from .flicker import flicker_table
 from .io import open_figure1
-from .plots import plot_caps, plot_curves, plot_donoho_tanner, plot_figure1, plot_heatmaps, plot_slopes
-from .stats import cap_table, pd_table_markdown, settled
+from .plots import (
+    plot_caps,
+    plot_curves,
+    plot_donoho_tanner,
+    plot_figure1,
+    plot_heatmaps,
+    plot_probes,
+    plot_slopes,
+    plot_strips,
+)
+from .stats import cap_table, pd_table_markdown, settled, transitions
 
 FORMATS = ("png", "pdf", "svg")
 PROVENANCE = (
@@ -22,6 +33,14 @@ PROVENANCE = (
     "sampling",
     "dtype",
     "signal",
+    "mode",
+    "ratio_range",
+    "n_step",
+    "first_trials",
+    "round_trials",
+    "probes_per_trial",
+    "quantiles",
+    "precision",
     "numpy_version",
     "dask_version",
     "xarray_version",
@@ -42,7 +61,26 @@ def save_figures(figs, out, fmt="png", dpi=130):
 
 
 def heatmaps(ds, out, fmt="png"):
-    return save_figures(plot_heatmaps(ds), out, fmt)
+    return save_figures(plot_heatmaps(ds) if "ratio" in ds.dims else plot_probes(ds), out, fmt)
+
+
+def _figures(ds):
+    """The figures of a dataset, by layout: heatmaps and curves over the ratios, or the
+    probes with the fitted curve (and the success strips of a ratio range)."""
+    if "probe" not in ds.dims:
+        fns = (plot_heatmaps, plot_donoho_tanner, plot_curves, plot_slopes)
+    elif ds.attrs.get("mode") == "adaptive":
+        fns = (plot_probes,)
+    else:
+        fns = (plot_probes, plot_strips)
+    figs = {}
+    for fn in fns:
+        figs.update(fn(ds))
+    return figs
+
+
+def _is_range(ds):
+    return "probe" in ds.dims and ds.attrs.get("mode") != "adaptive"
 
 
 def report(ds, out, fmt="png", figure1=None):
@@ -51,9 +89,7 @@ def report(ds, out, fmt="png", figure1=None):
     :data:`analysis.stats.CSV_COLUMNS`)."""
     out = Path(out)
     caps = cap_table(ds)
-    figs = {}
-    for fn in (plot_heatmaps, plot_donoho_tanner, plot_curves, plot_slopes):
-        figs.update(fn(ds))
+    figs = _figures(ds)
     figs.update(plot_caps(caps, ds))
     if figure1 is not None:
         figs.update(plot_figure1(open_figure1(figure1)))
@@ -91,13 +127,100 @@ def report(ds, out, fmt="png", figure1=None):
         + ", ".join(f"`{c}`" for c in caps.columns)
         + ").",
         "",
-        "## Figures",
-        "",
     ]
+    lines += _probe_lines(ds) + _flicker_lines(ds, out)
+    lines += ["## Figures", ""]
     lines += [f"![{p.stem}]({p.name})\n" for p in paths]
     lines += ["## Provenance", ""]
     lines += [f"- `{k}`: {ds.attrs[k]}" for k in PROVENANCE if k in ds.attrs]
     lines += ["", "Config:", "", "```toml", ds.attrs.get("config", "").strip(), "```", ""]
     caps.to_csv(out / "transitions.csv", index=False, float_format="%.6g")
     (out / "report.md").write_text("\n".join(lines))
-    return paths + [out / "transitions.csv", out / "report.md"]
+    extra = [out / "flicker.csv"] if _is_range(ds) else []
+    return paths + [out / "transitions.csv", *extra, out / "report.md"]
+
+
+def _probe_lines(ds):
+    """An adaptive sweep's spending per cell: trials and probes used, rounds, and the n50
+    interval's half-width against the precision it aimed at."""
+    if ds.attrs.get("mode") != "adaptive":
+        return []
+    fit = transitions_at_cap(ds)
+    rows = []
+    for (m, g, d, s), f in fit.items():
+        cell = ds.sel(model=m, regularizer=g, d=d, s=s)
+        probed = cell.n.notnull()
+        half = (f["n50_upper"] - f["n50_lower"]) / 2 / f["n50"]
+        rows.append(
+            dict(
+                model=m,
+                regularizer=g,
+                d=d,
+                s=s,
+                trials=int(probed.any("probe").sum()),
+                probes=int(probed.sum()),
+                rounds=int(cell["round"].max()) + 1,
+                half_width=half,
+                precision_reached="yes" if half <= float(ds.attrs["precision"]) else "no",
+            )
+        )
+    return [
+        "## Where the adaptive sweep spent its trials",
+        "",
+        f"Each cell stopped when the half-width of its n50 95% interval was at most {ds.attrs['precision']:g} n50, "
+        f"or when its {ds.attrs['trials']} trials were spent. `half_width` is that half-width over n50 at the end.",
+        "",
+        pd_table_markdown(pd.DataFrame(rows)),
+        "",
+    ]
+
+
+def transitions_at_cap(ds):
+    """``{(model, regularizer, d, s): fit}`` at the dataset's cap (:func:`transitions`)."""
+    t = transitions(ds)
+    return {
+        (m, g, int(d), int(s)): {
+            k: float(t[k].sel(model=m, regularizer=g, d=d, s=s)) for k in ("n50", "n50_lower", "n50_upper")
+        }
+        for m in t.model.values
+        for g in t.regularizer.values
+        for d in t.d.values
+        for s in t.s.values
+    }
+
+
+def _flicker_lines(ds, out):
+    """A ratio range's flicker zone per cell, also written to ``flicker.csv``."""
+    if not _is_range(ds):
+        return []
+    table = flicker_table(ds)
+    table.to_csv(Path(out) / "flicker.csv", index=False, float_format="%.6g")
+    shown = table[
+        [
+            "model",
+            "regularizer",
+            "d",
+            "s",
+            "trials",
+            "beyond_range",
+            "width_median",
+            "width_lower",
+            "width_upper",
+            "non_monotone",
+            "non_monotone_lower",
+            "non_monotone_upper",
+            "inside_median",
+        ]
+    ]
+    return [
+        "## The flicker zone: where one trial's success is not monotone in n",
+        "",
+        "Per trial on its nested designs X[:n]: `n_first` is the first n that succeeds, `n_stable` the n from which "
+        "every larger n in the range succeeds. `width_*`: the median of (n_stable − n_first) / n0 over the trials "
+        "with a 95% order-statistic interval; `non_monotone`: the share of trials with n_stable > n_first (Wilson "
+        "95%); `inside_median`: the median share of successes between them; `beyond_range`: trials still failing at "
+        "the largest n (not counted). Every column is in [`flicker.csv`](flicker.csv).",
+        "",
+        pd_table_markdown(shown),
+        "",
+    ]

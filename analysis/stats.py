@@ -1,19 +1,15 @@
 """Success rates with Wilson intervals and logistic fits of the phase transition."""
 
 import math
-import warnings
 
 import numpy as np
 import pandas as pd
 import xarray as xr
-from scipy import special
 
-Z95 = 1.959963984540054
+from sweep.adaptive import by_size
+from sweep.fit import RESAMPLES, Z95, _width, transition_nested
+
 N0_METHODS = {"approx": "n0_approx", "l1": "n0_l1", "l0_mc": "n0_l0_mc"}
-SQRT_2PI = math.sqrt(2 * math.pi)
-# the links whose bootstrap intervals the nested interval joins (see transition_nested)
-LINKS = ("logit", "probit")
-RESAMPLES = 1000  # trials resampled for nested intervals: percentiles steady to ~1%
 
 
 def wilson_interval(k, m, z=Z95):
@@ -80,84 +76,6 @@ def fit_logistic(x, y, max_iter=100):
     return J @ beta, J @ cov @ J.T
 
 
-def fit_logistic_grouped(x, k, m, link="logit", start=None, max_iter=100):
-    """Firth-penalised binomial regression ``P(y = 1) = F(a + b x)`` on grouped data, many
-    data sets at once.
-
-    Group ``r`` sits at ``x[..., r]`` with ``k[..., r]`` successes in ``m[..., r]`` trials;
-    the leading axes are independent data sets (e.g. bootstrap resamples, or cells),
-    fitted together. ``link`` is ``"logit"`` (``F`` the logistic: the same estimate as
-    :func:`fit_logistic` on the ungrouped outcomes) or ``"probit"`` (``F`` the normal CDF:
-    what log-normally spread per-trial thresholds give). Firth's adjusted score for a
-    general link (Kosmidis & Firth 2009) adds ``h_r f'_r / (2 f_r)`` per group, ``h`` the
-    hat values and ``f = F'``; fitted by Fisher scoring from ``start = (a, b)`` (arrays of
-    the leading shape; default zero), e.g. the full data's fit for its bootstrap resamples.
-
-    Returns
-    -------
-    (numpy.ndarray, numpy.ndarray, numpy.ndarray)
-        ``a`` and ``b`` with the leading shape, and their covariances ``(..., 2, 2)``
-        (inverse Fisher information); NaN where a data set has no success or no failure.
-    """
-    k, m, x = np.broadcast_arrays(np.asarray(k, float), np.asarray(m, float), np.asarray(x, float))
-    shape, R = k.shape[:-1], k.shape[-1]
-    k, m, x = (v.reshape(-1, R) for v in (k, m, x))
-    xbar = x.mean(-1)
-    xc = x - xbar[:, None]  # centred for conditioning
-    beta = np.zeros((k.shape[0], 2))
-    if start is not None:
-        a0, b0 = (np.nan_to_num(np.broadcast_to(v, shape).reshape(-1)) for v in start)
-        beta[:, 0], beta[:, 1] = a0 + b0 * xbar, b0
-    if link not in ("logit", "probit"):
-        raise ValueError(f"link must be logit or probit, got {link!r}")
-
-    def model(b, xc, k, m):
-        eta = np.clip(b[:, :1] + b[:, 1:] * xc, -35, 35)  # both tails stay above zero
-        if link == "logit":
-            mu, nu = 1 / (1 + np.exp(-eta)), 1 / (1 + np.exp(eta))  # nu = 1 - mu, without cancelling
-            f, half_slope = mu * nu, 0.5 - mu  # f = F'(eta); half_slope = f' / (2 f)
-        else:
-            mu, nu = special.ndtr(eta), special.ndtr(-eta)
-            f, half_slope = np.exp(-0.5 * eta * eta) / SQRT_2PI, -0.5 * eta
-        var = mu * nu
-        w = m * f * (f / var)
-        i00, i01, i11 = w.sum(-1), (w * xc).sum(-1), (w * xc * xc).sum(-1)
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            det = i00 * i11 - i01 * i01
-            inv = np.stack([np.stack([i11, -i01], -1), np.stack([-i01, i00], -1)], -2) / det[:, None, None]
-            h = w * (inv[:, :1, 0] + 2 * inv[:, :1, 1] * xc + inv[:, 1:, 1] * xc * xc)
-        resid = (k - m * mu) * (f / var) + h * half_slope
-        return resid, inv
-
-    live = np.arange(k.shape[0])  # data sets still moving: each stops once its step is negligible
-    for _ in range(max_iter):
-        sub = xc[live]
-        resid, inv = model(beta[live], sub, k[live], m[live])
-        score = np.stack([resid.sum(-1), (resid * sub).sum(-1)], -1)
-        step = np.einsum("...ij,...j->...i", inv, score)
-        step = np.clip(np.nan_to_num(step), -5, 5)  # far from the optimum, a full step can overshoot
-        beta[live] += step
-        live = live[np.max(np.abs(step), axis=-1) >= 1e-10]
-        if live.size == 0:
-            break
-    _, cov = model(beta, xc, k, m)
-    total, wins = m.sum(-1), k.sum(-1)
-    bad = ~((wins > 0) & (wins < total))
-    # undo the centring: a = a_c - b * mean, with the matching covariance
-    J = np.zeros((k.shape[0], 2, 2))
-    J[:, 0, 0] = J[:, 1, 1] = 1.0
-    J[:, 0, 1] = -xbar
-    a = np.where(bad, np.nan, beta[:, 0] - beta[:, 1] * xbar)
-    b = np.where(bad, np.nan, beta[:, 1])
-    cov = np.where(bad[:, None, None], np.nan, J @ cov @ np.swapaxes(J, -1, -2))
-    return a.reshape(shape), b.reshape(shape), cov.reshape(shape + (2, 2))
-
-
-def _n50(a, b):
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(b > 0, np.exp(-a / b), np.nan)
-
-
 def transition(n, success):
     """n50, its 95% interval and the 10-90% width from independent outcomes at sizes ``n``.
 
@@ -184,70 +102,6 @@ def transition(n, success):
         n50_upper=math.exp(log50 + Z95 * se),
         width=float(_width(a, b)),
     )
-
-
-def _width(a, b):
-    """``n`` at 90% minus ``n`` at 10% success of the logistic ``a + b log n`` (arrays too)."""
-    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
-        q = math.log(9) / b  # logit(0.9) = log 9
-        return np.exp(-a / b + q) - np.exp(-a / b - q)
-
-
-def transition_nested(n, success, resamples=RESAMPLES, seed=0):
-    """n50, its 95% interval and the 10-90% width when one design serves every ``n``.
-
-    With nested sampling a trial's outcomes at different ``n`` come from one ``X``: they
-    are strongly correlated (a trial far below its own transition fails everywhere), so
-    the outcomes are clusters, one per trial, not independent draws. The point estimate
-    is the logistic fit of :func:`transition`. The interval is a percentile bootstrap that
-    resamples whole trials (Davison & Hinkley 1997, sec. 3.8), ``resamples`` times with a
-    fixed ``seed``: each resample is a multinomial weighting of the trials, fitted on its
-    grouped counts (:func:`fit_logistic_grouped`), all at once. On a coarse grid the data
-    barely say where between two sizes the curve crosses 1/2, and the answer there is
-    the link's: the interval joins the bootstrap intervals of the logit and probit links
-    (log-normally spread per-trial thresholds give a probit), so it covers either shape.
-
-    Parameters
-    ----------
-    n : (..., R) array
-        Sample size of each ratio.
-    success : (..., R, T) array
-        Outcome of trial ``t`` at ``n[..., r]`` (0/1; NaN where not run); leading axes
-        are separate cells, fitted together.
-
-    Returns
-    -------
-    dict of numpy.ndarray
-        ``n50``, ``n50_lower``, ``n50_upper``, ``width`` with the leading shape; the
-        interval is NaN when more than 2.5% of the resamples hold no transition (it would
-        be open on one side), everything NaN where there is no transition to locate.
-    """
-    success = np.asarray(success, float)
-    ran = np.isfinite(success)
-    y = np.where(ran, success, 0.0)
-    x = np.log(np.asarray(n, float))
-    a, b, _ = fit_logistic_grouped(x, y.sum(-1), ran.sum(-1))
-    T = success.shape[-1]
-    weights = np.random.default_rng(seed).multinomial(T, np.full(T, 1 / T), size=resamples).astype(float)
-    # (..., resamples, R): every resample of every cell
-    k = np.einsum("bt,...rt->...br", weights, y)
-    m = np.einsum("bt,...rt->...br", weights, ran.astype(float))
-    lower, upper = np.full(a.shape, np.inf), np.full(a.shape, -np.inf)
-    for link in LINKS:
-        full = fit_logistic_grouped(x, y.sum(-1), ran.sum(-1), link)[:2]
-        start = tuple(v[..., None] for v in full)  # each resample starts from its cell's fit
-        ab, bb, _ = fit_logistic_grouped(x[..., None, :], k, m, link, start)
-        logs = np.log(_n50(ab, bb))
-        open_ = np.mean(~np.isfinite(logs), axis=-1) > 0.025
-        with warnings.catch_warnings():  # a cell with every resample open: NaN, as documented
-            warnings.simplefilter("ignore", RuntimeWarning)
-            lo, hi = np.exp(np.nanquantile(logs, [0.025, 0.975], axis=-1))
-        lower = np.where(open_, np.nan, np.fmin(lower, lo))
-        upper = np.where(open_, np.nan, np.fmax(upper, hi))
-    n50 = _n50(a, b)
-    none = ~np.isfinite(n50)
-    out = dict(n50=n50, n50_lower=lower, n50_upper=upper, width=_width(a, b))
-    return {key: np.where(none, np.nan, v) for key, v in out.items()}
 
 
 def success_at(ds, cap=None):
@@ -289,6 +143,9 @@ def transitions(ds, cap=None, resamples=RESAMPLES, seed=0):
     dims = ("model", "regularizer", "d", "s")
     shape = tuple(ds.sizes[d] for d in dims)
     fields = {k: np.full(shape, np.nan) for k in ("n50", "n50_lower", "n50_upper", "width")}
+    if "probe" in ds.dims:
+        _probe_transitions(ds, cap, resamples, seed, dims, fields)
+        return _transition_dataset(ds, cap, resamples, dims, fields, "cluster bootstrap over trials")
     succ = success_at(ds, cap).transpose(*dims, "ratio", "trial").values
     nvals = ds.n.transpose("d", "s", "ratio").values
     nested = ds.attrs.get("sampling", "nested") == "nested"
@@ -301,6 +158,24 @@ def transitions(ds, cap=None, resamples=RESAMPLES, seed=0):
         n = np.repeat(nvals[i, j][:, None], succ.shape[-1], axis=1)
         for key, v in transition(n.ravel(), succ[idx].ravel()).items():
             fields[key][idx] = v
+    interval = "cluster bootstrap over trials" if nested else "delta method"
+    return _transition_dataset(ds, cap, resamples, dims, fields, interval)
+
+
+def _probe_transitions(ds, cap, resamples, seed, dims, fields):
+    """Per cell: the fit over every probe of every trial, grouped by distinct ``n``, with
+    trials resampled whole (:func:`sweep.adaptive.by_size`: the adaptive stopping rule's
+    own layout, so that the interval here is the one the sweep stopped on)."""
+    succ = success_at(ds, cap).transpose(*dims, "trial", "probe").values
+    n = ds.n.transpose(*dims, "trial", "probe").values
+    for idx in np.ndindex(*succ.shape[:4]):
+        sizes, outcome = by_size(n[idx], succ[idx])
+        if sizes.size:
+            for key, v in transition_nested(sizes, outcome, resamples, seed).items():
+                fields[key][idx] = v
+
+
+def _transition_dataset(ds, cap, resamples, dims, fields, interval):
     coords = {d: ds[d].values for d in dims}
     out = xr.Dataset({k: (dims, v) for k, v in fields.items()}, coords=coords)
     for method, var in N0_METHODS.items():
@@ -311,7 +186,7 @@ def transitions(ds, cap=None, resamples=RESAMPLES, seed=0):
     out["width"].attrs.update(long_name="n at 90% minus n at 10% success", units="1")
     out.attrs.update(
         cap=int(ds.attrs.get("iterations", -1) if cap is None else cap),
-        interval=f"cluster bootstrap over trials ({resamples} resamples)" if nested else "delta method",
+        interval=f"{interval} ({resamples} resamples)" if "bootstrap" in interval else interval,
     )
     return out
 

@@ -236,7 +236,7 @@ ratio = [0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0]
         )
     print(
         "estimated peak of such a task (validates memory_budget, sizes batches): "
-        f"{config.task_bytes(cfg, 1000, plan.ns(1000, 20)[-1], 2) / 2**20:.1f} MiB"
+        f"{config.task_bytes(cfg, 1000, plan.ns(1000, 20), 2) / 2**20:.1f} MiB"
     )
 
 

@@ -28,6 +28,7 @@ from .problem import SIGNALS
 
 SAMPLING = ("nested", "independent")
 DTYPES = ("float64", "float32")
+MODES = ("grid", "adaptive")
 
 
 def _spec(check, doc, default=dataclasses.MISSING, table=None):
@@ -87,6 +88,39 @@ def _ratios(name, values):
     return tuple(sorted(float(r) for r in values))
 
 
+def _optional(check):
+    """A check that lets ``None`` (the key left out) through: the cross-field rules decide."""
+    return lambda name, value: None if value is None else check(name, value)
+
+
+def _ratio_range(name, value):
+    if not isinstance(value, list) or len(value) != 2:
+        raise InputError(name, value, "must be a list [lo, hi] of two positive numbers")
+    for r in value:
+        if isinstance(r, bool) or not isinstance(r, (int, float)) or not math.isfinite(r) or r <= 0:
+            raise InputError(name, r, "must be a positive finite number")
+    if not value[0] < value[1]:
+        raise InputError(name, value, "must be [lo, hi] with lo < hi")
+    return (float(value[0]), float(value[1]))
+
+
+def _quantiles(name, values):
+    if not isinstance(values, (list, tuple)) or not values:
+        raise InputError(name, values, "must be a non-empty list of numbers between 0 and 1")
+    for q in values:
+        if isinstance(q, bool) or not isinstance(q, (int, float)) or not 0 < q < 1:
+            raise InputError(name, q, "must be a number strictly between 0 and 1 (a success probability)")
+    if len(set(values)) != len(values):
+        raise InputError(name, values, "has repeated values")
+    return tuple(sorted(float(q) for q in values))
+
+
+def _precision(name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
+        raise InputError(name, value, "must be a number between 0 and 1 (relative half-width of the n50 interval)")
+    return float(value)
+
+
 def _regularizers():
     # every registered constraint set has its reference projection and its compiled twin
     return tuple(projections.CONSTRAINTS)
@@ -105,7 +139,28 @@ class SweepConfig:
     regularizers: tuple = _spec(_list_of(_regularizers), "constraint sets: l0 | l1 | none")
     d: tuple = _spec(_int_list_at_least(2), "dimensions", table="grid")
     s: tuple = _spec(_int_list_at_least(1), "sparsities; s >= d is an error, not silently dropped", table="grid")
-    ratio: tuple = _spec(_ratios, "n / n0 of each sample size: n = ceil(ratio * n0)", table="grid")
+    ratio: tuple = _spec(
+        _optional(_ratios), "n / n0 of each sample size: n = ceil(ratio * n0) (or ratio_range)", None, table="grid"
+    )
+    ratio_range: tuple = _spec(
+        _optional(_ratio_range),
+        "instead of ratio: every n from ceil(lo * n0) to floor(hi * n0) in steps of n_step (nested)",
+        None,
+        table="grid",
+    )
+    n_step: int = _spec(_int_at_least(1), "step between sample sizes of a ratio_range", 1, table="grid")
+    mode: str = _spec(_one_of(MODES), "grid: every n for every trial; adaptive: probes where p(n) turns", "grid")
+    first_trials: int = _spec(_int_at_least(1), "trials of round 0, run at every ratio", 20, table="adaptive")
+    round_trials: int = _spec(_int_at_least(1), "new trials per later round", 20, table="adaptive")
+    probes_per_trial: int = _spec(
+        _int_at_least(1), "sample sizes given to each new trial, per model and regularizer", 5, table="adaptive"
+    )
+    quantiles: tuple = _spec(
+        _quantiles, "success probabilities whose fitted n the probes sit at", (0.1, 0.3, 0.5, 0.7, 0.9), "adaptive"
+    )
+    precision: float = _spec(
+        _precision, "a cell stops when its n50 95% interval's half-width is this share of n50", 0.02, "adaptive"
+    )
     n0: str = _spec(_one_of(theory.METHODS), "which n0 sets n: approx | l1 | l0-mc", "approx")
     sampling: str = _spec(
         _one_of(SAMPLING), "nested: one X per (d, s, trial), X[:n] per ratio; independent: fresh X per cell", "nested"
@@ -129,17 +184,40 @@ class SweepConfig:
         """``{(d, s): n0}`` by the config's method; the l0-mc estimate is seeded by ``seed``."""
         return {(d, s): theory.n0(s, d, self.n0, seed=self.seed) for d in self.d for s in self.s}
 
+    @property
+    def layout(self):
+        """``"ratio"``: one sample size per ratio, the same for every trial (dimension
+        ``ratio``); ``"probe"``: each trial's own sample sizes (dimension ``probe``), for a
+        ratio range and for adaptive mode."""
+        return _layout({"mode": self.mode, "ratio": self.ratio})
+
     def sample_sizes(self, n0_table=None):
-        """``{(d, s): [n per ratio]}`` with ``n = ceil(ratio * n0)``."""
+        """``{(d, s): [n, ...]}``: ``n = ceil(ratio * n0)`` per ratio (adaptive mode: round 0's),
+        or every ``n`` of the ratio range, ``ceil(lo * n0)`` up to ``floor(hi * n0)`` in steps of
+        ``n_step``."""
         table = n0_table or self.n0_table()
+        if self.ratio is None:
+            lo, hi = self.ratio_range
+            return {
+                key: list(range(max(1, math.ceil(lo * n0)), math.floor(hi * n0) + 1, self.n_step))
+                for key, n0 in table.items()
+            }
         return {key: [max(1, math.ceil(r * n0)) for r in self.ratio] for key, n0 in table.items()}
+
+    def probes_per_draw(self, ns):
+        """Sample sizes one design serves per (model, regularizer), at most: every ``n`` of
+        the cell (nested), one (independent), or in adaptive mode the larger of round 0's
+        and a later round's."""
+        if self.sampling != "nested":
+            return 1
+        return max(len(ns), self.probes_per_trial) if self.mode == "adaptive" else len(ns)
 
 
 #: The config keys, in order: the fields of :class:`SweepConfig` that carry a check.
 FIELDS = tuple(f for f in dataclasses.fields(SweepConfig) if "check" in f.metadata)
 KEYS = tuple(f.name for f in FIELDS)
 #: Tables of the TOML file and the keys in each (``None``: the top level).
-TABLES = {t: tuple(f.name for f in FIELDS if f.metadata["table"] == t) for t in (None, "grid")}
+TABLES = {t: tuple(f.name for f in FIELDS if f.metadata["table"] == t) for t in (None, "grid", "adaptive")}
 
 
 def key_of(f):
@@ -174,16 +252,18 @@ def loads(text):
 
 def validate(raw, text=""):
     """Validate a parsed config mapping and return a :class:`SweepConfig`."""
-    _check_keys(None, raw, set(TABLES[None]) | {"grid", "cluster"})
+    _check_keys(None, raw, set(TABLES[None]) | {"grid", "adaptive", "cluster"})
     if "grid" not in raw:
         raise InputError("grid", None, "is required but missing")
-    grid = raw["grid"]
-    if not isinstance(grid, dict):
-        raise InputError("grid", grid, "must be a table with d, s and ratio")
-    _check_keys("grid", grid, set(TABLES["grid"]))
+    tables = {None: raw}
+    for table in ("grid", "adaptive"):
+        tables[table] = raw.get(table, {})
+        if not isinstance(tables[table], dict):
+            raise InputError(table, tables[table], "must be a table")
+        _check_keys(table, tables[table], set(TABLES[table]))
     values = {}
     for f in FIELDS:
-        source = grid if f.metadata["table"] == "grid" else raw
+        source = tables[f.metadata["table"]]
         if f.name in source:
             value = source[f.name]
         elif f.default is dataclasses.MISSING:
@@ -191,10 +271,13 @@ def validate(raw, text=""):
         else:
             value = f.default
         values[f.name] = f.metadata["check"](key_of(f), value)
+    _check_design(raw, values)
     if "traces" not in raw:
-        values["traces"] = min(values["traces"], values["trials"])  # the default never exceeds trials
+        values["traces"] = min(values["traces"], values["trials"]) if _layout(values) == "ratio" else 0
     elif values["traces"] > values["trials"]:
         raise InputError("traces", values["traces"], f"must be at most trials = {values['trials']}")
+    elif values["traces"] and _layout(values) == "probe":
+        raise InputError("traces", values["traces"], "must be 0 with ratio_range or mode = 'adaptive' (no traces kept)")
     for s in values["s"]:
         if s >= values["d"][0]:
             raise InputError(
@@ -208,6 +291,34 @@ def validate(raw, text=""):
     return config
 
 
+def _check_design(raw, values):
+    """The rules between the sample-size fields: a ratio list or a ratio range (not both),
+    ``n_step`` only with a range, adaptive mode from a ratio list, nested sampling for both."""
+    grid, adaptive = raw["grid"], raw.get("adaptive", {})
+    if (values["ratio"] is None) == (values["ratio_range"] is None):
+        given = values["ratio"] or values["ratio_range"]
+        raise InputError("grid.ratio", given, "give exactly one of grid.ratio and grid.ratio_range")
+    if "n_step" in grid and values["ratio_range"] is None:
+        raise InputError("grid.n_step", values["n_step"], "is read only with grid.ratio_range")
+    if values["mode"] == "adaptive":
+        if values["ratio"] is None:
+            raise InputError("grid.ratio_range", list(values["ratio_range"]), "adaptive mode starts from grid.ratio")
+        if len(values["ratio"]) < 2:
+            raise InputError("grid.ratio", list(values["ratio"]), "adaptive mode needs at least two ratios (a range)")
+        if values["first_trials"] > values["trials"]:
+            raise InputError(
+                "adaptive.first_trials", values["first_trials"], f"must be at most trials = {values['trials']}"
+            )
+    elif adaptive:
+        raise InputError("adaptive", adaptive, "is read only with mode = 'adaptive'")
+    if _layout(values) == "probe" and values["sampling"] != "nested":
+        raise InputError("sampling", values["sampling"], "must be nested with ratio_range or mode = 'adaptive'")
+
+
+def _layout(values):
+    return "ratio" if values["mode"] == "grid" and values["ratio"] is not None else "probe"
+
+
 def _check_keys(table, raw, known):
     for key in raw:
         if key not in known:
@@ -215,8 +326,9 @@ def _check_keys(table, raw, known):
             raise InputError(where, raw[key], f"unknown key; known keys: {', '.join(sorted(known))}")
 
 
-def trial_bytes(config, d, n_max):
-    """Upper bound on the peak bytes of one trial in :func:`sweep.engine.run_task`.
+def trial_bytes(config, d, ns):
+    """Upper bound on the peak bytes of one trial in :func:`sweep.engine.run_task`, whose
+    cell has sample sizes ``ns``.
 
     The design ``X`` (n_max x d) and its transpose (the kernel reads both); labels,
     products and residuals (three n_max x P arrays, four allowed); iterates and gradients
@@ -226,29 +338,26 @@ def trial_bytes(config, d, n_max):
     ``tests/sweep/test_engine.py`` checks it against the measured peak.
     """
     item = 8 if config.dtype == "float64" else 4
-    P = _problems_per_draw(config)
+    n_max = max(ns)
+    P = len(config.models) * len(config.regularizers) * config.probes_per_draw(ns)
     arrays = 2 * n_max * d + 4 * n_max * P + 6 * d * P
     wide = 8 * P * (config.iterations + 1 + d + n_max) + 8 * 2 * n_max
     screen = 2 * n_max * d + 4 * P * d
     return int(item * arrays + wide + screen)
 
 
-def task_bytes(config, d, n_max, batch):
+def task_bytes(config, d, ns, batch):
     """Peak bytes of a task of ``batch`` trials: one trial at a time, plus the outputs."""
-    P = len(config.models) * len(config.regularizers) * len(config.ratio)
-    outputs = 8 * P * (9 * batch + min(batch, config.traces) * (config.iterations + 1))
-    return trial_bytes(config, d, n_max) + outputs
-
-
-def _problems_per_draw(config):
-    # nested: every ratio shares one X; independent: each ratio draws its own
-    return len(config.models) * len(config.regularizers) * (len(config.ratio) if config.sampling == "nested" else 1)
+    width = len(ns) if config.layout == "ratio" else config.probes_per_draw(ns)
+    P = len(config.models) * len(config.regularizers) * width
+    outputs = 8 * P * (11 * batch + min(batch, config.traces) * (config.iterations + 1))
+    return trial_bytes(config, d, ns) + outputs
 
 
 def _check_memory(config):
     sizes = config.sample_sizes()
     for (d, s), ns in sizes.items():
-        need = task_bytes(config, d, max(ns), 1)
+        need = task_bytes(config, d, ns, 1)
         if need > config.memory_budget:
             raise InputError(
                 "memory_budget",

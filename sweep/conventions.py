@@ -19,6 +19,9 @@ DIMS = ("model", "regularizer", "d", "s", "ratio", "trial")
 # Traces are kept for the first `traces` trials of each cell only: their own dimension,
 # so that a sweep does not store NaN traces for every other trial.
 TRACE_DIMS = DIMS[:-1] + ("traced_trial", "iteration")
+# A ratio range or an adaptive sweep gives each trial its own sample sizes: per-probe
+# variables, with n among them, in place of the ratio dimension.
+PROBE_DIMS = ("model", "regularizer", "d", "s", "trial", "probe")
 
 VARIABLES = {
     "rel_error": dict(long_name="final relative error ||w_T - w*|| / ||w*|| (inf if diverged)", units="1"),
@@ -46,6 +49,8 @@ PACKED = {
     "stalled": ("i1", -1),
     "iterations": ("i2", -2),
     "iterations_run": ("i2", -2),
+    "n": ("i4", -1),
+    "round": ("i2", -1),
 }
 
 COORDS = {
@@ -59,6 +64,7 @@ COORDS = {
     "traced_trial": dict(long_name="trial index of a kept error trace (the first traces trials)", units="1"),
     "n": dict(long_name="number of samples n = ceil(ratio * n0)", units="1"),
     "n0": dict(long_name="sample-size threshold used to set n (see n0_method)", units="1"),
+    "probe": dict(long_name="index of a sample size given to a trial (ascending n)", units="1"),
     "n0_approx": dict(long_name="n0 = 2 s log(d/s)", units="1"),
     "n0_l1": dict(long_name="statistical dimension of the l1 descent cone at an s-sparse point", units="1"),
     "n0_l0_mc": dict(
@@ -77,13 +83,21 @@ GLOBAL = dict(
 )
 
 
-def annotate(ds):
+#: Attrs of the probe layout's own variables (``n`` is a coordinate in the ratio layout).
+PROBE_VARIABLES = {
+    "n": dict(long_name="number of samples of this probe: the trial's design X[:n]", units="1"),
+    "round": dict(long_name="round of the sweep that ran this probe (0: the grid's ratios)", units="1"),
+}
+
+
+def annotate(ds, layout="ratio"):
     """Set the CF attrs of every known variable and coordinate of ``ds``.
 
     Flag variables (those with ``flag_meanings``) get ``flag_values`` 0 and 1 in the type
     they are packed as on disk (CF wants the variable's own type) and no units.
     """
-    for name, attrs in {**VARIABLES, **COORDS}.items():
+    known = {**VARIABLES, **COORDS, **(PROBE_VARIABLES if layout == "probe" else {})}
+    for name, attrs in known.items():
         if name in ds.variables:
             ds[name].attrs.update(attrs)
             if "flag_meanings" in attrs:
@@ -153,10 +167,11 @@ def git_commit():
 
 
 #: The modules whose source determines a sweep's numbers: the reference science, the
-#: generator, the kernel and the engine that seeds and batches trials. The CLI, the cluster
+#: generator, the kernel, the engine that seeds and batches trials, and the adaptive
+#: rounds with the fit that places their probes. The CLI, the cluster
 #: layer, the store, these conventions and ``analysis`` only move or describe the numbers.
 #: The sample sizes, which the config's code computes, are kept in the manifest instead.
-RESULT_MODULES = ("_loop", "_normal", "engine", "kernel", "problem", "projections", "theory")
+RESULT_MODULES = ("_loop", "_normal", "adaptive", "engine", "fit", "kernel", "problem", "projections", "theory")
 
 
 def code_id():

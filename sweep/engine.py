@@ -1,8 +1,10 @@
 """The unit of work of a sweep: a batch of trials of one ``(d, s)`` cell, plain numpy.
 
-A task runs every ratio, model and regularizer of its trials; :mod:`sweep.fanout` sends
-tasks to Dask workers. A trial's data depends only on ``(seed, d, s, trial)`` (plus the
-ratio with independent sampling), so results never depend on how trials are batched.
+A :class:`Task` runs every ratio, model and regularizer of its trials; a
+:class:`ProbeTask` runs each trial at its own sample sizes (a ratio range, or the probes an
+adaptive round placed). :mod:`sweep.fanout` sends tasks to Dask workers. A trial's data
+depends only on ``(seed, d, s, trial)`` (plus the ratio with independent sampling), so
+results never depend on how trials are batched.
 """
 
 import dataclasses
@@ -25,6 +27,8 @@ RESULT_VARS = (
     "stalled",
     "iterations_run",
 )
+#: Per-probe variables of a :class:`ProbeTask` (shape: model, regularizer, trial, probe).
+PROBE_VARS = RESULT_VARS + ("n",)
 TARGET_TASK_SECONDS = 10.0  # short tasks: worker deaths and --lifetime lose little (docs/design.md#storage)
 
 
@@ -40,6 +44,28 @@ class Task:
     @property
     def name(self):
         return f"d{self.d}-s{self.s}-t{self.start:06d}-{self.stop:06d}"
+
+
+@dataclass(frozen=True)
+class ProbeTask:
+    """Trials ``start .. stop-1`` of cell ``(d, s)`` in round ``round``, each at its own
+    sample sizes: ``probes[b][i][j]`` are the ``n`` of trial ``start + b`` for model ``i``
+    and regularizer ``j`` (ascending; empty where that cell takes no probe)."""
+
+    d: int
+    s: int
+    start: int
+    stop: int
+    round: int
+    probes: tuple
+
+    @property
+    def name(self):
+        return f"r{self.round:03d}-d{self.d}-s{self.s}-t{self.start:06d}-{self.stop:06d}"
+
+    def sizes(self):
+        """Every sample size the task solves at (with repeats), for cost estimates."""
+        return [n for trial in self.probes for cell in trial for ns in cell for n in ns]
 
 
 @dataclass(frozen=True)
@@ -76,10 +102,11 @@ def default_batch_size(config, sizes):
     """
     worst = max(sizes.items(), key=lambda kv: kv[0][0] * max(kv[1]))
     (d, _), ns = worst
-    n_max = max(ns)
     by_time = int(TARGET_TASK_SECONDS / trial_seconds(config, d, ns))
-    batch = max(1, min(config.trials, by_time, math.ceil(config.trials / 4)))
-    while batch > 1 and task_bytes(config, d, n_max, batch) > config.memory_budget:
+    # adaptive rounds are barriers: each round's trials are split in two at least
+    per_round = math.ceil(min(config.first_trials, config.round_trials) / 2) if config.mode == "adaptive" else None
+    batch = max(1, min(config.trials, by_time, math.ceil(config.trials / 4), per_round or config.trials))
+    while batch > 1 and task_bytes(config, d, ns, batch) > config.memory_budget:
         batch -= 1
     return batch
 
@@ -94,7 +121,18 @@ def trial_seconds(config, d, ns):
 
 def sweep_seconds(plan, tasks):
     """A rough time for ``tasks`` on one core (:func:`trial_seconds`)."""
-    return sum((t.stop - t.start) * trial_seconds(plan.config, t.d, plan.ns(t.d, t.s)) for t in tasks)
+    return sum((t.stop - t.start) * trial_seconds(plan.config, t.d, _ns(plan, t)) for t in tasks)
+
+
+def _ns(plan, task):
+    # a probe task's problems per trial, as sample sizes per (model, regularizer)
+    if isinstance(task, ProbeTask):
+        sizes = task.sizes()
+        per_trial = max(
+            1, len(sizes) // ((task.stop - task.start) * len(plan.config.models) * len(plan.config.regularizers))
+        )
+        return [max(sizes, default=1)] * per_trial
+    return plan.ns(task.d, task.s)
 
 
 def make_tasks(config, batch_size):
@@ -111,6 +149,8 @@ def task_cost(plan, task):
     """A task's relative cost: its trials times ``d`` times the rows of every ratio (what
     its draws and products scale with). Only an order: heavier tasks go first
     (:func:`sweep.fanout.compute`)."""
+    if isinstance(task, ProbeTask):
+        return task.d * sum(task.sizes())
     return (task.stop - task.start) * task.d * sum(plan.ns(task.d, task.s))
 
 
@@ -124,6 +164,8 @@ def run_task(plan, task):
         float64; and ``trace`` with shape ``(model, regularizer, ratio, k, iteration)`` for
         the ``k`` trials of the task whose index is below ``plan.config.traces``.
     """
+    if isinstance(task, ProbeTask):
+        return run_probe_task(plan, task)
     M, G, R, B = len(plan.config.models), len(plan.config.regularizers), len(plan.config.ratio), task.stop - task.start
     out = {v: np.full((M, G, R, B), np.nan) for v in RESULT_VARS}
     k = max(0, min(task.stop, plan.config.traces) - task.start)
@@ -142,6 +184,41 @@ def run_task(plan, task):
                 out[v][:, :, list(rs), b] = np.asarray(value, dtype=np.float64).reshape(shape)
             if b < k:
                 out["trace"][:, :, list(rs), b] = res.trace.reshape(shape + (-1,))
+    return out
+
+
+def run_probe_task(plan, task, width=None):
+    """Run a probe task's trials: every (model, regularizer, n) of a trial on its one ``X``
+    (nested prefixes), in one kernel call.
+
+    Returns
+    -------
+    dict of numpy.ndarray
+        Each of :data:`PROBE_VARS` with shape ``(model, regularizer, trial, probe)``,
+        float64, NaN where a trial has fewer probes than ``width`` (default: the task's
+        widest).
+    """
+    config = plan.config
+    M, G, B = len(config.models), len(config.regularizers), task.stop - task.start
+    width = width or max(len(ns) for trial in task.probes for cell in trial for ns in cell)
+    out = {v: np.full((M, G, B, width), np.nan) for v in PROBE_VARS}
+    for b, trial in enumerate(range(task.start, task.stop)):
+        slots = [(i, j, p, n) for i in range(M) for j in range(G) for p, n in enumerate(task.probes[b][i][j])]
+        if not slots:
+            continue
+        n_max = max(n for *_, n in slots)
+        X, w_star = problem.draw_trial(
+            config.seed, (task.d, task.s, trial), task.d, task.s, n_max, config.signal, np.dtype(config.dtype)
+        )
+        labels = {m: problem.observe(X, w_star, m) for m in config.models}
+        probs = [kernel.Problem(config.models[i], config.regularizers[j], n) for i, j, _, n in slots]
+        res = kernel.solve(X, w_star, labels, probs, config.iterations, config.tolerance)
+        del X  # freed before the next trial's draw: a task's peak is one trial's
+        i, j, p, n = np.array(slots).T
+        for v in RESULT_VARS:
+            value = res.rel_error <= config.tolerance if v == "success" else getattr(res, v)
+            out[v][i, j, b, p] = np.asarray(value, dtype=np.float64)
+        out["n"][i, j, b, p] = n
     return out
 
 

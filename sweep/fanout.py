@@ -49,7 +49,7 @@ def _run(plan, task):
     return engine.run_task(plan, task)
 
 
-def compute(client, plan, tasks, on_result, progress=True, retries=3):
+def compute(client, plan, tasks, on_result, progress=True, retries=3, desc="sweep"):
     """Run ``tasks`` on ``client``; call ``on_result(task, arrays)`` as each finishes.
 
     Tasks are submitted all at once (they are short: ``docs/design.md#storage``) and consumed with
@@ -73,7 +73,7 @@ def compute(client, plan, tasks, on_result, progress=True, retries=3):
         ): t
         for i, t in enumerate(order)
     }
-    bar = tqdm(total=len(tasks), disable=not progress, unit="task", desc="sweep", mininterval=0.5, smoothing=0.1)
+    bar = tqdm(total=len(tasks), disable=not progress, unit="task", desc=desc, mininterval=0.5, smoothing=0.1)
     try:
         for fut in as_completed(futures):
             try:

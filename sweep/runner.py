@@ -6,7 +6,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import cluster, cluster_config, engine, fanout, kernel, store
+from . import adaptive, cluster, cluster_config, engine, fanout, kernel, store
 from . import config as config_mod
 from .errors import InputError, RunError
 
@@ -79,7 +79,7 @@ def run(
     parts = store.Parts(store.parts_path(out))
     if dry_run:
         bs = batch_size or engine.default_batch_size(config, sizes)
-        log(f"{config.name}: {len(engine.make_tasks(config, bs))} tasks of {bs} trials on {kind}; would write {out}")
+        log(f"{config.name}: {_plan_words(config, sizes, bs)} on {kind}; would write {out}")
         if kind in cluster_config.JOBQUEUE:
             _, bounds = cluster.jobqueue_kwargs(config.cluster, workers, kind=kind)
             if not cluster.tls_enabled(config.cluster):
@@ -91,34 +91,90 @@ def run(
         cluster.connect, kind, workers, config.cluster, dashboard_address, parts.path.resolve(), log
     )
     with parts.lock():
-        return _run_holding(config, out, parts, plan, sizes, tables, batch_size, connect, progress, log, in_process)
+        with _writing(parts.path):
+            bs = parts.open(config, batch_size, engine.default_batch_size(config, sizes), out, sizes)
+        done, damaged = parts.check()
+        parts.set_aside(damaged, log)
+        with contextlib.ExitStack() as stack:
+            session = _Session(config, plan, kind, connect, stack, progress, log, in_process, parts)
+            if config.layout == "ratio":
+                ds, total = _run_grid(config, parts, plan, tables, bs, done, session)
+            else:
+                ds, total = _run_probes(config, parts, sizes, tables, bs, done, session)
+        with _writing(out):
+            store.write_dataset(ds, out)
+        log(f"wrote {out}")
+        return Summary(total, session.computed, out)
 
 
-def _run_holding(config, out, parts, plan, sizes, tables, batch_size, connect, progress, log, in_process):
-    """:func:`run` once the parts folder is this process's."""
-    with _writing(parts.path):
-        bs = parts.open(config, batch_size, engine.default_batch_size(config, sizes), out, sizes)
-    tasks = engine.make_tasks(config, bs)
-    done, damaged = parts.check()
-    parts.set_aside(damaged, log)
-    todo = [t for t in tasks if t.name not in done]
-    log(f"{config.name}: {len(tasks)} tasks of {bs} trials; {len(tasks) - len(todo)} already done, {len(todo)} to run")
-    if todo:
-        kernel.warm_up(config.dtype)  # compiled once here; the workers then load numba's cache
-        if in_process is None:
-            in_process = engine.sweep_seconds(plan, todo) < IN_PROCESS_SECONDS
-        with connect(in_process=in_process) as client:
-            where = "threads of this process (a small sweep)" if in_process and connect.args[0] == "local" else ""
-            log(
-                f"scheduler: {client.scheduler.address}; dashboard: {client.dashboard_link}"
+def _plan_words(config, sizes, bs):
+    if config.layout == "ratio":
+        return f"{len(engine.make_tasks(config, bs))} tasks of {bs} trials"
+    rounds = adaptive.rounds(config)
+    first = adaptive.make_tasks(config, 0, *rounds[0], bs, adaptive.first_placement(config, sizes))
+    return f"{len(rounds)} round(s) at most, {len(first)} tasks of up to {bs} trials in round 0"
+
+
+class _Session:
+    """The cluster of a run, started at the first task to compute (a finished sweep starts
+    none), and the tasks computed on it."""
+
+    def __init__(self, config, plan, kind, connect, stack, progress, log, in_process, parts):
+        self.config, self.plan, self.kind, self.connect, self.stack = config, plan, kind, connect, stack
+        self.progress, self.log, self.in_process, self.parts = progress, log, in_process, parts
+        self.client, self.computed = None, 0
+
+    def compute(self, todo, estimate, desc="sweep"):
+        """Run ``todo`` and write their parts; ``estimate`` is the sweep's rough one-core
+        time (:func:`sweep.engine.sweep_seconds`), which picks threads or processes."""
+        if self.client is None:
+            kernel.warm_up(self.config.dtype)  # compiled once here; the workers then load numba's cache
+            in_process = self.in_process if self.in_process is not None else estimate < IN_PROCESS_SECONDS
+            self.client = self.stack.enter_context(self.connect(in_process=in_process))
+            where = "threads of this process (a small sweep)" if in_process and self.kind == "local" else ""
+            self.log(
+                f"scheduler: {self.client.scheduler.address}; dashboard: {self.client.dashboard_link}"
                 + (f"; on {where}" if where else "")
             )
-            fanout.compute(client, plan, todo, _write_part(parts), progress=progress)
-    ds = parts.assemble(config, plan, tables, done | {t.name for t in todo})
-    with _writing(out):
-        store.write_dataset(ds, out)
-    log(f"wrote {out}")
-    return Summary(len(tasks), len(todo), out)
+        fanout.compute(self.client, self.plan, todo, _write_part(self.parts), progress=self.progress, desc=desc)
+        self.computed += len(todo)
+
+
+def _run_grid(config, parts, plan, tables, bs, done, session):
+    """The ratio layout: every task at once."""
+    tasks = engine.make_tasks(config, bs)
+    todo = [t for t in tasks if t.name not in done]
+    session.log(
+        f"{config.name}: {len(tasks)} tasks of {bs} trials; {len(tasks) - len(todo)} already done, {len(todo)} to run"
+    )
+    if todo:
+        session.compute(todo, engine.sweep_seconds(plan, todo))
+    return parts.assemble(config, plan, tables, done | {t.name for t in todo}), len(tasks)
+
+
+def _run_probes(config, parts, sizes, tables, bs, done, session):
+    """The probe layout: round after round (:func:`sweep.adaptive.drive`)."""
+    data = store.probe_arrays(config, sizes)
+    rounds = adaptive.rounds(config)
+    # the whole budget at round 0's sizes: an upper bound on the work, which picks threads or processes
+    budget = [engine.Task(d, s, 0, config.trials) for d in config.d for s in config.s]
+    estimate = engine.sweep_seconds(session.plan, budget)
+    session.log(f"{config.name}: {_plan_words(config, sizes, bs)}; {len(done)} tasks already done")
+
+    def compute(round_, todo, open_cells):
+        desc = f"round {round_ + 1}/{len(rounds)}, {open_cells} cells open" if config.mode == "adaptive" else "sweep"
+        session.compute(todo, estimate, desc)
+
+    progress = adaptive.drive(
+        config, sizes, bs, data, done, lambda tasks: store.fill_probes(parts, config, data, tasks), compute
+    )
+    if config.mode == "adaptive":
+        rounds_run = max(t.round for t in progress.tasks) + 1
+        session.log(
+            f"{config.name}: {rounds_run} round(s) run; {len(adaptive.cells(config)) - progress.open_cells} of "
+            f"{len(adaptive.cells(config))} cells reached the precision before the budget ran out"
+        )
+    return store.assemble_probes(config, tables, data, bs), len(progress.tasks)
 
 
 @contextlib.contextmanager
@@ -183,10 +239,20 @@ def cli_resume(args):
 
 def cli_status(args):
     parts, m, cfg = _open_parts(args.parts)
-    names = {t.name for t in engine.make_tasks(cfg, m["batch_size"])}
     good, damaged = parts.check()
     for name, why in sorted(damaged.items()):  # status only looks; a run or resume sets them aside
         print(f"sweep: {parts.path / name} is damaged ({why}); not counted, to be recomputed", file=sys.stderr)
+    if cfg.layout == "ratio":
+        names = {t.name for t in engine.make_tasks(cfg, m["batch_size"])}
+        done = len(good & names)
+        print(f"{cfg.name}: {done} / {len(names)} tasks done ({100 * done / len(names):.0f}%); output {m['out']}")
+        return 0
+    progress = store.probe_progress(parts, cfg, m, good)[1]
+    names = {t.name for t in progress.tasks}
     done = len(good & names)
-    print(f"{cfg.name}: {done} / {len(names)} tasks done ({100 * done / len(names):.0f}%); output {m['out']}")
+    where = "every round done" if progress.complete else f"in round {progress.round + 1}"
+    print(
+        f"{cfg.name}: {done} / {len(names)} tasks done of the rounds placed so far ({where}, at most "
+        f"{len(adaptive.rounds(cfg))}); {progress.open_cells} cells open; output {m['out']}"
+    )
     return 0

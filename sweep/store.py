@@ -23,16 +23,16 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from . import __version__, conventions, theory
+from . import __version__, adaptive, conventions, theory
 from . import config as config_mod
 from .atomic import atomic_path, fsync_path
-from .engine import RESULT_VARS, Plan, make_tasks
+from .engine import PROBE_VARS, RESULT_VARS, Plan, make_tasks
 from .errors import InputError, RunError
 
 MANIFEST = "manifest.json"
 LEDGER = "parts.sha256"
 LOCK = "lock"
-_PART = re.compile(r"^d(\d+)-s(\d+)-t(\d+)-(\d+)\.npz$")
+_PART = re.compile(r"^(?:r(\d+)-)?d(\d+)-s(\d+)-t(\d+)-(\d+)\.npz$")
 _LEDGER_LINE = re.compile(r"^([0-9a-f]{64})  (\S+\.npz)$")
 
 
@@ -86,7 +86,7 @@ class Parts:
             code=conventions.code_id(),
             code_covers=[f"sweep/{name}.py" for name in conventions.RESULT_MODULES],
             git_commit=conventions.git_commit(),
-            tasks=len(make_tasks(config, batch_size)),
+            tasks=len(make_tasks(config, batch_size)) if config.layout == "ratio" else None,
             n=sizes,
         )
         with atomic_path(self.manifest_path) as tmp:
@@ -265,22 +265,84 @@ class Parts:
             ds = ds.drop_vars(["traced_trial", "iteration"])
         conventions.annotate(ds)
         ds["n0"].attrs["method"] = config.n0
-        ds.attrs.update(
-            conventions.provenance(f"relu-phase sweep {config.name}", f"sweep run ({config.name})"),
-            name=config.name,
-            config=config.text,
-            n0_method=config.n0,
-            tolerance=config.tolerance,
-            seed=config.seed,
-            trials=config.trials,
-            iterations=config.iterations,
-            sampling=config.sampling,
-            dtype=config.dtype,
-            signal=config.signal,
-            traces=config.traces,
-            batch_size=batch_size,
-        )
+        ds.attrs.update(_global_attrs(config, batch_size))
         return ds
+
+
+def probe_arrays(config, sizes):
+    """Empty (NaN) per-probe arrays of a probe-layout sweep, each of :data:`PROBE_VARS`
+    over ``(model, regularizer, d, s, trial, probe)``."""
+    shape = (len(config.models), len(config.regularizers), len(config.d), len(config.s), config.trials)
+    return {v: np.full(shape + (adaptive.width(config, sizes),), np.nan) for v in PROBE_VARS}
+
+
+def fill_probes(parts, config, data, tasks, ledger=None):
+    """Read the parts of ``tasks`` (each checked against the ledger) into ``data``
+    (:func:`probe_arrays`)."""
+    ledger = ledger or parts._ledger()
+    di = {d: i for i, d in enumerate(config.d)}
+    si = {s: i for i, s in enumerate(config.s)}
+    for task in tasks:
+        part = parts.read(task, ledger)
+        w = part["n"].shape[-1]
+        for v in PROBE_VARS:
+            data[v][:, :, di[task.d], si[task.s], task.start : task.stop, :w] = part[v]
+
+
+def assemble_probes(config, tables, data, batch_size):
+    """The probe-layout Dataset (``docs/design.md#dataset``): per-probe variables over
+    ``(model, regularizer, d, s, trial, probe)``, ``n`` and ``round`` among them, NaN
+    where a trial has no such probe."""
+    dims = conventions.PROBE_DIMS
+    ds = xr.Dataset({v: (dims, a) for v, a in data.items()})
+    starts = [start for start, _ in adaptive.rounds(config)]
+    trial_round = np.searchsorted(starts, np.arange(config.trials), side="right") - 1.0
+    ds["round"] = xr.where(ds.n.notnull(), xr.DataArray(trial_round, dims="trial"), np.nan).transpose(*dims)
+    ds = ds.assign_coords(
+        model=list(config.models),
+        regularizer=list(config.regularizers),
+        d=list(config.d),
+        s=list(config.s),
+        trial=np.arange(config.trials),
+        probe=np.arange(ds.sizes["probe"]),
+        **{name: (("d", "s"), table) for name, table in tables.items()},
+    )
+    conventions.annotate(ds, layout="probe")
+    ds["n0"].attrs["method"] = config.n0
+    ds.attrs.update(_global_attrs(config, batch_size))
+    return ds
+
+
+def _global_attrs(config, batch_size):
+    attrs = dict(
+        conventions.provenance(f"relu-phase sweep {config.name}", f"sweep run ({config.name})"),
+        name=config.name,
+        config=config.text,
+        mode=config.mode,
+        layout=config.layout,
+        n0_method=config.n0,
+        tolerance=config.tolerance,
+        seed=config.seed,
+        trials=config.trials,
+        iterations=config.iterations,
+        sampling=config.sampling,
+        dtype=config.dtype,
+        signal=config.signal,
+        traces=config.traces,
+        batch_size=batch_size,
+    )
+    if config.ratio_range is not None:
+        attrs.update(ratio_range=list(config.ratio_range), n_step=config.n_step)
+    if config.mode == "adaptive":
+        attrs.update(
+            ratio_range=[min(config.ratio), max(config.ratio)],
+            first_trials=config.first_trials,
+            round_trials=config.round_trials,
+            probes_per_trial=config.probes_per_trial,
+            quantiles=list(config.quantiles),
+            precision=config.precision,
+        )
+    return attrs
 
 
 def open_parts(path):
@@ -294,15 +356,34 @@ def open_parts(path):
     m = parts.manifest()
     config = config_mod.loads(m["config"])
     tables = n0_tables(config)
-    if "n" in m:
-        sizes = {tuple(map(int, key.split("-"))): ns for key, ns in m["n"].items()}
-    else:
-        sizes = sample_sizes(config, tables)
     done = parts.done()
-    ds = parts.assemble(config, Plan.from_config(config, sizes), tables, done)
-    names = {t.name for t in make_tasks(config, m["batch_size"])}
+    if config.layout == "probe":
+        data, progress = probe_progress(parts, config, m, done)
+        ds = assemble_probes(config, tables, data, m["batch_size"])
+        names = {t.name for t in progress.tasks}  # of the rounds placed so far
+    else:
+        ds = parts.assemble(config, Plan.from_config(config, _manifest_sizes(config, m, tables)), tables, done)
+        names = {t.name for t in make_tasks(config, m["batch_size"])}
     ds.attrs.update(tasks_done=len(done & names), tasks=len(names), parts=str(parts.path))
     return ds
+
+
+def _manifest_sizes(config, m, tables):
+    if "n" in m:
+        return {tuple(map(int, key.split("-"))): ns for key, ns in m["n"].items()}
+    return sample_sizes(config, tables)
+
+
+def probe_progress(parts, config, m, done):
+    """A probe-layout sweep's results so far (:func:`probe_arrays`) and its
+    :class:`~sweep.adaptive.Progress`, replaying its rounds from the intact parts in ``done``."""
+    sizes = _manifest_sizes(config, m, None if "n" in m else n0_tables(config))
+    data = probe_arrays(config, sizes)
+    ledger = parts._ledger()
+    progress = adaptive.drive(
+        config, sizes, m["batch_size"], data, done, lambda tasks: fill_probes(parts, config, data, tasks, ledger)
+    )
+    return data, progress
 
 
 def sample_sizes(config, tables):

@@ -108,7 +108,7 @@ MUTATIONS = (
     Mutation(
         "independent-intervals-for-nested",
         "nested sweeps' n50 interval from the logit link alone (the grid's link assumption unhedged)",
-        "analysis/stats.py",
+        "sweep/fit.py",
         "    for link in LINKS:\n        full =",
         '    for link in ("logit",):\n        full =',
         ("tests/analysis/test_stats.py::test_nested_interval_covers_the_true_n50",),

@@ -18,9 +18,9 @@ MAX_LINES = 80
 
 LAYERS = {
     "base": ["__init__", "errors", "atomic"],
-    "science": ["projections", "pgd", "theory"],
+    "science": ["projections", "pgd", "theory", "fit"],
     "kernel": ["_normal", "_loop", "problem", "kernel"],
-    "engine": ["cluster_config", "config", "engine", "conventions", "store", "figure1"],
+    "engine": ["cluster_config", "config", "engine", "adaptive", "conventions", "store", "figure1"],
     "dask": ["cluster", "fanout", "runner"],
     "cli": ["cli", "__main__"],
 }

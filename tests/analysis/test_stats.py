@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from analysis import stats
+from sweep import fit
 
 
 def test_wilson_known_values():
@@ -70,7 +71,7 @@ def test_grouped_fit_is_the_ungrouped_fit():
     n = np.repeat(sizes, 20)
     y = (rng.random(n.size) < 1 / (1 + np.exp(-(np.log(n) - math.log(150)) / 0.25))).astype(float)
     (a, b), cov = stats.fit_logistic(np.log(n), y)
-    ag, bg, covg = stats.fit_logistic_grouped(np.log(sizes), y.reshape(10, 20).sum(1), np.full(10, 20.0))
+    ag, bg, covg = fit.fit_logistic_grouped(np.log(sizes), y.reshape(10, 20).sum(1), np.full(10, 20.0))
     assert ag == pytest.approx(a, rel=1e-9) and bg == pytest.approx(b, rel=1e-9)
     np.testing.assert_allclose(covg, cov, rtol=1e-8)
 
@@ -81,7 +82,7 @@ def test_probit_fit_recovers_a_known_probit():
     x = np.linspace(-2, 2, 9)
     m = np.full(9, 4000.0)
     k = np.round(m * ndtr(0.3 + 1.7 * x))
-    a, b, cov = stats.fit_logistic_grouped(x, k, m, "probit")
+    a, b, cov = fit.fit_logistic_grouped(x, k, m, "probit")
     assert abs(a - 0.3) < 3 * math.sqrt(cov[0, 0]) and abs(b - 1.7) < 3 * math.sqrt(cov[1, 1])
 
 

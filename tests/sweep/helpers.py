@@ -38,6 +38,46 @@ s = [10, 20]
 ratio = [0.5, 1.0, 2.0, 3.0, 4.0]
 """
 
+# Adaptive mode on small cells: rounds of 8 trials, a loose precision so some cells close.
+ADAPTIVE = """
+name = "adaptive"
+seed = 5
+trials = 40
+iterations = 150
+tolerance = 1e-4
+models = ["relu", "linear"]
+regularizers = ["l0", "l1"]
+mode = "adaptive"
+[grid]
+d = [100]
+s = [2, 4]
+ratio = [0.5, 1.0, 2.0, 3.0, 4.0]
+[adaptive]
+first_trials = 8
+round_trials = 8
+precision = 0.1
+"""
+
+# Adaptive rounds whose tasks take long enough (~0.2 s) that a kill lands mid-round.
+ADAPTIVE_SLOW = """
+name = "adaptive-slow"
+seed = 13
+trials = 36
+iterations = 200
+tolerance = 1e-4
+models = ["relu", "linear"]
+regularizers = ["l0"]
+mode = "adaptive"
+[grid]
+d = [1000]
+s = [10]
+ratio = [0.5, 1.0, 2.0, 3.0, 4.0]
+[adaptive]
+first_trials = 12
+round_trials = 12
+precision = 0.01
+"""
+
 
 def assert_same_numbers(a, b):
     """Every data variable and coordinate of two sweep datasets equal bit for bit."""
@@ -73,10 +113,11 @@ def sweep_cli(*args, **kw):
     )
 
 
-def wait_for_parts(parts, count, proc, timeout=120):
+def wait_for_parts(parts, count, proc, timeout=120, prefix=""):
+    """Wait until ``count`` intact parts whose names start with ``prefix`` exist."""
     t0 = time.time()
     while time.time() - t0 < timeout:
-        if parts.exists() and len(store.Parts(parts).done()) >= count:
+        if parts.exists() and sum(n.startswith(prefix) for n in store.Parts(parts).done()) >= count:
             return
         if proc.poll() is not None:
             pytest.fail(f"sweep ended before {count} parts: {proc.communicate()}")

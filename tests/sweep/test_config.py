@@ -15,7 +15,23 @@ import pytest
 
 from sweep import cli, config
 
-from .helpers import SMALL
+from .helpers import ADAPTIVE, SMALL
+
+RANGE = """
+name = "range"
+seed = 7
+trials = 4
+iterations = 100
+tolerance = 1e-4
+models = ["relu"]
+regularizers = ["l0"]
+traces = 0
+[grid]
+d = [60]
+s = [2]
+ratio_range = [0.5, 3.0]
+n_step = 2
+"""
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -61,6 +77,35 @@ BAD = [
     dict(text=edit("tolerance = 1e-4", "tolerance = true"), field="tolerance"),
     dict(text=edit("trials = 6", "trials = true"), field="trials"),
     dict(text=SMALL + "[cluster]\nminimum_jobs = 4\nmaximum_jobs = 2\n", field="cluster.minimum_jobs"),
+    # ratio ranges and adaptive mode
+    dict(text=edit("[grid]", "[grid]\nratio_range = [0.5, 2.0]"), field="grid.ratio"),
+    dict(text=RANGE.replace("ratio_range = [0.5, 3.0]", ""), field="grid.ratio"),
+    dict(text=RANGE.replace("[0.5, 3.0]", "[3.0, 0.5]"), field="grid.ratio_range"),
+    dict(text=RANGE.replace("[0.5, 3.0]", "[0.5]"), field="grid.ratio_range"),
+    dict(text=RANGE.replace("[0.5, 3.0]", "[0.0, 3.0]"), field="grid.ratio_range"),
+    dict(text=RANGE.replace("n_step = 2", "n_step = 0"), field="grid.n_step"),
+    dict(text=edit("[grid]", "[grid]\nn_step = 2"), field="grid.n_step"),
+    dict(text=RANGE.replace("traces = 0", "traces = 2"), field="traces"),
+    dict(text=RANGE.replace("seed = 7", 'seed = 7\nsampling = "independent"'), field="sampling"),
+    dict(text=SMALL + "[adaptive]\nfirst_trials = 2\n", field="adaptive"),
+    dict(text=ADAPTIVE.replace("first_trials = 8", "first_trials = 80"), field="adaptive.first_trials"),
+    dict(text=ADAPTIVE.replace("first_trials = 8", "first_trials = 0"), field="adaptive.first_trials"),
+    dict(text=ADAPTIVE.replace("round_trials = 8", "round_trials = 1.5"), field="adaptive.round_trials"),
+    dict(text=ADAPTIVE.replace("precision = 0.1", "precision = 0"), field="adaptive.precision"),
+    dict(text=ADAPTIVE.replace("precision = 0.1", "precision = 1.5"), field="adaptive.precision"),
+    dict(text=ADAPTIVE.replace("precision = 0.1", "quantiles = [0.5, 1.0]"), field="adaptive.quantiles"),
+    dict(text=ADAPTIVE.replace("precision = 0.1", "quantiles = []"), field="adaptive.quantiles"),
+    dict(text=ADAPTIVE.replace("precision = 0.1", "quantiles = [0.5, 0.5]"), field="adaptive.quantiles"),
+    dict(text=ADAPTIVE.replace("precision = 0.1", "probes_per_trial = 0"), field="adaptive.probes_per_trial"),
+    dict(text=ADAPTIVE.replace("precision = 0.1", "probes = 3"), field="adaptive.probes"),
+    dict(text=ADAPTIVE.replace('mode = "adaptive"', 'mode = "bisect"'), field="mode"),
+    dict(text=ADAPTIVE.replace("ratio = [0.5, 1.0, 2.0, 3.0, 4.0]", "ratio = [1.0]"), field="grid.ratio"),
+    dict(
+        text=ADAPTIVE.replace("ratio = [0.5, 1.0, 2.0, 3.0, 4.0]", "ratio_range = [0.5, 4.0]"),
+        field="grid.ratio_range",
+    ),
+    dict(text=ADAPTIVE.replace("trials = 40", "trials = 40\ntraces = 1"), field="traces"),
+    dict(text=ADAPTIVE.replace("[adaptive]", "adaptive = 3\n[x]"), field="adaptive"),
 ]
 
 
@@ -135,30 +180,53 @@ def test_shipped_configs_are_valid():
     assert site.cluster["kind"] == "slurm" and site.cluster["maximum_jobs"] == 25
 
 
-def _readme_config():
+def _readme_configs():
+    """The TOML blocks of the README's config section: the main example, then the ratio
+    range and adaptive mode."""
     text = (ROOT / "README.md").read_text()
-    section = text.split("## Config (TOML)", 1)[1]
-    return tomllib.loads(section.split("```toml", 1)[1].split("```", 1)[0])
+    section = text.split("## Config (TOML)", 1)[1].split("\n## ", 1)[0]
+    return [tomllib.loads(block.split("```", 1)[0]) for block in section.split("```toml")[1:]]
+
+
+def _keys(block):
+    # [cluster] is cluster_config's table, tested in test_cluster.py
+    return {k for k, v in block.items() if not isinstance(v, dict)} | {
+        f"{t}.{k}" for t, v in block.items() if isinstance(v, dict) and t != "cluster" for k in v
+    }
+
+
+def _value(block, f):
+    table = block.get(f.metadata["table"], {}) if f.metadata["table"] else block
+    return table[f.name]
 
 
 def test_the_readme_config_shows_every_field_and_its_default():
-    """The README's example is the field list of SweepConfig: same keys, same tables,
-    optional fields at their defaults, and it validates."""
-    shown = _readme_config()
+    """The README's examples are the field list of SweepConfig: every key is shown, at its
+    default where it has one (the main example's, or where only a later block shows it),
+    and each later block validates on top of the main one."""
+    main, *more = _readme_configs()
+    assert {k for block in (main, *more) for k in _keys(block)} == {config.key_of(f) for f in config.FIELDS}
     for f in config.FIELDS:
-        table = shown.get(f.metadata["table"], {}) if f.metadata["table"] else shown
-        assert f.name in table, f"README config lacks {config.key_of(f)}"
-        if f.default is not dataclasses.MISSING:
-            assert table[f.name] == f.default, config.key_of(f)
-    keys = {k for k, v in shown.items() if not isinstance(v, dict)} | {f"grid.{k}" for k in shown["grid"]}
-    assert keys == {config.key_of(f) for f in config.FIELDS}
-    config.validate(shown)
+        first = next(block for block in (main, *more) if config.key_of(f) in _keys(block))
+        if f.default not in (dataclasses.MISSING, None):
+            check = f.metadata["check"]
+            assert check(config.key_of(f), _value(first, f)) == check("default", f.default), config.key_of(f)
+    config.validate(main)
+    for block in more:
+        # ranges and adaptive mode keep no traces, as the README says beside them
+        merged = {**main, "traces": 0, **{k: v for k, v in block.items() if not isinstance(v, dict)}}
+        merged["grid"] = dict(main["grid"], **block.get("grid", {}))
+        if "ratio_range" in merged["grid"]:
+            del merged["grid"]["ratio"]
+        if "adaptive" in block:
+            merged["adaptive"] = block["adaptive"]
+        config.validate(merged)
 
 
 def test_the_readme_names_the_required_fields():
     text = (ROOT / "README.md").read_text()
     required = [config.key_of(f) for f in config.FIELDS if f.default is dataclasses.MISSING]
-    line = re.search(r"Required: (.*?); the others", text, re.S).group(1)
+    line = re.search(r"Required: (.*?); `grid.ratio` or", text, re.S).group(1)
     named = re.findall(r"`([^`]+)`", line)
     listed = [
         n

@@ -249,4 +249,4 @@ def test_a_task_stays_within_its_memory_estimate(case):
     engine.run_task(plan, engine.Task(case["d"], case["s"], 0, case["trials"]))
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
-    assert peak <= config.task_bytes(cfg, case["d"], max(plan.ns(case["d"], case["s"])), case["trials"])
+    assert peak <= config.task_bytes(cfg, case["d"], plan.ns(case["d"], case["s"]), case["trials"])
