@@ -130,6 +130,22 @@ MUTATIONS = (
         ("tests/analysis/test_flicker.py",),
     ),
     Mutation(
+        "stop-on-separated-data",
+        "an adaptive cell closes on perfectly separated outcomes (a zero-width interval)",
+        "sweep/adaptive.py",
+        'return finite and not est.get("separated", False) and',
+        "return finite and",
+        ("tests/sweep/test_adaptive.py::test_separated_outcomes_never_close_a_cell",),
+    ),
+    Mutation(
+        "probes-off-the-fit",
+        "later rounds probe the grid's range evenly instead of the fitted quantiles",
+        "sweep/adaptive.py",
+        "    if np.isfinite(a) and np.isfinite(b) and b > 0:",
+        "    if False:",
+        ("tests/sweep/test_adaptive.py::test_probes_converge_to_the_true_n50_of_a_known_curve",),
+    ),
+    Mutation(
         "parts-trusted-by-name",
         "a part file counts as done by its name, its checksum unread",
         "sweep/store.py",
@@ -156,6 +172,7 @@ QUICK = (
     "textbook-relu-derivative",
     "independent-intervals-for-nested",
     "median-interval-narrowed",
+    "stop-on-separated-data",
 )
 
 
