@@ -17,7 +17,7 @@ import xarray as xr
 
 from sweep import cluster, config, store
 
-from .helpers import SLOW, SMALL, assert_same_numbers, sweep_cli, wait_for_parts
+from .helpers import ADAPTIVE, SLOW, SMALL, assert_same_numbers, run_config, sweep_cli, wait_for_parts
 
 SITE = """
 [cluster]
@@ -201,3 +201,19 @@ def test_scancel_of_a_worker_job_loses_nothing(tmp_path, slow_reference):
     assert victim in watcher.seen
     with xr.open_dataset(out) as ds:
         assert_same_numbers(ds.load(), slow_reference)
+
+
+@pytest.mark.slurm
+@needs_slurm
+def test_an_adaptive_sweep_on_slurm_equals_the_local_one(tmp_path):
+    """Rounds on SLURM jobs (one cluster for every round) give the local dataset."""
+    local = tmp_path / "local.nc"
+    run_config(ADAPTIVE, local, workers=1, in_process=True)
+    cfg = tmp_path / "adaptive.toml"
+    cfg.write_text(ADAPTIVE + _local_slurm(tmp_path / "logs"))
+    out = tmp_path / "adaptive.nc"
+    proc = sweep_cli(cfg, "--out", out)
+    _, err = proc.communicate(timeout=400)
+    assert proc.returncode == 0, err
+    with xr.open_dataset(out) as a, xr.open_dataset(local) as b:
+        assert_same_numbers(a.load(), b.load())
