@@ -7,10 +7,15 @@ In a notebook::
     analysis.transition_table(ds)          # n50 / n0 per (model, regularizer, d, s), with intervals
     analysis.cap_table(ds)                 # the same at every rung of the iteration-cap ladder
     analysis.plot_heatmaps(ds)             # success rate over (n/n0, s) with the n0 lines
+
+A ratio range or an adaptive sweep (per-probe variables over ``probe``) takes the same
+tables; ``plot_probes`` draws where its probes went with the fitted curve, and for a ratio
+range ``plot_strips`` and ``flicker_table`` show where one trial's success is not monotone.
 """
 
 from sweep.fit import fit_logistic_grouped
 
+from .flicker import flicker_table
 from .io import open_figure1, open_sweep
 from .plots import (
     plot_caps,
@@ -18,11 +23,15 @@ from .plots import (
     plot_donoho_tanner,
     plot_figure1,
     plot_heatmaps,
+    plot_probes,
+    plot_scale,
     plot_slopes,
+    plot_strips,
 )
 from .stats import (
     cap_table,
     fit_logistic,
+    model_ratio,
     settled,
     success_at,
     success_rate,
@@ -42,6 +51,7 @@ __all__ = [
     "transitions",
     "transition_nested",
     "transition_table",
+    "model_ratio",
     "success_at",
     "cap_table",
     "settled",
@@ -51,4 +61,8 @@ __all__ = [
     "plot_slopes",
     "plot_caps",
     "plot_figure1",
+    "plot_probes",
+    "plot_scale",
+    "plot_strips",
+    "flicker_table",
 ]

@@ -403,3 +403,78 @@ def plot_strips(ds):
             ax.set_ylabel("trial")
         figs[f"strips_{reg}"] = fig
     return figs
+
+
+N0_NAMES = {"approx": "2 s log(d/s)", "l1": "l1 statistical dimension", "l0_mc": "l0 union-bound width² (MC)"}
+
+
+def plot_scale(fit, ratios):
+    """How the answer moves with ``d``: ``c = n50 / n0`` against ``d`` (log axis), one panel
+    per (regularizer, n0 method) with a line per (model, s) and 95% intervals as bars; and
+    ReLU's ``n50`` over linear's against ``d`` with the paired intervals.
+
+    ``fit`` is :func:`analysis.stats.transitions`'s dataset and ``ratios``
+    :func:`analysis.stats.model_ratio`'s table.
+    """
+    regs = list(fit.regularizer.values)
+    methods = [m for m in N0_NAMES if f"c_{m}" in fit]
+    fig, axes = plt.subplots(
+        len(regs),
+        len(methods),
+        figsize=(4.6 * len(methods) + 1, 3.6 * len(regs) + 0.8),
+        squeeze=False,
+        constrained_layout=True,
+    )
+    styles = {"relu": dict(marker="o", ls="-"), "linear": dict(marker="s", ls="--")}
+    palette = sns.color_palette("viridis", fit.sizes["s"])
+    d = fit.d.values
+    for i, reg in enumerate(regs):
+        for j, method in enumerate(methods):
+            ax = axes[i, j]
+            for model in fit.model.values:
+                for k, s in enumerate(fit.s.values):
+                    f = fit.sel(model=model, regularizer=reg, s=s)
+                    c = f[f"c_{method}"].values
+                    scale = c / f.n50.values
+                    err = np.array([(f.n50 - f.n50_lower).values, (f.n50_upper - f.n50).values]) * scale
+                    ax.errorbar(
+                        d,
+                        c,
+                        yerr=err,
+                        capsize=2,
+                        ms=4,
+                        color=palette[k],
+                        label=f"{model}, s = {s}",
+                        **styles.get(str(model), {}),
+                    )
+            ax.set_xscale("log")
+            ax.set_xticks(d, [str(v) for v in d])
+            ax.set_xticks([], minor=True)
+            ax.set_xlabel("d")
+            ax.set_ylabel(f"c = n50 / ({N0_NAMES[method]})")
+            ax.set_title(f"{reg}, n0 = {N0_NAMES[method]}")
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside right upper", fontsize=8)
+    fig.suptitle("The empirical constant c = n50 / n0 against d (bars: 95% intervals, trials resampled)", fontsize=12)
+    out = {"scale": fig}
+    if len(ratios):
+        fig, axes = plt.subplots(1, len(regs), figsize=(5 * len(regs) + 1, 3.8), squeeze=False, constrained_layout=True)
+        for i, reg in enumerate(regs):
+            ax = axes[0, i]
+            for k, s in enumerate(fit.s.values):
+                r = ratios[(ratios.regularizer == reg) & (ratios.s == s)].sort_values("d")
+                err = np.array([r.ratio - r.ratio_lower, r.ratio_upper - r.ratio])
+                ax.errorbar(r.d, r.ratio, yerr=err, capsize=2, marker="o", ms=4, color=palette[k], label=f"s = {s}")
+            ax.axhline(1.0, color="grey", lw=1, ls=":")
+            ax.set_xscale("log")
+            ax.set_xticks(d, [str(v) for v in d])
+            ax.set_xticks([], minor=True)
+            ax.set_xlabel("d")
+            ax.set_ylabel("n50 (ReLU) / n50 (linear)")
+            ax.set_title(f"{reg}")
+        axes[0, -1].legend(fontsize=8)
+        fig.suptitle(
+            "ReLU's extra cost: n50 of ReLU over linear observations on the same trials (bars: paired 95%)", fontsize=12
+        )
+        out["relu_over_linear"] = fig
+    return out

@@ -14,10 +14,11 @@ from .plots import (
     plot_figure1,
     plot_heatmaps,
     plot_probes,
+    plot_scale,
     plot_slopes,
     plot_strips,
 )
-from .stats import cap_table, pd_table_markdown, settled, transitions
+from .stats import cap_table, model_ratio, pd_table_markdown, settled, transitions
 
 FORMATS = ("png", "pdf", "svg")
 PROVENANCE = (
@@ -91,6 +92,10 @@ def report(ds, out, fmt="png", figure1=None):
     caps = cap_table(ds)
     figs = _figures(ds)
     figs.update(plot_caps(caps, ds))
+    both = {"relu", "linear"} <= set(ds.model.values)
+    ratios = model_ratio(ds) if both else pd.DataFrame()
+    if ds.sizes["d"] > 1:
+        figs.update(plot_scale(transitions(ds), ratios))
     if figure1 is not None:
         figs.update(plot_figure1(open_figure1(figure1)))
     paths = save_figures(figs, out, fmt)
@@ -128,7 +133,7 @@ def report(ds, out, fmt="png", figure1=None):
         + ").",
         "",
     ]
-    lines += _probe_lines(ds) + _flicker_lines(ds, out)
+    lines += _ratio_lines(ratios, out) + _probe_lines(ds) + _flicker_lines(ds, out)
     lines += ["## Figures", ""]
     lines += [f"![{p.stem}]({p.name})\n" for p in paths]
     lines += ["## Provenance", ""]
@@ -136,8 +141,24 @@ def report(ds, out, fmt="png", figure1=None):
     lines += ["", "Config:", "", "```toml", ds.attrs.get("config", "").strip(), "```", ""]
     caps.to_csv(out / "transitions.csv", index=False, float_format="%.6g")
     (out / "report.md").write_text("\n".join(lines))
-    extra = [out / "flicker.csv"] if _is_range(ds) else []
+    extra = ([out / "flicker.csv"] if _is_range(ds) else []) + ([out / "relu_over_linear.csv"] if len(ratios) else [])
     return paths + [out / "transitions.csv", *extra, out / "report.md"]
+
+
+def _ratio_lines(ratios, out):
+    """ReLU's n50 over linear's per cell, with the paired interval; also a CSV."""
+    if not len(ratios):
+        return []
+    ratios.to_csv(Path(out) / "relu_over_linear.csv", index=False, float_format="%.6g")
+    return [
+        "## ReLU's extra cost: n50 (ReLU) / n50 (linear)",
+        "",
+        "Both models see each trial's X, so the 95% interval resamples trials once for both (paired), joining "
+        "the logit and probit links; in [`relu_over_linear.csv`](relu_over_linear.csv).",
+        "",
+        pd_table_markdown(ratios),
+        "",
+    ]
 
 
 def _probe_lines(ds):

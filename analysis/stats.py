@@ -7,7 +7,7 @@ import pandas as pd
 import xarray as xr
 
 from sweep.adaptive import by_size
-from sweep.fit import RESAMPLES, Z95, _width, transition_nested
+from sweep.fit import RESAMPLES, Z95, _width, ratio_nested, transition_nested
 
 N0_METHODS = {"approx": "n0_approx", "l1": "n0_l1", "l0_mc": "n0_l0_mc"}
 
@@ -222,6 +222,50 @@ def settled(ds, resamples=RESAMPLES, seed=0):
     cap = int(ds.attrs["iterations"])
     full, half = transitions(ds, None, resamples, seed), transitions(ds, cap // 2, resamples, seed)
     return (half.n50 >= full.n50_lower) & (half.n50 <= full.n50_upper)
+
+
+def model_ratio(ds, cap=None, resamples=RESAMPLES, seed=0, numerator="relu", denominator="linear"):
+    """``n50`` of ReLU over linear observations per ``(regularizer, d, s)``, with the paired
+    95% interval of :func:`sweep.fit.ratio_nested` (both models see each trial's ``X``, so
+    each resample weights a trial once for both). Either layout; ``cap`` as in
+    :func:`transitions`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``regularizer, d, s, ratio, ratio_lower, ratio_upper``, one row per cell.
+    """
+    succ = success_at(ds, cap)
+    rows = []
+    for g in ds.regularizer.values:
+        for d in ds.d.values:
+            for s in ds.s.values:
+                cells = [succ.sel(model=m, regularizer=g, d=d, s=s) for m in (numerator, denominator)]
+                if "probe" in ds.dims:
+                    ns = [
+                        ds.n.sel(model=m, regularizer=g, d=d, s=s).transpose("trial", "probe").values
+                        for m in (numerator, denominator)
+                    ]
+                    vals = [c.transpose("trial", "probe").values for c in cells]
+                    keep = np.logical_or(
+                        *[(np.isfinite(n) & np.isfinite(v)).any(axis=1) for n, v in zip(ns, vals, strict=True)]
+                    )
+                    (na, sa), (nb, sb) = (by_size(n, v, keep) for n, v in zip(ns, vals, strict=True))
+                else:
+                    na = nb = ds.n.sel(d=d, s=s).values
+                    sa, sb = (c.transpose("ratio", "trial").values for c in cells)
+                fit = ratio_nested(na, sa, nb, sb, resamples, seed) if na.size and nb.size else {}
+                rows.append(
+                    dict(
+                        regularizer=g,
+                        d=int(d),
+                        s=int(s),
+                        ratio=fit.get("ratio", np.nan),
+                        ratio_lower=fit.get("ratio_lower", np.nan),
+                        ratio_upper=fit.get("ratio_upper", np.nan),
+                    )
+                )
+    return pd.DataFrame(rows)
 
 
 def median_slope(ds):

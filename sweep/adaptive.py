@@ -80,13 +80,16 @@ def separated(sizes, outcome):
     return bool(fails.size and wins.size and fails.max() < wins.min())
 
 
-def by_size(n, success):
+def by_size(n, success, keep=None):
     """Probes ``(trial, probe)`` as ``(sizes, outcome)``: the distinct ``n`` ascending and
     each probed trial's outcome at each (``(len(sizes), trials with a probe)``, NaN where
-    the trial has no probe there): the layout :func:`sweep.fit.transition_nested` takes."""
+    the trial has no probe there): the layout :func:`sweep.fit.transition_nested` takes.
+    ``keep`` (a boolean mask over trials) keeps those trials instead, probed or not: two
+    cells on the same trials, resampled together."""
     n, success = np.asarray(n, float), np.asarray(success, float)
     probed = np.isfinite(n) & np.isfinite(success)
-    keep = probed.any(axis=1)  # a trial without a probe here is no cluster: resampling it would add noise
+    if keep is None:
+        keep = probed.any(axis=1)  # a trial without a probe here is no cluster: resampling it would add noise
     n, success, probed = n[keep], success[keep], probed[keep]
     sizes = np.unique(n[probed])
     outcome = np.full((sizes.size, n.shape[0]), np.nan)

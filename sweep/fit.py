@@ -190,3 +190,39 @@ def curve_band(n, success, at, resamples=RESAMPLES, seed=0, level=0.95):
         warnings.simplefilter("ignore", RuntimeWarning)
         lower, upper = np.nanquantile(draws, [tail, 1 - tail], axis=0)
     return p, lower, upper
+
+
+def ratio_nested(n_a, success_a, n_b, success_b, resamples=RESAMPLES, seed=0):
+    """``n50_a / n50_b`` of two cells measured on the same trials, with a 95% interval that
+    uses the pairing: each resample weights the trials once for both cells (a trial's two
+    outcomes share its ``X``, so their errors largely cancel in the ratio).
+
+    ``n_*`` are ``(R_*,)`` sizes and ``success_*`` ``(R_*, T)`` outcomes over the same ``T``
+    trials (NaN where a trial has no outcome there). The interval joins the logit and probit
+    links' percentile intervals, as :func:`transition_nested` does. Returns ``ratio``,
+    ``ratio_lower``, ``ratio_upper`` (NaN where either cell has no transition, or more than
+    2.5% of the resamples lack one).
+    """
+    cells = []
+    for n, success in ((n_a, success_a), (n_b, success_b)):
+        success = np.asarray(success, float)
+        ran = np.isfinite(success)
+        y = np.where(ran, success, 0.0)
+        k, m = _resampled_counts(y, ran, resamples, seed)  # the same seed: the same weights
+        cells.append((np.log(np.asarray(n, float)), y.sum(-1), ran.sum(-1), k, m))
+    logs = {}
+    for link in LINKS:
+        per_cell = []
+        for x, k0, m0, k, m in cells:
+            full = fit_logistic_grouped(x, k0, m0, link)[:2]
+            ab, bb, _ = fit_logistic_grouped(x[None, :], k, m, link, full)
+            per_cell.append((np.log(_n50(*full)), np.log(_n50(ab, bb))))
+        logs[link] = (per_cell[0][0] - per_cell[1][0], per_cell[0][1] - per_cell[1][1])
+    point = logs["logit"][0]
+    lower, upper = np.inf, -np.inf
+    for _, draws in logs.values():
+        if np.mean(~np.isfinite(draws)) > 0.025:
+            return dict(ratio=float(np.exp(point)), ratio_lower=np.nan, ratio_upper=np.nan)
+        lo, hi = np.nanquantile(draws, [0.025, 0.975])
+        lower, upper = min(lower, lo), max(upper, hi)
+    return dict(ratio=float(np.exp(point)), ratio_lower=float(np.exp(lower)), ratio_upper=float(np.exp(upper)))

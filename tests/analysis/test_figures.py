@@ -6,10 +6,12 @@ from pathlib import Path
 
 import matplotlib.image as mpimg
 import numpy as np
+import pandas as pd
 import pytest
 import xarray as xr
 
 import analysis
+from sweep import fit
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "data" / "example.nc"
@@ -67,10 +69,27 @@ def test_report_lists_every_cell(tmp_path, example):
     md = (tmp_path / "report.md").read_text()
     rows = [line for line in md.splitlines() if line.startswith("| relu") or line.startswith("| linear")]
     assert len(rows) == example.sizes["model"] * example.sizes["regularizer"] * example.sizes["d"] * example.sizes["s"]
-    for name in ("heatmap_l0", "donoho_tanner_l0", "curves_l0", "slopes_l0", "figure1"):
+    for name in ("heatmap_l0", "donoho_tanner_l0", "curves_l0", "slopes_l0", "figure1", "scale", "relu_over_linear"):
         assert (tmp_path / f"{name}.png").stat().st_size > 10_000
         assert f"({name}.png)" in md
     assert "git_commit" in md and "```toml" in md
+    ratios = pd.read_csv(tmp_path / "relu_over_linear.csv")
+    assert len(ratios) == example.sizes["regularizer"] * example.sizes["d"] * example.sizes["s"]
+
+
+def test_the_model_ratio_is_the_paired_fit_of_each_cell(example):
+    """Each row of the ReLU-over-linear table is ``ratio_nested`` on that cell's two
+    (ratio, trial) tables, and lies inside the ratio of the two n50 intervals' ends."""
+    table = analysis.model_ratio(example)
+    row = table[(table.d == 500) & (table.s == 10)].iloc[0]
+    cell = example.success.sel(regularizer="l0", d=500, s=10)
+    n = example.n.sel(d=500, s=10).values
+    want = fit.ratio_nested(n, cell.sel(model="relu").values, n, cell.sel(model="linear").values)
+    assert row.ratio == pytest.approx(want["ratio"]) and row.ratio_lower == pytest.approx(want["ratio_lower"])
+    t = analysis.transitions(example).sel(regularizer="l0", d=500, s=10)
+    assert row.ratio == pytest.approx(float(t.n50.sel(model="relu") / t.n50.sel(model="linear")))
+    wide = float(t.n50_upper.sel(model="relu") / t.n50_lower.sel(model="linear"))
+    assert row.ratio_lower < row.ratio < row.ratio_upper <= wide
 
 
 def test_transition_constants_are_plausible(example):
