@@ -222,3 +222,13 @@ def test_separated_outcomes_never_close_a_cell():
     success[0, 1] = 1.0  # one trial succeeds at 100: no longer separated
     _, est = adaptive.cell_fit(n, success)
     assert not est["separated"]
+
+
+def test_no_cell_closes_on_the_grid_alone():
+    """However loose the precision, a cell runs one round of fitted probes before it
+    closes: round 0's interval between two grid sizes is the link's guess."""
+    cfg = _one_cell(precision=0.5)
+    thresholds = np.exp(np.log(180.0) + 0.3 * np.random.default_rng(7).standard_normal(cfg.trials))
+    data, progress = _synthetic(cfg, thresholds)
+    used = int(np.isfinite(data["n"][0, 0, 0, 0]).any(axis=1).sum())
+    assert progress.open_cells == 0 and used == cfg.first_trials + cfg.round_trials
