@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 
+import dask
 import psutil
 import pytest
 import xarray as xr
@@ -167,8 +168,11 @@ def test_slurm_sweep_with_default_tls_refuses_strangers_and_equals_the_local_one
     host_port = address[len("tls://") :]
     # plain tcp://, tls:// with no certificates, tls:// with certificates of another CA
     for stranger, security in ((f"tcp://{host_port}", None), (address, None), (address, Security.temporary())):
-        with pytest.raises(Exception):  # noqa: B017 - any refusal will do; a connection would not raise
+        # a Client that fails to connect leaves scheduler = "dask.distributed" in the global
+        # config (it sets it before connecting): restore it, or later writes in this process fail
+        with pytest.raises(Exception), dask.config.set(scheduler=dask.config.get("scheduler", None)):  # noqa: B017
             Client(stranger, timeout=5, security=security)
+    assert dask.config.get("scheduler", None) is None
     wait_for_parts(parts, 2, proc, timeout=300)
     _, err = proc.communicate(timeout=600)
     assert proc.returncode == 0, err
