@@ -172,7 +172,6 @@ QUICK = (
     "textbook-relu-derivative",
     "independent-intervals-for-nested",
     "median-interval-narrowed",
-    "stop-on-separated-data",
 )
 
 

@@ -146,7 +146,7 @@ def test_paired_ratio_interval_covers_the_true_ratio():
         tb = np.exp(np.log(84) + z + 0.05 * rng.standard_normal(60))
         sa = (n[:, None] >= ta[None, :]).astype(float)
         sb = (n[:, None] >= tb[None, :]).astype(float)
-        r = fit.ratio_nested(n, sb, n, sa, resamples=300)
+        r = fit.ratio_nested(n, sb, n, sa, resamples=200)
         hits += r["ratio_lower"] <= 1.2 <= r["ratio_upper"]
         paired.append(np.log(r["ratio_upper"] / r["ratio_lower"]))
         if rep < 20:

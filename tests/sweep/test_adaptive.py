@@ -68,17 +68,18 @@ def test_probes_converge_to_the_true_n50_of_a_known_curve(spread, precision):
 
 
 def test_the_interval_the_sweep_stops_on_covers_the_true_n50():
-    """Over 20 replications of the synthetic sweep (optional stopping included), the final
-    interval holds the true n50 in at least 16 (a 95% interval: 16 or fewer of 20 happens
-    with probability under 2% if its coverage is 95%)."""
+    """Over 12 replications of the synthetic sweep (optional stopping included), the final
+    interval holds the true n50 in at least 10 (9 or fewer of 12 happens with probability 2%
+    if its coverage is 95%; run to 20 replications it held in 20, and in 18 at a precision of
+    0.02 with a narrower curve)."""
     cfg = _one_cell(precision=0.04)
     hits = 0
-    for rep in range(20):
+    for rep in range(12):
         thresholds = np.exp(np.log(180.0) + 0.3 * np.random.default_rng(100 + rep).standard_normal(cfg.trials))
         data, _ = _synthetic(cfg, thresholds)
         _, est = adaptive.cell_fit(data["n"][0, 0, 0, 0], data["success"][0, 0, 0, 0])
         hits += est["n50_lower"] <= 180.0 <= est["n50_upper"]
-    assert hits >= 16
+    assert hits >= 10
 
 
 def test_without_a_transition_the_probes_spread_over_the_range():
