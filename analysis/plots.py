@@ -316,21 +316,22 @@ def _probe_cells(ds, title):
         )
 
 
-def plot_probes(ds, resamples=1000):
+def plot_probes(ds, resamples=1000, fit=None):
     """Where the probes went and the success curve they found, per cell of a probe dataset
     (a ratio range or an adaptive sweep).
 
     Bars: the probes' ``n / n0`` (stacked by round). Line: the fitted success curve (Firth
     logistic in ``log n``, over every probe) with its pointwise 95% band from resampling
     whole trials; dots: the success rate at each ``n`` probed by five trials or more; the
-    shaded span: n50's 95% interval (:func:`analysis.stats.transitions`).
+    shaded span: n50's 95% interval (:func:`analysis.stats.transitions`; pass ``fit`` when
+    it is already computed).
     """
     from sweep.adaptive import by_size
     from sweep.fit import curve_band
 
     from .stats import transitions
 
-    fit = transitions(ds, resamples=resamples)
+    fit = transitions(ds, resamples=resamples) if fit is None else fit
     figs = {}
     title = (
         "Probes (bars; darker: later rounds) and the fitted success curve with its 95% band (orange: n50's 95% "

@@ -1,5 +1,6 @@
 """``analysis report``: every figure of a dataset and a Markdown report with the table."""
 
+import functools
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -65,15 +66,16 @@ def heatmaps(ds, out, fmt="png"):
     return save_figures(plot_heatmaps(ds) if "ratio" in ds.dims else plot_probes(ds), out, fmt)
 
 
-def _figures(ds):
+def _figures(ds, fit):
     """The figures of a dataset, by layout: heatmaps and curves over the ratios, or the
-    probes with the fitted curve (and the success strips of a ratio range)."""
+    probes with the fitted curve ``fit`` (and the success strips of a ratio range)."""
+    probes = functools.partial(plot_probes, fit=fit)
     if "probe" not in ds.dims:
         fns = (plot_heatmaps, plot_donoho_tanner, plot_curves, plot_slopes)
     elif ds.attrs.get("mode") == "adaptive":
-        fns = (plot_probes,)
+        fns = (probes,)
     else:
-        fns = (plot_probes, plot_strips)
+        fns = (probes, plot_strips)
     figs = {}
     for fn in fns:
         figs.update(fn(ds))
@@ -90,12 +92,13 @@ def report(ds, out, fmt="png", figure1=None):
     :data:`analysis.stats.CSV_COLUMNS`)."""
     out = Path(out)
     caps = cap_table(ds)
-    figs = _figures(ds)
+    fit = transitions(ds)  # at the cap: shared by the figures and the tables below
+    figs = _figures(ds, fit)
     figs.update(plot_caps(caps, ds))
     both = {"relu", "linear"} <= set(ds.model.values)
     ratios = model_ratio(ds) if both else pd.DataFrame()
     if ds.sizes["d"] > 1:
-        figs.update(plot_scale(transitions(ds), ratios))
+        figs.update(plot_scale(fit, ratios))
     if figure1 is not None:
         figs.update(plot_figure1(open_figure1(figure1)))
     paths = save_figures(figs, out, fmt)
@@ -133,7 +136,7 @@ def report(ds, out, fmt="png", figure1=None):
         + ").",
         "",
     ]
-    lines += _ratio_lines(ratios, out) + _probe_lines(ds) + _flicker_lines(ds, out)
+    lines += _ratio_lines(ratios, out) + _probe_lines(ds, fit) + _flicker_lines(ds, out)
     lines += ["## Figures", ""]
     lines += [f"![{p.stem}]({p.name})\n" for p in paths]
     lines += ["## Provenance", ""]
@@ -161,17 +164,24 @@ def _ratio_lines(ratios, out):
     ]
 
 
-def _probe_lines(ds):
+def _probe_lines(ds, fit):
     """An adaptive sweep's spending per cell: trials and probes used, rounds, and the n50
-    interval's half-width against the precision it aimed at."""
+    interval's half-width (``fit``: :func:`transitions` at the cap) against the precision
+    it aimed at."""
     if ds.attrs.get("mode") != "adaptive":
         return []
-    fit = transitions_at_cap(ds)
     rows = []
-    for (m, g, d, s), f in fit.items():
+    for m, g, d, s in (
+        (m, g, int(d), int(s))
+        for m in ds.model.values
+        for g in ds.regularizer.values
+        for d in ds.d.values
+        for s in ds.s.values
+    ):
         cell = ds.sel(model=m, regularizer=g, d=d, s=s)
+        f = fit.sel(model=m, regularizer=g, d=d, s=s)
         probed = cell.n.notnull()
-        half = (f["n50_upper"] - f["n50_lower"]) / 2 / f["n50"]
+        half = float((f.n50_upper - f.n50_lower) / 2 / f.n50)
         rows.append(
             dict(
                 model=m,
@@ -194,20 +204,6 @@ def _probe_lines(ds):
         pd_table_markdown(pd.DataFrame(rows)),
         "",
     ]
-
-
-def transitions_at_cap(ds):
-    """``{(model, regularizer, d, s): fit}`` at the dataset's cap (:func:`transitions`)."""
-    t = transitions(ds)
-    return {
-        (m, g, int(d), int(s)): {
-            k: float(t[k].sel(model=m, regularizer=g, d=d, s=s)) for k in ("n50", "n50_lower", "n50_upper")
-        }
-        for m in t.model.values
-        for g in t.regularizer.values
-        for d in t.d.values
-        for s in t.s.values
-    }
 
 
 def _flicker_lines(ds, out):
