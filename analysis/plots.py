@@ -63,6 +63,14 @@ def _crossing(rate, ratios):
     return 0.0 if np.isfinite(r).any() and r[np.isfinite(r)][0] >= 0.5 else np.nan
 
 
+def _log_x(ax, ticks):
+    """A log x axis labelled at exactly ``ticks`` (caps, dimensions): the values a reader
+    looks up, not matplotlib's decades."""
+    ax.set_xscale("log")
+    ax.set_xticks(ticks, [str(v) for v in ticks])
+    ax.set_xticks([], minor=True)
+
+
 def _facets(ds, title):
     """One figure per regularizer with a panel per ``(d, model)``.
 
@@ -287,10 +295,7 @@ def plot_caps(table, ds):
                     color=palette[k],
                     label=f"d = {d}, s = {s}",
                 )
-            ax.set_xscale("log")
-            rungs = sorted(table.cap.unique())
-            ax.set_xticks(rungs, [str(c) for c in rungs], minor=False)
-            ax.set_xticks([], minor=True)
+            _log_x(ax, sorted(table.cap.unique()))
             ax.set_title(f"{model} observations, {reg}")
             ax.set_xlabel("iteration cap")
             ax.set_ylabel("n50 / (2 s log(d/s))")
@@ -448,9 +453,7 @@ def plot_scale(fit, ratios):
                         label=f"{model}, s = {s}",
                         **styles.get(str(model), {}),
                     )
-            ax.set_xscale("log")
-            ax.set_xticks(d, [str(v) for v in d])
-            ax.set_xticks([], minor=True)
+            _log_x(ax, d)
             ax.set_xlabel("d")
             ax.set_ylabel(f"c = n50 / ({N0_NAMES[method]})")
             ax.set_title(f"{reg}, n0 = {N0_NAMES[method]}")
@@ -467,9 +470,7 @@ def plot_scale(fit, ratios):
                 err = np.array([r.ratio - r.ratio_lower, r.ratio_upper - r.ratio])
                 ax.errorbar(r.d, r.ratio, yerr=err, capsize=2, marker="o", ms=4, color=palette[k], label=f"s = {s}")
             ax.axhline(1.0, color="grey", lw=1, ls=":")
-            ax.set_xscale("log")
-            ax.set_xticks(d, [str(v) for v in d])
-            ax.set_xticks([], minor=True)
+            _log_x(ax, d)
             ax.set_xlabel("d")
             ax.set_ylabel("n50 (ReLU) / n50 (linear)")
             ax.set_title(f"{reg}")

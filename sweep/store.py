@@ -20,6 +20,7 @@ import re
 import socket
 from pathlib import Path
 
+import dask
 import numpy as np
 import xarray as xr
 
@@ -411,6 +412,12 @@ def _sha256(data):
 
 
 def write_dataset(ds, out):
-    """Write ``ds`` to ``out`` atomically, compressed per :mod:`sweep.conventions`."""
-    with atomic_path(out) as tmp:
+    """Write ``ds`` to ``out`` atomically, compressed per :mod:`sweep.conventions`.
+
+    xarray asks dask for the current scheduler even when every variable is in memory, and a
+    failed ``Client(...)`` elsewhere in the process can leave dask pointing at a client that
+    no longer exists; in-memory data is written without asking.
+    """
+    in_memory = not ds.chunks
+    with dask.config.set(scheduler="synchronous") if in_memory else contextlib.nullcontext(), atomic_path(out) as tmp:
         ds.to_netcdf(tmp, engine="netcdf4", encoding=conventions.encoding(ds))

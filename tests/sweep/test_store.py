@@ -124,3 +124,14 @@ def test_resume_follows_the_code_that_computes_results_only(tmp_path):
             assert line.startswith("sweep: error: code = ") and len(line.splitlines()) == 1
             assert conventions.code_id() in line and line.endswith("use another --out or remove that folder")
     assert set(conventions.RESULT_MODULES) <= {p.stem for p in (ROOT / "sweep").glob("*.py")}
+
+
+def test_writing_in_memory_data_does_not_ask_dask_for_a_client(tmp_path, small_reference):
+    """A failed ``Client(...)`` can leave dask's scheduler set to a client that does not exist;
+    xarray asks dask for the scheduler on every write."""
+    import dask
+
+    with dask.config.set(scheduler="dask.distributed"):
+        store.write_dataset(small_reference, tmp_path / "out.nc")
+    with xr.open_dataset(tmp_path / "out.nc") as back:
+        assert back.success.equals(small_reference.success)
