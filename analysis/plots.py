@@ -63,6 +63,12 @@ def _crossing(rate, ratios):
     return 0.0 if np.isfinite(r).any() and r[np.isfinite(r)][0] >= 0.5 else np.nan
 
 
+def _bars(point, lower, upper):
+    """Error bar lengths ``(2, N)`` below and above ``point``. A separated cell's interval is
+    the point itself, and its ends may lie a rounding error on the wrong side of it."""
+    return np.clip(np.array([np.asarray(point) - lower, np.asarray(upper) - point], float), 0, None)
+
+
 def _log_x(ax, ticks):
     """A log x axis labelled at exactly ``ticks`` (caps, dimensions): the values a reader
     looks up, not matplotlib's decades."""
@@ -284,7 +290,7 @@ def plot_caps(table, ds):
             for k, (d, s) in enumerate(cells):
                 rows = table[(table.model == model) & (table.regularizer == reg) & (table.d == d) & (table.s == s)]
                 base = float(n0.sel(d=d, s=s))
-                err = np.array([rows.n50 - rows.n50_lower, rows.n50_upper - rows.n50]) / base
+                err = _bars(rows.n50, rows.n50_lower, rows.n50_upper) / base
                 ax.errorbar(
                     rows.cap,
                     rows.n50 / base,
@@ -442,7 +448,7 @@ def plot_scale(fit, ratios):
                     f = fit.sel(model=model, regularizer=reg, s=s)
                     c = f[f"c_{method}"].values
                     scale = c / f.n50.values
-                    err = np.array([(f.n50 - f.n50_lower).values, (f.n50_upper - f.n50).values]) * scale
+                    err = _bars(f.n50.values, f.n50_lower.values, f.n50_upper.values) * scale
                     ax.errorbar(
                         d,
                         c,
@@ -467,7 +473,7 @@ def plot_scale(fit, ratios):
             ax = axes[0, i]
             for k, s in enumerate(fit.s.values):
                 r = ratios[(ratios.regularizer == reg) & (ratios.s == s)].sort_values("d")
-                err = np.array([r.ratio - r.ratio_lower, r.ratio_upper - r.ratio])
+                err = _bars(r.ratio, r.ratio_lower, r.ratio_upper)
                 ax.errorbar(r.d, r.ratio, yerr=err, capsize=2, marker="o", ms=4, color=palette[k], label=f"s = {s}")
             ax.axhline(1.0, color="grey", lw=1, ls=":")
             _log_x(ax, d)

@@ -159,3 +159,12 @@ def test_median_slope_and_the_tables_dash(example):
     table = pd.DataFrame({"n50": [1.5, np.nan], "model": ["relu", "linear"]})
     md = analysis.stats.pd_table_markdown(table)
     assert md.splitlines()[2] == "| 1.5 | relu |" and md.splitlines()[3] == "| – | linear |"
+
+
+def test_a_separated_cells_interval_draws_as_its_point(example):
+    """Completely separated outcomes give an interval of zero width whose ends can sit a
+    rounding error past the point estimate (seen at a short cap of data/paper.nc)."""
+    table = analysis.cap_table(example).iloc[:4].copy()
+    table["n50_upper"] = table.n50 * (1 - 1e-12)
+    fig = analysis.plot_caps(table, example)["caps"]
+    assert fig.axes
