@@ -13,7 +13,7 @@ import xarray as xr
 
 from sweep import config, conventions, store
 
-from .helpers import SLOW, SMALL, assert_same_numbers
+from .helpers import ADAPTIVE, SLOW, SMALL, assert_same_numbers
 from .helpers import run_config as _run
 from .helpers import sweep_cli as _sweep_cli
 from .helpers import wait_for_parts as _wait_for_parts
@@ -250,3 +250,32 @@ def test_a_task_stays_within_its_memory_estimate(case):
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert peak <= config.task_bytes(cfg, case["d"], plan.ns(case["d"], case["s"]), case["trials"])
+
+
+@pytest.mark.parametrize("round_", [0, 1])
+def test_a_probe_task_stays_within_its_memory_estimate(round_):
+    """Adaptive mode too: round 0 solves every ratio of a trial on its one X, a later round
+    ``probes_per_trial`` sizes per (model, regularizer), here the largest the range allows
+    (the biggest design), different for each model."""
+    import tracemalloc
+
+    from sweep import adaptive, engine, kernel
+
+    text = ADAPTIVE.replace("d = [100]", "d = [1000]").replace("s = [2, 4]", "s = [20]")
+    text = text.replace("iterations = 150", "iterations = 200")
+    cfg = config.loads(text)
+    plan = engine.Plan.from_config(cfg)
+    ns = plan.ns(1000, 20)
+    if round_ == 0:
+        per_trial = adaptive.first_placement(cfg, {(1000, 20): ns})[(1000, 20)]
+    else:
+        top = [tuple(range(ns[-1] - 5 * k - cfg.probes_per_trial + 1, ns[-1] - 5 * k + 1)) for k in range(2)]
+        per_trial = tuple(tuple(top[i] for _ in cfg.regularizers) for i in range(len(cfg.models)))
+    batch = 2
+    task = engine.ProbeTask(1000, 20, 0, batch, round_, (per_trial,) * batch)
+    kernel.warm_up(cfg.dtype)
+    tracemalloc.start()
+    engine.run_probe_task(plan, task)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak <= config.task_bytes(cfg, 1000, ns, batch)
