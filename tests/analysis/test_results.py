@@ -34,3 +34,19 @@ def test_the_paper_scale_table(model, regularizer):
     line = f"| {LABEL[model]}, {regularizer} | " + " | ".join(cells)
     line += f" | {_range(rows.c_approx)} | {_range(rows.c_l1)} |"
     assert line in README
+
+
+@pytest.mark.parametrize("model,regularizer", [("linear", "l0"), ("relu", "l0"), ("linear", "l1"), ("relu", "l1")])
+def test_the_scale_table(model, regularizer):
+    rows = _at_cap("scale_report")
+    rows = rows[(rows.model == model) & (rows.regularizer == regularizer)]
+    for s in sorted(rows.s.unique()):
+        cells = [_c(row) for row in rows[rows.s == s].sort_values("d").itertuples()]
+        assert f"| {LABEL[model]}, {regularizer}, s = {s} | " + " | ".join(cells) + " |" in README
+
+
+def test_the_scale_ratio_table():
+    ratios = pd.read_csv(ROOT / "data" / "scale_report" / "relu_over_linear.csv")
+    for (regularizer, s), rows in ratios.groupby(["regularizer", "s"]):
+        cells = [f"{r.ratio:.2f} [{r.ratio_lower:.2f}, {r.ratio_upper:.2f}]" for r in rows.sort_values("d").itertuples()]
+        assert f"| {regularizer}, s = {s} | " + " | ".join(cells) + " |" in README
