@@ -53,43 +53,61 @@ def fit_logistic_grouped(x, k, m, link="logit", start=None, max_iter=100):
         beta[:, 0], beta[:, 1] = a0 + b0 * xbar, b0
     if link not in ("logit", "probit"):
         raise ValueError(f"link must be logit or probit, got {link!r}")
+    cov = _scoring(link, beta, xc, k, m, max_iter)
+    total, wins = m.sum(-1), k.sum(-1)
+    bad = ~((wins > 0) & (wins < total))
+    # undo the centring: a = a_c - b * mean, with the matching covariance
+    J = np.zeros((k.shape[0], 2, 2))
+    J[:, 0, 0] = J[:, 1, 1] = 1.0
+    J[:, 0, 1] = -xbar
+    a = np.where(bad, np.nan, beta[:, 0] - beta[:, 1] * xbar)
+    b = np.where(bad, np.nan, beta[:, 1])
+    cov = np.where(bad[:, None, None], np.nan, J @ cov @ np.swapaxes(J, -1, -2))
+    return a.reshape(shape), b.reshape(shape), cov.reshape(shape + (2, 2))
 
-    def model(b, xc, k, m):
-        """Penalised log-likelihood, its score and the inverse information at ``b``."""
-        eta = np.clip(b[:, :1] + b[:, 1:] * xc, -35, 35)  # both tails stay above zero
-        # the smaller of F and 1 - F straight from the tail, the larger by subtraction: both
-        # keep full relative precision, for one evaluation of the CDF
-        left = eta < 0
-        if link == "logit":  # F' = F (1 - F): the weights and the score simplify
-            tail = special.expit(-np.abs(eta))
-            mu, nu = np.where(left, tail, 1 - tail), np.where(left, 1 - tail, tail)
-            w, gain = m * mu * nu, 1.0  # gain = f / var, the score's weight on k - m mu
-            half_dlogw = 0.5 - mu  # half of d log w / d eta: the penalty's weight on each hat value
-            loglik = k * eta + m * np.log(nu)
-        else:
-            tail = special.ndtr(-np.abs(eta))
-            mu, nu = np.where(left, tail, 1 - tail), np.where(left, 1 - tail, tail)
-            f = np.exp(-0.5 * eta * eta) / SQRT_2PI
-            var = mu * nu
-            gain = f / var
-            w = m * f * gain
-            half_dlogw = -eta - 0.5 * gain * (nu - mu)
-            loglik = k * np.log(mu) + (m - k) * np.log(nu)
-        i00, i01, i11 = w.sum(-1), (w * xc).sum(-1), (w * xc * xc).sum(-1)
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            det = i00 * i11 - i01 * i01
-            inv = np.stack([np.stack([i11, -i01], -1), np.stack([-i01, i00], -1)], -2) / det[:, None, None]
-            h = w * (inv[:, :1, 0] + 2 * inv[:, :1, 1] * xc + inv[:, 1:, 1] * xc * xc)
-            penalised = loglik.sum(-1) + 0.5 * np.log(det)
-        resid = (k - m * mu) * gain + h * half_dlogw
-        score = np.stack([resid.sum(-1), (resid * xc).sum(-1)], -1)
-        return np.nan_to_num(penalised, nan=-np.inf), score, inv
 
-    # Fisher scoring on the penalised likelihood. Far from the optimum a full step can
-    # overshoot, and on a steep curve seen at few sizes a step clipped per component can
-    # point downhill and bounce between two points for ever: the whole step is shortened
-    # instead, then halved until the penalised likelihood does not fall.
-    value, score, inv = model(beta, xc, k, m)
+def _penalised(link, b, xc, k, m):
+    """Penalised log-likelihood, its score and the inverse information at ``b``."""
+    eta = np.clip(b[:, :1] + b[:, 1:] * xc, -35, 35)  # both tails stay above zero
+    # the smaller of F and 1 - F straight from the tail, the larger by subtraction: both
+    # keep full relative precision, for one evaluation of the CDF
+    left = eta < 0
+    if link == "logit":  # F' = F (1 - F): the weights and the score simplify
+        tail = special.expit(-np.abs(eta))
+        mu, nu = np.where(left, tail, 1 - tail), np.where(left, 1 - tail, tail)
+        w, gain = m * mu * nu, 1.0  # gain = f / var, the score's weight on k - m mu
+        half_dlogw = 0.5 - mu  # half of d log w / d eta: the penalty's weight on each hat value
+        loglik = k * eta + m * np.log(nu)
+    else:
+        tail = special.ndtr(-np.abs(eta))
+        mu, nu = np.where(left, tail, 1 - tail), np.where(left, 1 - tail, tail)
+        f = np.exp(-0.5 * eta * eta) / SQRT_2PI
+        var = mu * nu
+        gain = f / var
+        w = m * f * gain
+        half_dlogw = -eta - 0.5 * gain * (nu - mu)
+        loglik = k * np.log(mu) + (m - k) * np.log(nu)
+    i00, i01, i11 = w.sum(-1), (w * xc).sum(-1), (w * xc * xc).sum(-1)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        det = i00 * i11 - i01 * i01
+        inv = np.stack([np.stack([i11, -i01], -1), np.stack([-i01, i00], -1)], -2) / det[:, None, None]
+        h = w * (inv[:, :1, 0] + 2 * inv[:, :1, 1] * xc + inv[:, 1:, 1] * xc * xc)
+        penalised = loglik.sum(-1) + 0.5 * np.log(det)
+    resid = (k - m * mu) * gain + h * half_dlogw
+    score = np.stack([resid.sum(-1), (resid * xc).sum(-1)], -1)
+    return np.where(np.isnan(penalised), -np.inf, penalised), score, inv
+
+
+def _scoring(link, beta, xc, k, m, max_iter):
+    """Fisher scoring on the penalised likelihood of every data set from ``beta`` (updated
+    in place); returns the inverse information at the end.
+
+    Far from the optimum a full step can overshoot, and on a steep curve seen at few sizes
+    a step clipped per component can point downhill and bounce between two points for ever:
+    the whole step is shortened instead, then halved until the penalised likelihood does
+    not fall.
+    """
+    value, score, inv = _penalised(link, beta, xc, k, m)
     live = np.arange(k.shape[0])  # data sets still moving: each stops once its step is negligible
     for _ in range(max_iter):
         step = np.nan_to_num(np.einsum("...ij,...j->...i", inv[live], score[live]))
@@ -99,7 +117,7 @@ def fit_logistic_grouped(x, k, m, link="logit", start=None, max_iter=100):
         for _ in range(40):
             idx = live[todo]
             cand = beta[idx] + step[todo]
-            v, sc, iv = model(cand, xc[idx], k[idx], m[idx])
+            v, sc, iv = _penalised(link, cand, xc[idx], k[idx], m[idx])
             ok = v >= value[idx] - 1e-12 * (1 + np.abs(value[idx]))
             acc = idx[ok]
             beta[acc], value[acc], score[acc], inv[acc] = cand[ok], v[ok], sc[ok], iv[ok]
@@ -112,17 +130,7 @@ def fit_logistic_grouped(x, k, m, link="logit", start=None, max_iter=100):
         live = trying[moved & (np.max(np.abs(step), axis=-1) >= 1e-10)]
         if live.size == 0:
             break
-    cov = inv
-    total, wins = m.sum(-1), k.sum(-1)
-    bad = ~((wins > 0) & (wins < total))
-    # undo the centring: a = a_c - b * mean, with the matching covariance
-    J = np.zeros((k.shape[0], 2, 2))
-    J[:, 0, 0] = J[:, 1, 1] = 1.0
-    J[:, 0, 1] = -xbar
-    a = np.where(bad, np.nan, beta[:, 0] - beta[:, 1] * xbar)
-    b = np.where(bad, np.nan, beta[:, 1])
-    cov = np.where(bad[:, None, None], np.nan, J @ cov @ np.swapaxes(J, -1, -2))
-    return a.reshape(shape), b.reshape(shape), cov.reshape(shape + (2, 2))
+    return inv
 
 
 def _n50(a, b):

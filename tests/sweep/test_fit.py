@@ -49,3 +49,12 @@ def test_the_interval_of_a_steep_curve_is_not_pinned_to_its_point():
     outcome = (np.arange(20)[None, :] < K[:, None]).astype(float)  # nested: k_r trials succeed at size r
     est = fit.transition_nested(SIZES, outcome)
     assert est["n50_lower"] < 0.99 * est["n50"] and est["n50"] * 1.01 < est["n50_upper"]
+
+
+def test_an_empty_data_set_beside_others_is_nan_without_a_warning():
+    """A cell not yet run (every count zero, e.g. a sweep opened from its parts) is fitted
+    with the others: NaN, and no floating-point warning (tests turn ours into errors)."""
+    k = np.stack([K, np.zeros_like(K)])
+    m = np.stack([M, np.zeros_like(M)])
+    a, b, _ = fit.fit_logistic_grouped(np.log(SIZES), k, m)
+    assert np.isfinite(a[0]) and np.isnan(a[1]) and np.isnan(b[1])
