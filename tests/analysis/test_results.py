@@ -48,5 +48,6 @@ def test_the_scale_table(model, regularizer):
 def test_the_scale_ratio_table():
     ratios = pd.read_csv(ROOT / "data" / "scale_report" / "relu_over_linear.csv")
     for (regularizer, s), rows in ratios.groupby(["regularizer", "s"]):
-        cells = [f"{r.ratio:.2f} [{r.ratio_lower:.2f}, {r.ratio_upper:.2f}]" for r in rows.sort_values("d").itertuples()]
+        rows = rows.sort_values("d").itertuples()
+        cells = [f"{r.ratio:.2f} [{r.ratio_lower:.2f}, {r.ratio_upper:.2f}]" for r in rows]
         assert f"| {regularizer}, s = {s} | " + " | ".join(cells) + " |" in README
