@@ -112,7 +112,7 @@ def _scoring(link, beta, xc, k, m, max_iter):
     for _ in range(max_iter):
         step = np.nan_to_num(np.einsum("...ij,...j->...i", inv[live], score[live]))
         step *= np.minimum(1.0, 5.0 / np.maximum(np.max(np.abs(step), axis=-1), 1e-300))[:, None]
-        trying, moved = live, np.zeros(live.size, bool)
+        moved = np.zeros(live.size, bool)
         todo = np.arange(live.size)  # positions in live whose step is not yet accepted
         for _ in range(40):
             idx = live[todo]
@@ -127,7 +127,7 @@ def _scoring(link, beta, xc, k, m, max_iter):
                 break
             step[todo] *= 0.5
         # a data set stops when its accepted step is negligible, or no step helps
-        live = trying[moved & (np.max(np.abs(step), axis=-1) >= 1e-10)]
+        live = live[moved & (np.max(np.abs(step), axis=-1) >= 1e-10)]
         if live.size == 0:
             break
     return inv
