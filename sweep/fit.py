@@ -71,16 +71,14 @@ def _penalised(link, b, xc, k, m):
     eta = np.clip(b[:, :1] + b[:, 1:] * xc, -35, 35)  # both tails stay above zero
     # the smaller of F and 1 - F straight from the tail, the larger by subtraction: both
     # keep full relative precision, for one evaluation of the CDF
+    tail = (special.expit if link == "logit" else special.ndtr)(-np.abs(eta))
     left = eta < 0
+    mu, nu = np.where(left, tail, 1 - tail), np.where(left, 1 - tail, tail)
     if link == "logit":  # F' = F (1 - F): the weights and the score simplify
-        tail = special.expit(-np.abs(eta))
-        mu, nu = np.where(left, tail, 1 - tail), np.where(left, 1 - tail, tail)
         w, gain = m * mu * nu, 1.0  # gain = f / var, the score's weight on k - m mu
         half_dlogw = 0.5 - mu  # half of d log w / d eta: the penalty's weight on each hat value
         loglik = k * eta + m * np.log(nu)
     else:
-        tail = special.ndtr(-np.abs(eta))
-        mu, nu = np.where(left, tail, 1 - tail), np.where(left, 1 - tail, tail)
         f = np.exp(-0.5 * eta * eta) / SQRT_2PI
         var = mu * nu
         gain = f / var
