@@ -4,9 +4,10 @@ In a notebook::
 
     import analysis
     ds = analysis.open_sweep("data/example.nc")
-    analysis.transition_table(ds)          # n50 / n0 per (model, regularizer, d, s), with intervals
+    analysis.transition_table(ds)          # n50 / n0 per (model, regularizer, step_size, d, s), with intervals
     analysis.cap_table(ds)                 # the same at every rung of the iteration-cap ladder
     analysis.plot_heatmaps(ds)             # success rate over (n/n0, s) with the n0 lines
+    analysis.plot_steps(analysis.transitions(ds), ds)  # n50 / n0 against the step size
 
 A ratio range or an adaptive sweep (per-probe variables over ``probe``) takes the same
 tables; ``plot_probes`` draws where its probes went with the fitted curve, and for a ratio
@@ -26,7 +27,9 @@ from .plots import (
     plot_probes,
     plot_scale,
     plot_slopes,
+    plot_steps,
     plot_strips,
+    plot_time_data,
 )
 from .stats import (
     cap_table,
@@ -35,6 +38,7 @@ from .stats import (
     settled,
     success_at,
     success_rate,
+    time_data,
     transition_nested,
     transition_table,
     transitions,
@@ -63,6 +67,9 @@ __all__ = [
     "plot_figure1",
     "plot_probes",
     "plot_scale",
+    "plot_steps",
+    "plot_time_data",
+    "time_data",
     "plot_strips",
     "flicker_table",
 ]

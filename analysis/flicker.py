@@ -118,6 +118,8 @@ def strips(ds, model, regularizer, d, s):
         its trials are probed at different ``n``, so there are no strips to read).
     """
     cell = ds.sel(model=model, regularizer=regularizer, d=d, s=s)
+    if "step_size" in cell.dims:  # a dataset of one step; flicker_table takes each step in turn
+        cell = cell.squeeze("step_size", drop=True)
     n = cell.n.transpose("trial", "probe").values
     success = cell.success.transpose("trial", "probe").values
     ran = np.isfinite(n).any(axis=1)
@@ -131,16 +133,19 @@ def strips(ds, model, regularizer, d, s):
 
 
 def flicker_table(ds):
-    """:func:`summary` of every ``(model, regularizer, d, s)`` cell of a ratio-range
-    dataset, one row each, with the n0 (``approx``) the widths are in units of."""
+    """:func:`summary` of every ``(model, regularizer, step_size, d, s)`` cell of a
+    ratio-range dataset, one row each, with the n0 (``approx``) the widths are in units of."""
     rows = []
     for m in ds.model.values:
         for g in ds.regularizer.values:
-            for d in ds.d.values:
-                for s in ds.s.values:
-                    success, n = strips(ds, m, g, d, s)
-                    if not n.size:
-                        continue
-                    n0 = float(ds.n0.sel(d=d, s=s))
-                    rows.append(dict(model=m, regularizer=g, d=int(d), s=int(s), n0=n0, **summary(success, n, n0)))
+            for mu in ds.step_size.values:
+                at_step = ds.sel(step_size=mu)
+                for d in ds.d.values:
+                    for s in ds.s.values:
+                        success, n = strips(at_step, m, g, d, s)
+                        if not n.size:
+                            continue
+                        n0 = float(ds.n0.sel(d=d, s=s))
+                        cell = dict(model=m, regularizer=g, step_size=float(mu), d=int(d), s=int(s), n0=n0)
+                        rows.append(dict(cell, **summary(success, n, n0)))
     return pd.DataFrame(rows)

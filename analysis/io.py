@@ -4,7 +4,7 @@ from pathlib import Path
 
 import xarray as xr
 
-from sweep.conventions import DIMS, PROBE_DIMS
+from sweep.conventions import DIMS, PROBE_DIMS, with_step_axis
 from sweep.errors import InputError
 from sweep.store import open_parts
 
@@ -45,13 +45,19 @@ def open_sweep(path, chunks=None):
         Open the file lazily with dask, in these chunks (``{}``: the file's own); the
         contract is checked on the metadata alone. Default: load everything.
 
+    Returns
+    -------
+    xarray.Dataset
+        Always with a ``step_size`` dimension: a sweep whose config left out ``step_sizes``
+        ran at the paper's step alone, and gets ``step_size = [1.0]``.
+
     Raises
     ------
     InputError
         If the file is missing, unreadable or truncated, or lacks the contract's
         dimensions, variables or coordinates.
     """
-    ds = open_parts(path) if Path(path).is_dir() else _open(path, chunks)
+    ds = with_step_axis(open_parts(path) if Path(path).is_dir() else _open(path, chunks))
     probe = "probe" in ds.dims  # a ratio range or an adaptive sweep: each trial's own sample sizes
     dims = PROBE_DIMS if probe else DIMS
     for dim in dims:

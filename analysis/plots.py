@@ -5,16 +5,19 @@ Every function returns matplotlib Figures and draws nothing on screen, so the sa
 serves notebooks and the CLI.
 """
 
+import functools
 import math
 
 import matplotlib.patheffects as pe
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 import seaborn as sns
+import xarray as xr
 
 from sweep import theory
 
-from .stats import median_slope, success_rate
+from .stats import median_slope, success_rate, time_data
 
 THEORY_LINES = (
     # coordinate, label, line style
@@ -28,6 +31,46 @@ THEORY_LINES = (
 )
 EMPIRICAL = dict(color="black", marker="o", ms=4, lw=1.5, label="empirical 50% success")
 SLOPE_THEORY = math.log10(0.5)
+
+
+def _steps_of(obj):
+    """The step sizes an argument of a figure function holds, or None."""
+    if isinstance(obj, (xr.Dataset, xr.DataArray)) and "step_size" in obj.dims:
+        return [float(mu) for mu in obj.step_size.values]
+    if isinstance(obj, pd.DataFrame) and "step_size" in obj.columns and len(obj):
+        return sorted(float(mu) for mu in obj.step_size.unique())
+    return None
+
+
+def _at_step(obj, mu):
+    if isinstance(obj, (xr.Dataset, xr.DataArray)) and "step_size" in obj.dims:
+        return obj.sel(step_size=mu)
+    if isinstance(obj, pd.DataFrame) and "step_size" in obj.columns:
+        return obj[obj.step_size == mu]
+    return obj
+
+
+def per_step(plot):
+    """Draw a figure function once per step size: its datasets and tables (any argument with
+    a ``step_size`` dimension or column) taken at each step in turn. At one step the figures
+    keep their names; at several each name gains ``_step<mu>`` and each title the step."""
+
+    @functools.wraps(plot)
+    def drawn(*args, **kwargs):
+        steps = next((st for st in map(_steps_of, [*args, *kwargs.values()]) if st is not None), [None])
+        figs = {}
+        for mu in steps:
+            a = [_at_step(x, mu) for x in args]
+            kw = {k: _at_step(v, mu) for k, v in kwargs.items()}
+            for name, fig in plot(*a, **kw).items():
+                if len(steps) > 1:
+                    name = f"{name}_step{mu:g}"
+                    title = fig.get_suptitle()
+                    fig.suptitle(f"{title}; step mu_t = {mu:g}" if title else f"step mu_t = {mu:g}")
+                figs[name] = fig
+        return figs
+
+    return drawn
 
 
 def _n0_label(ds):
@@ -111,6 +154,7 @@ def _cell_heatmap(ax, ds, values, title, cbar_label, **kwargs):
     ax.set_ylabel("sparsity s")
 
 
+@per_step
 def plot_heatmaps(ds):
     """Success rate over ``(n/n0, s)``, one figure per regularizer, panels per ``d`` x model.
 
@@ -144,6 +188,7 @@ def plot_heatmaps(ds):
     return figs
 
 
+@per_step
 def plot_donoho_tanner(ds):
     """Success rate in the Donoho-Tanner plane ``(delta = n/d, rho = s/n)``.
 
@@ -178,6 +223,7 @@ def plot_donoho_tanner(ds):
     return figs
 
 
+@per_step
 def plot_curves(ds):
     """Success rate against ``n/n0`` with Wilson 95% bands, one line per ``s``."""
     sr = success_rate(ds)
@@ -199,6 +245,7 @@ def plot_curves(ds):
     return figs
 
 
+@per_step
 def plot_slopes(ds):
     """Median convergence slope per cell; the theory's ``log10(1/2)`` marked on the colour bar."""
     slopes = median_slope(ds)
@@ -264,6 +311,7 @@ def plot_figure1(ds, faint=5):
     return {"figure1": fig}
 
 
+@per_step
 def plot_caps(table, ds):
     """``n50 / n0`` against the iteration cap, one panel per ``(model, regularizer)``.
 
@@ -327,6 +375,7 @@ def _probe_cells(ds, title):
         )
 
 
+@per_step
 def plot_probes(ds, resamples=1000, fit=None):
     """Where the probes went and the success curve they found, per cell of a probe dataset
     (a ratio range or an adaptive sweep).
@@ -384,6 +433,7 @@ def plot_probes(ds, resamples=1000, fit=None):
     return figs
 
 
+@per_step
 def plot_strips(ds):
     """Success strips of a ratio-range dataset: one row per trial, ``n / n0`` across, dark
     where PGD recovered ``w*`` on the trial's ``X[:n]``. A row that switches on and off
@@ -420,6 +470,7 @@ def plot_strips(ds):
 N0_NAMES = {"approx": "2 s log(d/s)", "l1": "l1 statistical dimension", "l0_mc": "l0 union-bound width² (MC)"}
 
 
+@per_step
 def plot_scale(fit, ratios):
     """How the answer moves with ``d``: ``c = n50 / n0`` against ``d`` (log axis), one panel
     per (regularizer, n0 method) with a line per (model, s) and 95% intervals as bars; and
@@ -486,3 +537,104 @@ def plot_scale(fit, ratios):
         )
         out["relu_over_linear"] = fig
     return out
+
+
+def plot_steps(fit, ds):
+    """``n50 / n0`` against the step size ``mu_t``, one panel per (regularizer, model), a
+    line per ``(d, s)`` with 95% intervals as bars; dotted at the l1 statistical dimension
+    ``delta`` (``n0_l1``), where convex theory puts the transition of the l1 ball.
+
+    ``fit`` is :func:`analysis.stats.transitions`'s dataset of ``ds``.
+    """
+    models, regs = list(fit.model.values), list(fit.regularizer.values)
+    fig, axes = plt.subplots(
+        len(regs),
+        len(models),
+        figsize=(5.2 * len(models) + 1, 3.8 * len(regs) + 0.8),
+        squeeze=False,
+        constrained_layout=True,
+        sharex=True,
+    )
+    cells = [(d, s) for d in fit.d.values for s in fit.s.values]
+    palette = sns.color_palette("viridis", len(cells))
+    steps = fit.step_size.values
+    for i, reg in enumerate(regs):
+        for j, model in enumerate(models):
+            ax = axes[i, j]
+            for k, (d, s) in enumerate(cells):
+                f = fit.sel(model=model, regularizer=reg, d=d, s=s)
+                n0 = float(ds.n0.sel(d=d, s=s))
+                err = _bars(f.n50.values, f.n50_lower.values, f.n50_upper.values) / n0
+                ax.errorbar(
+                    steps,
+                    f.n50 / n0,
+                    yerr=err,
+                    marker="o",
+                    ms=4,
+                    capsize=2,
+                    color=palette[k],
+                    label=f"d = {d}, s = {s}",
+                )
+                if "n0_l1" in ds.coords:
+                    delta = float(ds.n0_l1.sel(d=d, s=s)) / n0
+                    ax.axhline(delta, color=palette[k], ls=":", lw=1.2, label=f"delta (l1), d = {d}, s = {s}")
+            _log_x(ax, steps)
+            ax.set_title(f"{model} observations, {reg}")
+            ax.set_xlabel("step size mu_t (t >= 1)")
+            ax.set_ylabel(f"n50 / n0   (n0 = {_n0_label(ds)})")
+    axes[0, -1].legend(fontsize=7)
+    fig.suptitle(
+        "Where recovery starts, against the step size (bars: 95% intervals; dotted: l1 statistical "
+        f"dimension); cap {ds.attrs.get('iterations', '?')}",
+        fontsize=12,
+    )
+    return {"steps": fig}
+
+
+def plot_time_data(ds):
+    """The time–data trade-off: the median iterations to tolerance among successes, with
+    the quartiles as a band, against ``n / n0``, a curve per step size, one panel per
+    (regularizer, model); a figure per ``(d, s)`` (:func:`time_data`)."""
+    table = time_data(ds)
+    models, regs = list(ds.model.values), list(ds.regularizer.values)
+    steps = [float(mu) for mu in ds.step_size.values]
+    palette = dict(zip(steps, sns.color_palette("rocket_r", len(steps)), strict=True))
+    cells = [(int(d), int(s)) for d in ds.d.values for s in ds.s.values]
+    figs = {}
+    for d, s in cells:
+        fig, axes = plt.subplots(
+            len(regs),
+            len(models),
+            figsize=(5.2 * len(models) + 1, 3.8 * len(regs) + 0.8),
+            squeeze=False,
+            constrained_layout=True,
+            sharex=True,
+        )
+        for i, reg in enumerate(regs):
+            for j, model in enumerate(models):
+                ax = axes[i, j]
+                for mu in steps:
+                    t = table[
+                        (table.model == model)
+                        & (table.regularizer == reg)
+                        & (table.step_size == mu)
+                        & (table.d == d)
+                        & (table.s == s)
+                    ]
+                    if not len(t):
+                        continue
+                    ax.plot(t.ratio, t["median"], marker="o", ms=3, color=palette[mu], label=f"step {mu:g}")
+                    ax.fill_between(t.ratio, t.q25, t.q75, color=palette[mu], alpha=0.2, lw=0)
+                ax.set_xscale("log")
+                ax.set_yscale("log")
+                ax.set_title(f"{model} observations, {reg}")
+                ax.set_xlabel(f"n / n0   (n0 = {_n0_label(ds)})")
+                ax.set_ylabel("iterations to tolerance")
+        axes[0, -1].legend(fontsize=7)
+        fig.suptitle(
+            f"Time against data, d = {d}, s = {s}: iterations to tolerance among successes (median, "
+            "quartiles shaded), per step size",
+            fontsize=12,
+        )
+        figs["time_data" if len(cells) == 1 else f"time_data_d{d}_s{s}"] = fig
+    return figs

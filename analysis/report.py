@@ -17,9 +17,11 @@ from .plots import (
     plot_probes,
     plot_scale,
     plot_slopes,
+    plot_steps,
     plot_strips,
+    plot_time_data,
 )
-from .stats import cap_table, model_ratio, pd_table_markdown, settled, transitions
+from .stats import CELL, cap_table, model_ratio, pd_table_markdown, settled, transitions
 
 FORMATS = ("png", "pdf", "svg")
 PROVENANCE = (
@@ -99,12 +101,15 @@ def report(ds, out, fmt="png", figure1=None):
     ratios = model_ratio(ds) if both else pd.DataFrame()
     if ds.sizes["d"] > 1:
         figs.update(plot_scale(fit, ratios))
+    if ds.sizes["step_size"] > 1:
+        figs.update(plot_steps(fit, ds))
+        figs.update(plot_time_data(ds))
     if figure1 is not None:
         figs.update(plot_figure1(open_figure1(figure1)))
     paths = save_figures(figs, out, fmt)
     cap = int(ds.attrs["iterations"])
     table = caps[caps.cap == cap].drop(columns="cap").reset_index(drop=True)
-    keys = ["model", "regularizer", "d", "s"]
+    keys = list(CELL)
     flags = settled(ds).to_dataframe(name="settled").reset_index()[keys + ["settled"]]
     table = table.merge(flags, on=keys)
     table["settled"] = table["settled"].map({True: "yes", False: "no"})
@@ -125,9 +130,10 @@ def report(ds, out, fmt="png", figure1=None):
         "dimension of the l1 descent cone) and `l0_mc` (Monte-Carlo squared width of the union of 2s-sparse "
         "coordinate subspaces containing supp(w*): an upper bound on the l0 set's width). `settled`: n50 at half "
         "the cap lies inside this interval, so the cap no longer moves it. A dash: no transition inside the grid, "
-        "or an interval open on one side.",
+        "or an interval open on one side. `step_size` is `mu_t` for t >= 1 (`mu_0` = 2 for ReLU, 1 for linear; "
+        "the paper's `mu_t` is 1).",
         "",
-        f"## n50 / n0 per (model, regularizer, d, s) at the cap of {cap} iterations",
+        f"## n50 / n0 per (model, regularizer, step_size, d, s) at the cap of {cap} iterations",
         "",
         pd_table_markdown(table),
         "",
@@ -171,21 +177,23 @@ def _probe_lines(ds, fit):
     if ds.attrs.get("mode") != "adaptive":
         return []
     rows = []
-    for m, g, d, s in (
-        (m, g, int(d), int(s))
+    for m, g, mu, d, s in (
+        (m, g, float(mu), int(d), int(s))
         for m in ds.model.values
         for g in ds.regularizer.values
+        for mu in ds.step_size.values
         for d in ds.d.values
         for s in ds.s.values
     ):
-        cell = ds.sel(model=m, regularizer=g, d=d, s=s)
-        f = fit.sel(model=m, regularizer=g, d=d, s=s)
+        cell = ds.sel(model=m, regularizer=g, step_size=mu, d=d, s=s)
+        f = fit.sel(model=m, regularizer=g, step_size=mu, d=d, s=s)
         probed = cell.n.notnull()
         half = float((f.n50_upper - f.n50_lower) / 2 / f.n50)
         rows.append(
             dict(
                 model=m,
                 regularizer=g,
+                step_size=mu,
                 d=d,
                 s=s,
                 trials=int(probed.any("probe").sum()),
@@ -216,6 +224,7 @@ def _flicker_lines(ds, out):
         [
             "model",
             "regularizer",
+            "step_size",
             "d",
             "s",
             "trials",

@@ -126,8 +126,12 @@ def cap_ladder(cap):
     return rungs + [int(cap)]
 
 
+#: A transition's cell: one success curve p(n).
+CELL = ("model", "regularizer", "step_size", "d", "s")
+
+
 def transitions(ds, cap=None, resamples=RESAMPLES, seed=0):
-    """Transition fit per ``(model, regularizer, d, s)`` and ``c = n50 / n0`` per method.
+    """Transition fit per ``(model, regularizer, step_size, d, s)`` and ``c = n50 / n0`` per method.
 
     Nested sweeps get the cluster bootstrap interval (:func:`transition_nested`),
     independent ones the delta method (:func:`transition`). ``cap`` refits success as
@@ -138,9 +142,11 @@ def transitions(ds, cap=None, resamples=RESAMPLES, seed=0):
     xarray.Dataset
         ``n50``, ``n50_lower``, ``n50_upper``, ``width`` and ``c_approx``, ``c_l1``,
         ``c_l0_mc`` (the empirical constant against each n0) over
-        ``(model, regularizer, d, s)``; the attrs name the cap and the interval's method.
+        ``(model, regularizer, step_size, d, s)``; the attrs name the cap and the interval's
+        method. A dataset taken at one step (no ``step_size`` dimension) gives the same
+        without it.
     """
-    dims = ("model", "regularizer", "d", "s")
+    dims = tuple(d for d in CELL if d in ds.dims)
     shape = tuple(ds.sizes[d] for d in dims)
     fields = {k: np.full(shape, np.nan) for k in ("n50", "n50_lower", "n50_upper", "width")}
     if "probe" in ds.dims:
@@ -150,11 +156,11 @@ def transitions(ds, cap=None, resamples=RESAMPLES, seed=0):
     nvals = ds.n.transpose("d", "s", "ratio").values
     nested = ds.attrs.get("sampling", "nested") == "nested"
     if nested:  # every cell at once: its sizes broadcast over the models and regularizers
-        fit = transition_nested(nvals[None, None], succ, resamples, seed)
+        fit = transition_nested(nvals.reshape((1,) * (len(dims) - 2) + nvals.shape), succ, resamples, seed)
         for key, v in fit.items():
             fields[key][...] = v
     for idx in np.ndindex(*shape) if not nested else ():
-        _, _, i, j = idx
+        *_, i, j = idx
         n = np.repeat(nvals[i, j][:, None], succ.shape[-1], axis=1)
         for key, v in transition(n.ravel(), succ[idx].ravel()).items():
             fields[key][idx] = v
@@ -168,7 +174,7 @@ def _probe_transitions(ds, cap, resamples, seed, dims, fields):
     own layout, so that the interval here is the one the sweep stopped on)."""
     succ = success_at(ds, cap).transpose(*dims, "trial", "probe").values
     n = ds.n.transpose(*dims, "trial", "probe").values
-    for idx in np.ndindex(*succ.shape[:4]):
+    for idx in np.ndindex(*succ.shape[: len(dims)]):
         sizes, outcome = by_size(n[idx], succ[idx])
         if sizes.size:
             for key, v in transition_nested(sizes, outcome, resamples, seed).items():
@@ -192,20 +198,21 @@ def _transition_dataset(ds, cap, resamples, dims, fields, interval):
 
 
 def transition_table(ds, cap=None, resamples=RESAMPLES, seed=0):
-    """:func:`transitions` as a tidy DataFrame, one row per ``(model, regularizer, d, s)``."""
+    """:func:`transitions` as a tidy DataFrame, one row per ``(model, regularizer, step_size,
+    d, s)``."""
     return transitions(ds, cap, resamples, seed).to_dataframe().reset_index()
 
 
 #: The columns of ``transitions.csv`` (``analysis report``), in order: keep them stable.
 CSV_COLUMNS = (
-    *("model", "regularizer", "d", "s", "cap"),
+    *("model", "regularizer", "step_size", "d", "s", "cap"),
     *("n50", "n50_lower", "n50_upper", "width", "c_approx", "c_l1", "c_l0_mc"),
 )
 
 
 def cap_table(ds, resamples=RESAMPLES, seed=0):
     """:func:`transition_table` at every rung of :func:`cap_ladder` of the dataset's cap, one
-    row per ``(model, regularizer, d, s, cap)`` with :data:`CSV_COLUMNS`."""
+    row per ``(model, regularizer, step_size, d, s, cap)`` with :data:`CSV_COLUMNS`."""
     cap = int(ds.attrs["iterations"])
     frames = []
     for rung in cap_ladder(cap):
@@ -217,7 +224,7 @@ def cap_table(ds, resamples=RESAMPLES, seed=0):
 
 
 def settled(ds, resamples=RESAMPLES, seed=0):
-    """Per ``(model, regularizer, d, s)``: whether n50 at half the cap lies inside n50's 95%
+    """Per ``(model, regularizer, step_size, d, s)``: whether n50 at half the cap lies inside n50's 95%
     interval at the cap (the cap no longer moves the answer), as a boolean DataArray."""
     cap = int(ds.attrs["iterations"])
     full, half = transitions(ds, None, resamples, seed), transitions(ds, cap // 2, resamples, seed)
@@ -225,47 +232,105 @@ def settled(ds, resamples=RESAMPLES, seed=0):
 
 
 def model_ratio(ds, cap=None, resamples=RESAMPLES, seed=0, numerator="relu", denominator="linear"):
-    """``n50`` of ReLU over linear observations per ``(regularizer, d, s)``, with the paired
-    95% interval of :func:`sweep.fit.ratio_nested` (both models see each trial's ``X``, so
-    each resample weights a trial once for both). Either layout; ``cap`` as in
+    """``n50`` of ReLU over linear observations per ``(regularizer, step_size, d, s)``, with
+    the paired 95% interval of :func:`sweep.fit.ratio_nested` (both models see each trial's
+    ``X``, so each resample weights a trial once for both). Either layout; ``cap`` as in
     :func:`transitions`.
 
     Returns
     -------
     pandas.DataFrame
-        ``regularizer, d, s, ratio, ratio_lower, ratio_upper``, one row per cell.
+        ``regularizer, step_size, d, s, ratio, ratio_lower, ratio_upper``, one row per cell.
     """
     succ = success_at(ds, cap)
     rows = []
     for g in ds.regularizer.values:
-        for d in ds.d.values:
-            for s in ds.s.values:
-                cells = [succ.sel(model=m, regularizer=g, d=d, s=s) for m in (numerator, denominator)]
-                if "probe" in ds.dims:
-                    ns = [
-                        ds.n.sel(model=m, regularizer=g, d=d, s=s).transpose("trial", "probe").values
-                        for m in (numerator, denominator)
-                    ]
-                    vals = [c.transpose("trial", "probe").values for c in cells]
-                    keep = np.logical_or(
-                        *[(np.isfinite(n) & np.isfinite(v)).any(axis=1) for n, v in zip(ns, vals, strict=True)]
+        for mu in ds.step_size.values:
+            for d in ds.d.values:
+                for s in ds.s.values:
+                    cell = dict(regularizer=g, step_size=mu, d=d, s=s)
+                    fit = _paired_ratio(ds, succ, cell, (numerator, denominator), resamples, seed)
+                    rows.append(
+                        dict(
+                            regularizer=g,
+                            step_size=float(mu),
+                            d=int(d),
+                            s=int(s),
+                            ratio=fit.get("ratio", np.nan),
+                            ratio_lower=fit.get("ratio_lower", np.nan),
+                            ratio_upper=fit.get("ratio_upper", np.nan),
+                        )
                     )
-                    (na, sa), (nb, sb) = (by_size(n, v, keep) for n, v in zip(ns, vals, strict=True))
-                else:
-                    na = nb = ds.n.sel(d=d, s=s).values
-                    sa, sb = (c.transpose("ratio", "trial").values for c in cells)
-                fit = ratio_nested(na, sa, nb, sb, resamples, seed) if na.size and nb.size else {}
-                rows.append(
-                    dict(
-                        regularizer=g,
-                        d=int(d),
-                        s=int(s),
-                        ratio=fit.get("ratio", np.nan),
-                        ratio_lower=fit.get("ratio_lower", np.nan),
-                        ratio_upper=fit.get("ratio_upper", np.nan),
-                    )
-                )
     return pd.DataFrame(rows)
+
+
+def _paired_ratio(ds, succ, cell, models, resamples, seed):
+    """:func:`sweep.fit.ratio_nested` of one cell's two models (empty where either has no data)."""
+    cells = [succ.sel(model=m, **cell) for m in models]
+    if "probe" in ds.dims:
+        ns = [ds.n.sel(model=m, **cell).transpose("trial", "probe").values for m in models]
+        vals = [c.transpose("trial", "probe").values for c in cells]
+        keep = np.logical_or(*[(np.isfinite(n) & np.isfinite(v)).any(axis=1) for n, v in zip(ns, vals, strict=True)])
+        (na, sa), (nb, sb) = (by_size(n, v, keep) for n, v in zip(ns, vals, strict=True))
+    else:
+        na = nb = ds.n.sel(d=cell["d"], s=cell["s"]).values
+        sa, sb = (c.transpose("ratio", "trial").values for c in cells)
+    return ratio_nested(na, sa, nb, sb, resamples, seed) if na.size and nb.size else {}
+
+
+def time_data(ds, min_count=3, bins=16):
+    """The time–data trade-off as a table: per ``(model, regularizer, step_size, d, s)`` and
+    sample size, the quartiles of the iterations to tolerance among the trials that
+    succeeded. Over the ratios of a grid; a probe dataset's ``n / n0`` is binned
+    geometrically (``bins`` bins per cell), each bin at its successes' median ``n / n0``.
+    Groups of fewer than ``min_count`` successes are left out.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``model, regularizer, step_size, d, s, ratio, successes, q25, median, q75``.
+    """
+    rows = []
+    for m in ds.model.values:
+        for g in ds.regularizer.values:
+            for mu in ds.step_size.values:
+                for d in ds.d.values:
+                    for s in ds.s.values:
+                        cell = ds.sel(model=m, regularizer=g, step_size=mu, d=d, s=s)
+                        n = cell.n if "probe" in ds.dims else cell.n.broadcast_like(cell.success)
+                        ok = (cell.success == 1).values
+                        x = (n.values / float(cell.n0))[ok]
+                        it = cell.iterations.values[ok]
+                        for r, group in _groups(x, it, "probe" in ds.dims, bins):
+                            if group.size >= min_count:
+                                q = np.percentile(group, [25, 50, 75])
+                                rows.append(
+                                    dict(
+                                        model=str(m),
+                                        regularizer=str(g),
+                                        step_size=float(mu),
+                                        d=int(d),
+                                        s=int(s),
+                                        ratio=r,
+                                        successes=int(group.size),
+                                        q25=q[0],
+                                        median=q[1],
+                                        q75=q[2],
+                                    )
+                                )
+    cols = ["model", "regularizer", "step_size", "d", "s", "ratio", "successes", "q25", "median", "q75"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def _groups(x, it, binned, bins):
+    """``(ratio, iterations)`` groups: per distinct ratio, or per geometric bin of ``x``."""
+    if not x.size:
+        return []
+    if not binned:
+        return [(float(r), it[x == r]) for r in np.unique(x)]
+    edges = np.geomspace(x.min(), x.max() * (1 + 1e-12), bins + 1)
+    which = np.digitize(x, edges) - 1
+    return [(float(np.median(x[which == b])), it[which == b]) for b in np.unique(which)]
 
 
 def median_slope(ds):

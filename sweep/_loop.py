@@ -61,10 +61,11 @@ Design = namedtuple("Design", ["X", "XT", "XQ", "x_max", "x_step", "screen", "w_
 Design.__doc__ = """The trial: ``X (n_max, d)`` and ``XT = X^T`` (C-contiguous), the screen's int16
 copy ``XQ`` with ``x_max = max|X|`` and its step ``x_step`` (:func:`quantize`), whether l0
 problems are screened, and ``w_star (d,)``; all floats in ``X``'s dtype."""
-Problems = namedtuple("Problems", ["Y", "ns", "relu", "proj", "radius", "scale"])
+Problems = namedtuple("Problems", ["Y", "ns", "relu", "proj", "radius", "scale", "step"])
 Problems.__doc__ = """Per problem ``p``: labels ``Y[p] (n_max,)``, sample size ``ns[p]`` (it uses
 ``X[:ns[p]]``), the model (``relu[p]``), the projection's code ``proj[p]`` (:data:`L0`...),
-the radius ``R(w*)`` and ``scale[p] = 1 / ns[p]`` in ``X``'s dtype."""
+the radius ``R(w*)``, ``scale[p] = 1 / ns[p]`` and the step ``step[p]`` (``mu_t``, t >= 1),
+the last two in ``X``'s dtype."""
 Rules = namedtuple("Rules", ["iterations", "tolerance", "stop_early", "stall_streak", "path_margin", "diverge_at"])
 Rules.__doc__ = """When a problem stops: the cap, success (relative error <= ``tolerance``), and
 with ``stop_early`` the stall rule (:func:`_check`); divergence beyond ``diverge_at``."""
@@ -99,6 +100,7 @@ Work = namedtuple(
         "prev_step",
         "cuts",
         "streak",
+        "need",
     ],
 )
 Work.__doc__ = """The loop's own state and scratch (:func:`_workspace`)."""
@@ -111,7 +113,7 @@ def run(design, probs, rules, out, scratch):
     Every iteration takes the live problems through the phases of eq. 3.2, each phase for
     all of them, as :func:`sweep.pgd.pgd` takes one problem through the same update::
 
-        w_{t+1} = P_K(w_t - mu_t grad L(w_t)),  mu_0 = 2 (ReLU), mu_t = 1,  w_0 = 0
+        w_{t+1} = P_K(w_t - mu_t grad L(w_t)),  mu_0 = 2 (ReLU) or 1,  mu_t = step[p],  w_0 = 0
         1. gradient   grad L(w_t) = X^T r, r_i from eq. 3.1 with sgn(0) = 0     _gradients
         2. step       v = w_t - mu_t grad L(w_t)                                 _step_and_project
         3. project    w_{t+1} = P_K(v); ||w_{t+1} - w_t|| and ||w_{t+1} - w*||   (same)
@@ -123,7 +125,7 @@ def run(design, probs, rules, out, scratch):
     (:func:`_screen`); the result is the same bits.
     """
     P = out.W.shape[0]
-    ws = _workspace(design, probs, out.W)
+    ws = _workspace(design, probs, out.W, rules)
     live = np.arange(P)
     m = P
     scratch.Z[:] = 0  # z = X w_0 = 0
@@ -133,7 +135,8 @@ def run(design, probs, rules, out, scratch):
         kept = 0
         for q in range(m):
             p = live[q]
-            mu = one + one if (t == 0 and probs.relu[p]) else one  # mu_0 = 2 for ReLU (Theorem 3.1)
+            # mu_0 = 2 for ReLU (Theorem 3.1), 1 for linear; the problem's own step after
+            mu = (one + one if probs.relu[p] else one) if t == 0 else probs.step[p]
             step, err = _step_and_project(design, probs, scratch, ws, out.W, p, q, mu)  # phases 2, 3
             if _check(rules, out, ws, p, t, step, err):  # phase 4
                 continue
@@ -146,10 +149,10 @@ def run(design, probs, rules, out, scratch):
 
 
 @njit(**_JIT)
-def _workspace(design, probs, W):
+def _workspace(design, probs, W, rules):
     """The loop's state: per problem, its residual rows and values block after block (the
-    screen recomputes gradient entries in that order), its support, last l0 cut and stall
-    streak; and scratch for one problem at a time."""
+    screen recomputes gradient entries in that order), its support, last l0 cut, stall
+    streak and the streak that stalls it; and scratch for one problem at a time."""
     P, d = W.shape
     n_max = design.X.shape[0]
     star = np.empty(d, np.int64)  # the nonzeros of w*, increasing
@@ -160,8 +163,12 @@ def _workspace(design, probs, W):
         k_star += design.w_star[j] != 0
         norm_star += np.float64(design.w_star[j]) ** 2
     hard = np.zeros(P, np.bool_)  # l0 with s < d: hard thresholding, screened
+    need = np.empty(P, np.int64)  # the stall streak, in iterations (_check)
     for p in range(P):
         hard[p] = probs.proj[p] == L0 and int(probs.radius[p]) < d
+        # the geometric bound was measured sound at the paper's step only: below it, a
+        # problem can wander slowly for hundreds of iterations and still recover (_check)
+        need[p] = rules.stall_streak if probs.step[p] == 1 else rules.iterations + 1
     return Work(
         V=np.empty(d, design.X.dtype),
         nz=np.empty(d, np.int64),  # the nonzeros of one iterate
@@ -183,6 +190,7 @@ def _workspace(design, probs, W):
         prev_step=np.full(P, np.nan),
         cuts=np.full(P, -1.0),  # each problem's last l0 cut: a guess for the next
         streak=np.zeros(P, np.int64),
+        need=need,
     )
 
 
@@ -334,10 +342,16 @@ def _check(rules, out, ws, p, t, step2, err2):
 
     Stalled: an exact fixed point, or steps shrinking geometrically (``rho = step_t /
     step_{t-1} < 0.99``) whose summed remaining length ``step rho / (1 - rho)`` stays under
-    ``path_margin`` times the distance still to go for ``stall_streak`` iterations in a row:
+    ``path_margin`` times the distance still to go for ``ws.need[p]`` iterations in a row:
     PGD converges to a point other than ``w*``. A problem converging to ``w*`` has a
     remaining path at least its error, so the bound never holds for it while its steps stay
-    geometric.
+    geometric. That holds at step 1 (``mu_t = 1``), where it was measured; at other steps the
+    bound is not used (``ws.need[p]`` is past the cap) and only an exact fixed point stalls:
+    hard thresholding converging slowly on a wrong support moves the gradient until an entry
+    off the support crosses the cut, after any number of geometric steps, and slow ReLU
+    problems wander for hundreds of iterations before they recover. A streak of
+    ``stall_streak / mu`` iterations still cut both (``docs/performance.md``;
+    ``tests/sweep/test_kernel.py`` pins the cases).
     """
     step, err = math.sqrt(step2), math.sqrt(err2) / ws.norm_star
     bad = not (err <= rules.diverge_at)  # NaN or beyond
@@ -354,7 +368,7 @@ def _check(rules, out, ws, p, t, step2, err2):
             ws.streak[p] += 1
         else:
             ws.streak[p] = 0
-        out.stalled[p] = (step == 0 or ws.streak[p] >= rules.stall_streak) and not stop
+        out.stalled[p] = (step == 0 or ws.streak[p] >= ws.need[p]) and not stop
         stop = stop or out.stalled[p]
     ws.prev_step[p] = step
     if stop:

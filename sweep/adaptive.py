@@ -3,9 +3,9 @@
 
 A ratio range (``grid.ratio_range``) gives every trial every sample size of the range, in
 one round. Adaptive mode spends its trials where the success curve turns: round 0 runs the
-grid's ratios on ``first_trials`` trials; after each round every ``(model, regularizer, d,
-s)`` cell still open has its success curve ``p(n)`` fitted (Firth logistic in ``log n``,
-:mod:`sweep.fit`) and the next ``round_trials`` trials get ``probes_per_trial`` sample
+grid's ratios on ``first_trials`` trials; after each round every ``(model, regularizer,
+step, d, s)`` cell still open has its success curve ``p(n)`` fitted (Firth logistic in
+``log n``, :mod:`sweep.fit`) and the next ``round_trials`` trials get ``probes_per_trial`` sample
 sizes at the fitted ``n`` of the configured ``quantiles`` of ``p``, clipped to the range of
 the grid's ratios. A cell closes once the half-width of its nested (trial-resampling) 95%
 interval of ``n50`` is at most ``precision`` times ``n50``, or when the trials run out.
@@ -33,12 +33,12 @@ def rounds(config):
 
 
 def first_placement(config, sizes):
-    """Round 0's probes: every ``n`` of each cell for every model and regularizer."""
+    """Round 0's probes: every ``n`` of each cell for every model, regularizer and step."""
     return {key: _same_for_all(config, ns) for key, ns in sizes.items()}
 
 
 def _same_for_all(config, ns):
-    return tuple(tuple(tuple(ns) for _ in config.regularizers) for _ in config.models)
+    return tuple(tuple(tuple(tuple(ns) for _ in config.steps) for _ in config.regularizers) for _ in config.models)
 
 
 def make_tasks(config, round_, start, stop, batch_size, placement):
@@ -48,7 +48,7 @@ def make_tasks(config, round_, start, stop, batch_size, placement):
     for d in config.d:
         for s in config.s:
             cells = placement.get((d, s))
-            if cells is None or not any(ns for row in cells for ns in row):
+            if cells is None or not any(ns for row in cells for cell in row for ns in cell):
                 continue
             for a in range(start, stop, batch_size):
                 b = min(a + batch_size, stop)
@@ -123,37 +123,47 @@ def quantile_sizes(config, ab, n_lo, n_hi):
 def place(config, sizes, data, closed, may_close=True):
     """The next round's placement from every result so far.
 
-    ``data`` holds ``n`` and ``success`` over ``(model, regularizer, d, s, trial, probe)``;
-    ``closed`` is the set of ``(model, regularizer, d, s)`` cells already precise enough
-    (updated here, only if ``may_close``). Returns ``{(d, s): probes per (model,
-    regularizer)}``, empty tuples for closed cells.
+    ``data`` holds ``n`` and ``success`` over ``(model, regularizer, step_size, d, s, trial,
+    probe)``; ``closed`` is the set of ``(model, regularizer, step, d, s)`` cells already
+    precise enough (updated here, only if ``may_close``). Returns ``{(d, s): probes per
+    (model, regularizer, step)}``, empty tuples for closed cells.
     """
     placement = {}
     for k, d in enumerate(config.d):
         for q, s in enumerate(config.s):
             ns = sizes[(d, s)]
-            cells = []
+            rows = []
             for i, m in enumerate(config.models):
                 row = []
                 for j, g in enumerate(config.regularizers):
-                    key = (m, g, d, s)
-                    if key in closed:
-                        row.append(())
-                        continue
-                    ab, est = cell_fit(data["n"][i, j, k, q], data["success"][i, j, k, q])
-                    if may_close and is_precise(est, config.precision):
-                        closed.add(key)
-                        row.append(())
-                    else:
-                        row.append(quantile_sizes(config, ab, min(ns), max(ns)))
-                cells.append(tuple(row))
-            placement[(d, s)] = tuple(cells)
+                    steps = []
+                    for h, mu in enumerate(config.steps):
+                        key = (m, g, mu, d, s)
+                        if key in closed:
+                            steps.append(())
+                            continue
+                        ab, est = cell_fit(data["n"][i, j, h, k, q], data["success"][i, j, h, k, q])
+                        if may_close and is_precise(est, config.precision):
+                            closed.add(key)
+                            steps.append(())
+                        else:
+                            steps.append(quantile_sizes(config, ab, min(ns), max(ns)))
+                    row.append(tuple(steps))
+                rows.append(tuple(row))
+            placement[(d, s)] = tuple(rows)
     return placement
 
 
 def cells(config):
-    """Every ``(model, regularizer, d, s)`` cell, in the dataset's order."""
-    return [(m, g, d, s) for m in config.models for g in config.regularizers for d in config.d for s in config.s]
+    """Every ``(model, regularizer, step, d, s)`` cell, in the dataset's order."""
+    return [
+        (m, g, mu, d, s)
+        for m in config.models
+        for g in config.regularizers
+        for mu in config.steps
+        for d in config.d
+        for s in config.s
+    ]
 
 
 def width(config, sizes):

@@ -24,11 +24,16 @@ except ModuleNotFoundError:  # Python 3.10
 from . import MODELS, projections, theory
 from .cluster_config import validate_cluster
 from .errors import InputError
+from .pgd import PAPER_STEP
 from .problem import SIGNALS
 
 SAMPLING = ("nested", "independent")
 DTYPES = ("float64", "float32")
 MODES = ("grid", "adaptive")
+# On the directions PGD moves in (s-sparse ones, n >> s) the linear loss has curvature about
+# 1, so a step past 2 diverges; ReLU's has about half of it (half the rows are active), so
+# past about 4. Beyond that no step can recover anything.
+MAX_STEP = 4.0
 
 
 def _spec(check, doc, default=dataclasses.MISSING, table=None):
@@ -86,6 +91,19 @@ def _ratios(name, values):
     if len(set(values)) != len(values):
         raise InputError(name, values, "has repeated values")
     return tuple(sorted(float(r) for r in values))
+
+
+def _steps(name, values):
+    if not isinstance(values, list) or not values:
+        raise InputError(name, values, "must be a non-empty list of step sizes in (0, 4]")
+    for mu in values:
+        if isinstance(mu, bool) or not isinstance(mu, (int, float)) or not math.isfinite(mu):
+            raise InputError(name, mu, "must be a finite number (a step size in (0, 4])")
+        if not 0 < mu <= MAX_STEP:
+            raise InputError(name, mu, f"must be in (0, {MAX_STEP:g}] (a step size)")
+    if len(set(values)) != len(values):
+        raise InputError(name, values, "has repeated values")
+    return tuple(sorted(float(mu) for mu in values))
 
 
 def _optional(check):
@@ -161,6 +179,12 @@ class SweepConfig:
     precision: float = _spec(
         _precision, "a cell stops when its n50 95% interval's half-width is this share of n50", 0.02, "adaptive"
     )
+    step_sizes: tuple = _spec(
+        _optional(_steps),
+        "mu_t for t >= 1, each in (0, 4] (mu_0 stays 2 for ReLU, 1 for linear); the dataset's step_size axis. "
+        "Left out: the paper's 1, no axis",
+        None,
+    )
     n0: str = _spec(_one_of(theory.METHODS), "which n0 sets n: approx | l1 | l0-mc", "approx")
     sampling: str = _spec(
         _one_of(SAMPLING), "nested: one X per (d, s, trial), X[:n] per ratio; independent: fresh X per cell", "nested"
@@ -183,6 +207,18 @@ class SweepConfig:
     def n0_table(self):
         """``{(d, s): n0}`` by the config's method; the l0-mc estimate is seeded by ``seed``."""
         return {(d, s): theory.n0(s, d, self.n0, seed=self.seed) for d in self.d for s in self.s}
+
+    @property
+    def steps(self):
+        """The step sizes ``mu_t`` (t >= 1) the sweep runs: ``step_sizes``, or the paper's
+        alone when the key is left out."""
+        return self.step_sizes or (PAPER_STEP,)
+
+    @property
+    def step_axis(self):
+        """Whether the dataset has a ``step_size`` dimension: only when ``step_sizes`` is
+        given, so that a config without it writes the datasets it always wrote."""
+        return self.step_sizes is not None
 
     @property
     def layout(self):
@@ -339,7 +375,7 @@ def trial_bytes(config, d, ns):
     """
     item = 8 if config.dtype == "float64" else 4
     n_max = max(ns)
-    P = len(config.models) * len(config.regularizers) * config.probes_per_draw(ns)
+    P = len(config.models) * len(config.regularizers) * len(config.steps) * config.probes_per_draw(ns)
     arrays = 2 * n_max * d + 4 * n_max * P + 6 * d * P
     wide = 8 * P * (config.iterations + 1 + d + n_max) + 8 * 2 * n_max
     screen = 2 * n_max * d + 4 * P * d
@@ -349,7 +385,7 @@ def trial_bytes(config, d, ns):
 def task_bytes(config, d, ns, batch):
     """Peak bytes of a task of ``batch`` trials: one trial at a time, plus the outputs."""
     width = len(ns) if config.layout == "ratio" else config.probes_per_draw(ns)
-    P = len(config.models) * len(config.regularizers) * width
+    P = len(config.models) * len(config.regularizers) * len(config.steps) * width
     outputs = 8 * P * (11 * batch + min(batch, config.traces) * (config.iterations + 1))
     return trial_bytes(config, d, ns) + outputs
 

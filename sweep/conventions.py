@@ -14,14 +14,17 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
+from .pgd import PAPER_STEP
 
-DIMS = ("model", "regularizer", "d", "s", "ratio", "trial")
+# step_size is written only by a sweep whose config names step_sizes (sweep.store); every
+# dataset has it once opened by analysis.open_sweep (with_step_axis).
+DIMS = ("model", "regularizer", "step_size", "d", "s", "ratio", "trial")
 # Traces are kept for the first `traces` trials of each cell only: their own dimension,
 # so that a sweep does not store NaN traces for every other trial.
 TRACE_DIMS = DIMS[:-1] + ("traced_trial", "iteration")
 # A ratio range or an adaptive sweep gives each trial its own sample sizes: per-probe
 # variables, with n among them, in place of the ratio dimension.
-PROBE_DIMS = ("model", "regularizer", "d", "s", "trial", "probe")
+PROBE_DIMS = ("model", "regularizer", "step_size", "d", "s", "trial", "probe")
 
 VARIABLES = {
     "rel_error": dict(long_name="final relative error ||w_T - w*|| / ||w*|| (inf if diverged)", units="1"),
@@ -56,6 +59,7 @@ PACKED = {
 COORDS = {
     "model": dict(long_name="observation model: y = ReLU(<x, w*>) or y = <x, w*>"),
     "regularizer": dict(long_name="constraint set K = {w : R(w) <= R(w*)}"),
+    "step_size": dict(long_name="PGD step size mu_t for t >= 1 (mu_0 = 2 for ReLU, 1 for linear)", units="1"),
     "d": dict(long_name="ambient dimension", units="1"),
     "s": dict(long_name="sparsity of w*", units="1"),
     "ratio": dict(long_name="n / n0", units="1"),
@@ -103,6 +107,22 @@ def annotate(ds, layout="ratio"):
             if "flag_meanings" in attrs:
                 ds[name].attrs["flag_values"] = np.array([0, 1], dtype=PACKED[name][0])
     return ds
+
+
+def with_step_axis(ds):
+    """``ds`` with a ``step_size`` dimension in its place in :data:`DIMS`: a dataset written
+    without one (a config without ``step_sizes``) ran at the paper's step alone."""
+    if "step_size" in ds.dims:
+        return ds
+    ds = ds.expand_dims(step_size=[PAPER_STEP])
+    ds["step_size"].attrs.update(COORDS["step_size"])
+    return ds.transpose("model", "regularizer", "step_size", ..., missing_dims="ignore")
+
+
+def without_step_axis(ds):
+    """``ds`` less its ``step_size`` dimension of one step: what a config without
+    ``step_sizes`` writes."""
+    return ds.isel(step_size=0, drop=True)
 
 
 def encoding(ds):

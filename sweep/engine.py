@@ -49,8 +49,9 @@ class Task:
 @dataclass(frozen=True)
 class ProbeTask:
     """Trials ``start .. stop-1`` of cell ``(d, s)`` in round ``round``, each at its own
-    sample sizes: ``probes[b][i][j]`` are the ``n`` of trial ``start + b`` for model ``i``
-    and regularizer ``j`` (ascending; empty where that cell takes no probe)."""
+    sample sizes: ``probes[b][i][j][k]`` are the ``n`` of trial ``start + b`` for model
+    ``i``, regularizer ``j`` and step ``k`` (ascending; empty where that cell takes no
+    probe)."""
 
     d: int
     s: int
@@ -65,7 +66,7 @@ class ProbeTask:
 
     def sizes(self):
         """Every sample size the task solves at (with repeats), for cost estimates."""
-        return [n for trial in self.probes for cell in trial for ns in cell for n in ns]
+        return [n for trial in self.probes for row in trial for cell in row for ns in cell for n in ns]
 
 
 @dataclass(frozen=True)
@@ -114,7 +115,7 @@ def default_batch_size(config, sizes):
 def trial_seconds(config, d, ns):
     """A rough time for one trial at dimension ``d`` with sample sizes ``ns`` (see
     :func:`default_batch_size`: an order of magnitude, not a prediction)."""
-    problems = len(config.models) * len(config.regularizers) * len(ns)
+    problems = len(config.models) * len(config.regularizers) * len(config.steps) * len(ns)
     n_max = max(ns)
     return n_max * d / 1e8 + n_max * d * problems * min(config.iterations, 20) / 5e9
 
@@ -128,8 +129,11 @@ def _ns(plan, task):
     # a probe task's problems per trial, as sample sizes per (model, regularizer)
     if isinstance(task, ProbeTask):
         sizes = task.sizes()
+        config = plan.config
         per_trial = max(
-            1, len(sizes) // ((task.stop - task.start) * len(plan.config.models) * len(plan.config.regularizers))
+            1,
+            len(sizes)
+            // ((task.stop - task.start) * len(config.models) * len(config.regularizers) * len(config.steps)),
         )
         return [max(sizes, default=1)] * per_trial
     return plan.ns(task.d, task.s)
@@ -160,50 +164,54 @@ def run_task(plan, task):
     Returns
     -------
     dict of numpy.ndarray
-        Each of :data:`RESULT_VARS` with shape ``(model, regularizer, ratio, trial)``,
-        float64; and ``trace`` with shape ``(model, regularizer, ratio, k, iteration)`` for
-        the ``k`` trials of the task whose index is below ``plan.config.traces``.
+        Each of :data:`RESULT_VARS` with shape ``(model, regularizer, step_size, ratio,
+        trial)``, float64; and ``trace`` with shape ``(model, regularizer, step_size, ratio,
+        k, iteration)`` for the ``k`` trials of the task whose index is below
+        ``plan.config.traces``.
     """
     if isinstance(task, ProbeTask):
         return run_probe_task(plan, task)
-    M, G, R, B = len(plan.config.models), len(plan.config.regularizers), len(plan.config.ratio), task.stop - task.start
-    out = {v: np.full((M, G, R, B), np.nan) for v in RESULT_VARS}
-    k = max(0, min(task.stop, plan.config.traces) - task.start)
-    out["trace"] = np.full((M, G, R, k, plan.config.iterations + 1), np.nan)
+    config = plan.config
+    cell = (len(config.models), len(config.regularizers), len(config.steps))
+    R, B = len(config.ratio), task.stop - task.start
+    out = {v: np.full(cell + (R, B), np.nan) for v in RESULT_VARS}
+    k = max(0, min(task.stop, config.traces) - task.start)
+    out["trace"] = np.full(cell + (R, k, config.iterations + 1), np.nan)
     ns = plan.ns(task.d, task.s)
     for b, trial in enumerate(range(task.start, task.stop)):
-        if plan.config.sampling == "nested":
+        if config.sampling == "nested":
             groups = [(range(R), (task.d, task.s, trial), max(ns))]
         else:
-            groups = [([r], (task.d, task.s, trial, round(plan.config.ratio[r] * 1e6)), ns[r]) for r in range(R)]
+            groups = [([r], (task.d, task.s, trial, round(config.ratio[r] * 1e6)), ns[r]) for r in range(R)]
         for rs, key, n_max in groups:
             res = _solve_draw(plan, task, key, n_max, [ns[r] for r in rs])
-            shape = (M, G, len(rs))
+            shape = cell + (len(rs),)
             for v in RESULT_VARS:
-                value = res.rel_error <= plan.config.tolerance if v == "success" else getattr(res, v)
-                out[v][:, :, list(rs), b] = np.asarray(value, dtype=np.float64).reshape(shape)
+                value = res.rel_error <= config.tolerance if v == "success" else getattr(res, v)
+                out[v][..., list(rs), b] = np.asarray(value, dtype=np.float64).reshape(shape)
             if b < k:
-                out["trace"][:, :, list(rs), b] = res.trace.reshape(shape + (-1,))
+                out["trace"][..., list(rs), b, :] = res.trace.reshape(shape + (-1,))
     return out
 
 
 def run_probe_task(plan, task, width=None):
-    """Run a probe task's trials: every (model, regularizer, n) of a trial on its one ``X``
-    (nested prefixes), in one kernel call.
+    """Run a probe task's trials: every (model, regularizer, step, n) of a trial on its one
+    ``X`` (nested prefixes), in one kernel call.
 
     Returns
     -------
     dict of numpy.ndarray
-        Each of :data:`PROBE_VARS` with shape ``(model, regularizer, trial, probe)``,
-        float64, NaN where a trial has fewer probes than ``width`` (default: the task's
-        widest).
+        Each of :data:`PROBE_VARS` with shape ``(model, regularizer, step_size, trial,
+        probe)``, float64, NaN where a trial has fewer probes than ``width`` (default: the
+        task's widest).
     """
     config = plan.config
-    M, G, B = len(config.models), len(config.regularizers), task.stop - task.start
-    width = width or max(len(ns) for trial in task.probes for cell in trial for ns in cell)
-    out = {v: np.full((M, G, B, width), np.nan) for v in PROBE_VARS}
+    cell = (len(config.models), len(config.regularizers), len(config.steps))
+    B = task.stop - task.start
+    width = width or max(len(ns) for trial in task.probes for ns in _cells(trial, cell))
+    out = {v: np.full(cell + (B, width), np.nan) for v in PROBE_VARS}
     for b, trial in enumerate(range(task.start, task.stop)):
-        slots = [(i, j, p, n) for i in range(M) for j in range(G) for p, n in enumerate(task.probes[b][i][j])]
+        slots = [(i, j, k, p, n) for i, j, k in np.ndindex(*cell) for p, n in enumerate(task.probes[b][i][j][k])]
         if not slots:
             continue
         n_max = max(n for *_, n in slots)
@@ -211,26 +219,38 @@ def run_probe_task(plan, task, width=None):
             config.seed, (task.d, task.s, trial), task.d, task.s, n_max, config.signal, np.dtype(config.dtype)
         )
         labels = {m: problem.observe(X, w_star, m) for m in config.models}
-        probs = [kernel.Problem(config.models[i], config.regularizers[j], n) for i, j, _, n in slots]
+        probs = [
+            kernel.Problem(config.models[i], config.regularizers[j], n, config.steps[k]) for i, j, k, _, n in slots
+        ]
         res = kernel.solve(X, w_star, labels, probs, config.iterations, config.tolerance)
         del X  # freed before the next trial's draw: a task's peak is one trial's
-        i, j, p, n = np.array(slots).T
+        i, j, k, p, n = np.array(slots).T
         for v in RESULT_VARS:
             value = res.rel_error <= config.tolerance if v == "success" else getattr(res, v)
-            out[v][i, j, b, p] = np.asarray(value, dtype=np.float64)
-        out["n"][i, j, b, p] = n
+            out[v][i, j, k, b, p] = np.asarray(value, dtype=np.float64)
+        out["n"][i, j, k, b, p] = n
     return out
 
 
+def _cells(probes, cell):
+    """A trial's sample sizes of every (model, regularizer, step) cell, in order."""
+    return [probes[i][j][k] for i, j, k in np.ndindex(*cell)]
+
+
 def _solve_draw(plan, task, key, n_max, ns):
-    """Draw one design and solve every (model, regularizer, n) on it.
+    """Draw one design and solve every (model, regularizer, step, n) on it.
 
     A function of its own so that the design is freed before the next one is drawn: a
     task's peak memory is one trial's, whatever its batch size.
     """
-    X, w_star = problem.draw_trial(
-        plan.config.seed, key, task.d, task.s, n_max, plan.config.signal, np.dtype(plan.config.dtype)
-    )
-    labels = {m: problem.observe(X, w_star, m) for m in plan.config.models}
-    probs = [kernel.Problem(m, g, n) for m in plan.config.models for g in plan.config.regularizers for n in ns]
-    return kernel.solve(X, w_star, labels, probs, plan.config.iterations, plan.config.tolerance)
+    config = plan.config
+    X, w_star = problem.draw_trial(config.seed, key, task.d, task.s, n_max, config.signal, np.dtype(config.dtype))
+    labels = {m: problem.observe(X, w_star, m) for m in config.models}
+    probs = [
+        kernel.Problem(m, g, n, mu)
+        for m in config.models
+        for g in config.regularizers
+        for mu in config.steps
+        for n in ns
+    ]
+    return kernel.solve(X, w_star, labels, probs, config.iterations, config.tolerance)

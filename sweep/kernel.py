@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import _loop, problem, projections
+from . import _loop, pgd, problem, projections
 
 DIVERGE_AT = 1e8  # relative error; far beyond any recovery, still far from overflow
 # Measured on 3920 problems (d = 100..2000, l0 and l1, both models): with the geometric bound
@@ -38,11 +38,13 @@ def compiled_code(regularizer):
 
 @dataclass
 class Problem:
-    """One PGD run on the first ``n`` rows of a trial's design."""
+    """One PGD run on the first ``n`` rows of a trial's design, with step ``step`` for
+    ``t >= 1`` (:func:`sweep.pgd.step_size`)."""
 
     model: str
     regularizer: str
     n: int
+    step: float = pgd.PAPER_STEP
 
 
 @dataclass
@@ -136,9 +138,10 @@ def solve(X, w_star, labels, problems, iterations, tolerance, stop_early=True, s
         screen = x_step > 0
     relu = np.array([p.model == "relu" for p in problems])
     codes = np.array([compiled_code(p.regularizer) for p in problems], dtype=np.int64)
+    steps = np.array([p.step for p in problems], dtype=dtype)  # mu * g in X's dtype, as the reference
     _loop.run(
         _loop.Design(X, XT, XQ, float(x_max), float(x_step), bool(screen), w_star),
-        _loop.Problems(Y, ns, relu, codes, radius, (1.0 / ns).astype(dtype)),
+        _loop.Problems(Y, ns, relu, codes, radius, (1.0 / ns).astype(dtype), steps),
         _loop.Rules(int(iterations), float(tolerance), bool(stop_early), STALL_STREAK, PATH_MARGIN, DIVERGE_AT),
         _loop.Outputs(W, out.trace, out.iterations, out.rel_error, out.diverged, out.stalled, out.iterations_run),
         _loop.Scratch(np.empty_like(W), np.empty((P if screen else 0, W.shape[1]), np.float32), np.empty_like(Y)),

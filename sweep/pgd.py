@@ -26,11 +26,16 @@ def linear_gradient(w, X, y):
 
 
 GRADIENTS = {"relu": relu_gradient, "linear": linear_gradient}
+PAPER_STEP = 1.0  # mu_t for t >= 1 in Theorem 3.1
 
 
-def step_size(model, t):
-    """``mu_0 = 2, mu_t = 1`` for ReLU (Theorem 3.1); step 1 for linear."""
-    return 2.0 if (model == "relu" and t == 0) else 1.0
+def step_size(model, t, step=PAPER_STEP):
+    """``mu_t``: at ``t = 0`` the paper's, 2 for ReLU (Theorem 3.1: ``w_1`` is then the projected
+    correlation ``P_K((2/n) sum y_i x_i)``) and 1 for linear; ``step`` after (the paper's is 1).
+    """
+    if t == 0:
+        return 2.0 if model == "relu" else 1.0
+    return step
 
 
 def pgd_step(w, X, y, mu, gradient, project):
@@ -38,7 +43,7 @@ def pgd_step(w, X, y, mu, gradient, project):
     return project(w - mu * gradient(w, X, y))
 
 
-def pgd(X, y, w_star, model, regularizer, iterations, tolerance=None, diverge_at=1e8):
+def pgd(X, y, w_star, model, regularizer, iterations, tolerance=None, diverge_at=1e8, step=PAPER_STEP):
     """Run PGD from ``w_0 = 0`` and return the relative error at ``t = 0..T``.
 
     Parameters
@@ -57,6 +62,8 @@ def pgd(X, y, w_star, model, regularizer, iterations, tolerance=None, diverge_at
         Stop once the relative error is at most this (the baseline's break).
     diverge_at : float
         Stop once the relative error exceeds this; it is then recorded as ``inf``.
+    step : float
+        ``mu_t`` for ``t >= 1`` (:func:`step_size`).
 
     Returns
     -------
@@ -72,7 +79,7 @@ def pgd(X, y, w_star, model, regularizer, iterations, tolerance=None, diverge_at
     errors[0] = 1.0
     with np.errstate(all="ignore"):
         for t in range(iterations):
-            w = pgd_step(w, X, y, step_size(model, t), gradient, lambda v: cset.project(v, radius))
+            w = pgd_step(w, X, y, step_size(model, t, step), gradient, lambda v: cset.project(v, radius))
             e = np.linalg.norm(w - w_star) / norm
             if not np.isfinite(e) or e > diverge_at:
                 errors[t + 1] = np.inf

@@ -227,10 +227,10 @@ class Parts:
 
         Cells without a part hold NaN.
         """
-        M, G, R, T = len(config.models), len(config.regularizers), len(config.ratio), config.trials
-        nd, ns_ = len(config.d), len(config.s)
-        data = {v: np.full((M, G, nd, ns_, R, T), np.nan) for v in RESULT_VARS}
-        trace = np.full((M, G, nd, ns_, R, config.traces, config.iterations + 1), np.nan) if config.traces else None
+        cell = (len(config.models), len(config.regularizers), len(config.steps))
+        R, T, nd, ns_ = len(config.ratio), config.trials, len(config.d), len(config.s)
+        data = {v: np.full(cell + (nd, ns_, R, T), np.nan) for v in RESULT_VARS}
+        trace = np.full(cell + (nd, ns_, R, config.traces, config.iterations + 1), np.nan) if config.traces else None
         di = {d: i for i, d in enumerate(config.d)}
         si = {s: i for i, s in enumerate(config.s)}
         ledger = self._ledger()
@@ -241,10 +241,10 @@ class Parts:
             part = self.read(task, ledger)
             i, j = di[task.d], si[task.s]
             for v in RESULT_VARS:
-                data[v][:, :, i, j, :, task.start : task.stop] = part[v]
-            if trace is not None and part["trace"].shape[3]:
-                k = part["trace"].shape[3]
-                trace[:, :, i, j, :, task.start : task.start + k] = part["trace"]
+                data[v][:, :, :, i, j, :, task.start : task.stop] = part[v]
+            if trace is not None and part["trace"].shape[4]:
+                k = part["trace"].shape[4]
+                trace[:, :, :, i, j, :, task.start : task.start + k] = part["trace"]
         dims = conventions.DIMS
         ds = xr.Dataset({v: (dims, a) for v, a in data.items()})
         if trace is not None:
@@ -253,6 +253,7 @@ class Parts:
         ds = ds.assign_coords(
             model=list(config.models),
             regularizer=list(config.regularizers),
+            step_size=list(config.steps),
             d=list(config.d),
             s=list(config.s),
             ratio=list(config.ratio),
@@ -264,16 +265,24 @@ class Parts:
         )
         if "trace" not in ds:
             ds = ds.drop_vars(["traced_trial", "iteration"])
+        ds = _as_configured(ds, config)
         conventions.annotate(ds)
         ds["n0"].attrs["method"] = config.n0
         ds.attrs.update(_global_attrs(config, batch_size))
         return ds
 
 
+def _as_configured(ds, config):
+    """Without ``step_sizes`` in the config, the dataset has no ``step_size`` dimension: the
+    file such a config always wrote."""
+    return ds if config.step_axis else conventions.without_step_axis(ds)
+
+
 def probe_arrays(config, sizes):
     """Empty (NaN) per-probe arrays of a probe-layout sweep, each of :data:`PROBE_VARS`
-    over ``(model, regularizer, d, s, trial, probe)``."""
-    shape = (len(config.models), len(config.regularizers), len(config.d), len(config.s), config.trials)
+    over ``(model, regularizer, step_size, d, s, trial, probe)``."""
+    cell = (len(config.models), len(config.regularizers), len(config.steps))
+    shape = cell + (len(config.d), len(config.s), config.trials)
     return {v: np.full(shape + (adaptive.width(config, sizes),), np.nan) for v in PROBE_VARS}
 
 
@@ -287,13 +296,14 @@ def fill_probes(parts, config, data, tasks, ledger=None):
         part = parts.read(task, ledger)
         w = part["n"].shape[-1]
         for v in PROBE_VARS:
-            data[v][:, :, di[task.d], si[task.s], task.start : task.stop, :w] = part[v]
+            data[v][:, :, :, di[task.d], si[task.s], task.start : task.stop, :w] = part[v]
 
 
 def assemble_probes(config, tables, data, batch_size):
     """The probe-layout Dataset (``docs/design.md#dataset``): per-probe variables over
-    ``(model, regularizer, d, s, trial, probe)``, ``n`` and ``round`` among them, NaN
-    where a trial has no such probe."""
+    ``(model, regularizer, step_size, d, s, trial, probe)`` (no ``step_size`` without
+    ``step_sizes`` in the config), ``n`` and ``round`` among them, NaN where a trial has no
+    such probe."""
     dims = conventions.PROBE_DIMS
     ds = xr.Dataset({v: (dims, a) for v, a in data.items()})
     starts = [start for start, _ in adaptive.rounds(config)]
@@ -302,12 +312,14 @@ def assemble_probes(config, tables, data, batch_size):
     ds = ds.assign_coords(
         model=list(config.models),
         regularizer=list(config.regularizers),
+        step_size=list(config.steps),
         d=list(config.d),
         s=list(config.s),
         trial=np.arange(config.trials),
         probe=np.arange(ds.sizes["probe"]),
         **{name: (("d", "s"), table) for name, table in tables.items()},
     )
+    ds = _as_configured(ds, config)
     conventions.annotate(ds, layout="probe")
     ds["n0"].attrs["method"] = config.n0
     ds.attrs.update(_global_attrs(config, batch_size))

@@ -82,11 +82,11 @@ def test_the_model_ratio_is_the_paired_fit_of_each_cell(example):
     (ratio, trial) tables, and lies inside the ratio of the two n50 intervals' ends."""
     table = analysis.model_ratio(example)
     row = table[(table.d == 500) & (table.s == 10)].iloc[0]
-    cell = example.success.sel(regularizer="l0", d=500, s=10)
+    cell = example.success.sel(regularizer="l0", step_size=1.0, d=500, s=10)
     n = example.n.sel(d=500, s=10).values
     want = fit.ratio_nested(n, cell.sel(model="relu").values, n, cell.sel(model="linear").values)
     assert row.ratio == pytest.approx(want["ratio"]) and row.ratio_lower == pytest.approx(want["ratio_lower"])
-    t = analysis.transitions(example).sel(regularizer="l0", d=500, s=10)
+    t = analysis.transitions(example).sel(regularizer="l0", step_size=1.0, d=500, s=10)
     assert row.ratio == pytest.approx(float(t.n50.sel(model="relu") / t.n50.sel(model="linear")))
     wide = float(t.n50_upper.sel(model="relu") / t.n50_lower.sel(model="linear"))
     assert row.ratio_lower < row.ratio < row.ratio_upper <= wide
@@ -136,7 +136,7 @@ def test_heatmap_cells_are_the_success_rates(example):
     assert len(heat_axes) == len(panels)
     for ax, (d, model) in zip(heat_axes, panels, strict=True):
         mesh = ax.collections[0]
-        want = rates.sel(model=model, regularizer="l0", d=d).transpose("s", "ratio").values
+        want = rates.sel(model=model, regularizer="l0", step_size=1.0, d=d).transpose("s", "ratio").values
         np.testing.assert_array_equal(np.asarray(mesh.get_array()).reshape(want.shape), want)
         assert ax.get_title().startswith(f"{model} observations, l0, d = {d}")
         assert ax.get_ylim()[0] < ax.get_ylim()[1]  # row 0 (the smallest s) at the bottom
@@ -151,7 +151,7 @@ def test_heatmap_cells_are_the_success_rates(example):
 
 def test_median_slope_and_the_tables_dash(example):
     slopes = analysis.stats.median_slope(example)
-    cell = dict(model="linear", regularizer="l0", d=500, s=5, ratio=4.0)
+    cell = dict(model="linear", regularizer="l0", step_size=1.0, d=500, s=5, ratio=4.0)
     raw = example.slope.sel(**cell).where(example.diverged.sel(**cell) != 1).values
     assert float(slopes.sel(**cell)) == pytest.approx(np.nanmedian(raw))
     import pandas as pd

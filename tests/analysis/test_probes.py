@@ -31,7 +31,7 @@ def _range_dataset(strips=STRIPS, n0=5.0):
     n = np.arange(10, 20, dtype=float)
     T, P = len(strips), n.size
     success = np.array([[float(c) for c in strips[t]] for t in range(T)])
-    shape = (1, 1, 1, 1, T, P)
+    shape = (1, 1, 1, 1, 1, T, P)
     ds = xr.Dataset(
         {
             "success": (conventions.PROBE_DIMS, success.reshape(shape)),
@@ -41,6 +41,7 @@ def _range_dataset(strips=STRIPS, n0=5.0):
         coords=dict(
             model=["relu"],
             regularizer=["l0"],
+            step_size=[1.0],
             d=[100],
             s=[2],
             trial=np.arange(T),
@@ -64,7 +65,7 @@ def test_the_flicker_table_of_constructed_strips():
 
 def test_strips_refuse_trials_probed_at_different_sizes():
     ds = _range_dataset()
-    ds["n"][0, 0, 0, 0, 1, 0] = 9.0
+    ds["n"][0, 0, 0, 0, 0, 1, 0] = 9.0
     with pytest.raises(ValueError, match="different sample sizes"):
         flicker.strips(ds, "relu", "l0", 100, 2)
 
@@ -78,9 +79,9 @@ def test_probe_transitions_are_the_fit_on_distinct_sizes():
     success = (sizes[None, :] >= thresholds[:, None]).astype(float)
     ds = _range_dataset({t: "0" * 10 for t in range(40)})
     ds = ds.isel(probe=slice(0, 0)).reindex(probe=np.arange(sizes.size))
-    ds["success"] = (conventions.PROBE_DIMS, success.reshape((1, 1, 1, 1) + success.shape))
-    ds["n"] = (conventions.PROBE_DIMS, np.broadcast_to(sizes, success.shape).reshape((1, 1, 1, 1) + success.shape))
-    got = stats.transitions(ds).isel(model=0, regularizer=0, d=0, s=0)
+    ds["success"] = (conventions.PROBE_DIMS, success.reshape((1, 1, 1, 1, 1) + success.shape))
+    ds["n"] = (conventions.PROBE_DIMS, np.broadcast_to(sizes, success.shape).reshape((1, 1, 1, 1, 1) + success.shape))
+    got = stats.transitions(ds).isel(model=0, regularizer=0, step_size=0, d=0, s=0)
     want = fit.transition_nested(sizes, success.T)
     for key in ("n50", "n50_lower", "n50_upper"):
         assert float(got[key]) == pytest.approx(float(want[key]), rel=1e-12)
@@ -100,8 +101,8 @@ def test_the_adaptive_example_is_small_and_adaptive(adaptive_example):
     # later rounds sit nearer the transition than the grid's ends
     fitted = stats.transitions(ds)
     for m in ds.model.values:
-        cell = ds.sel(model=m, regularizer="l0").isel(d=0, s=0)
-        n50 = float(fitted.n50.sel(model=m, regularizer="l0").isel(d=0, s=0))
+        cell = ds.sel(model=m, regularizer="l0", step_size=1.0).isel(d=0, s=0)
+        n50 = float(fitted.n50.sel(model=m, regularizer="l0", step_size=1.0).isel(d=0, s=0))
         late = np.abs(np.log(cell.n.where(cell["round"] >= 2) / n50))
         early = np.abs(np.log(cell.n.where(cell["round"] == 0) / n50))
         assert float(late.median()) < float(early.median())

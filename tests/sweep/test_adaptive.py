@@ -30,9 +30,9 @@ def _synthetic(cfg, thresholds):
     def read(tasks):
         for task in tasks:
             for b, trial in enumerate(range(task.start, task.stop)):
-                ns = task.probes[b][0][0]
-                data["n"][0, 0, 0, 0, trial, : len(ns)] = ns
-                data["success"][0, 0, 0, 0, trial, : len(ns)] = np.asarray(ns) >= thresholds[trial]
+                ns = task.probes[b][0][0][0]
+                data["n"][0, 0, 0, 0, 0, trial, : len(ns)] = ns
+                data["success"][0, 0, 0, 0, 0, trial, : len(ns)] = np.asarray(ns) >= thresholds[trial]
 
     progress = adaptive.drive(cfg, sizes, 8, data, set(), read, compute=lambda *a: None)
     return data, progress
@@ -55,13 +55,13 @@ def test_probes_converge_to_the_true_n50_of_a_known_curve(spread, precision):
     rng = np.random.default_rng(1)
     thresholds = np.exp(np.log(180.0) + spread * rng.standard_normal(cfg.trials))
     data, progress = _synthetic(cfg, thresholds)
-    (a, b), est = adaptive.cell_fit(data["n"][0, 0, 0, 0], data["success"][0, 0, 0, 0])
+    (a, b), est = adaptive.cell_fit(data["n"][0, 0, 0, 0, 0], data["success"][0, 0, 0, 0, 0])
     assert adaptive.is_precise(est, cfg.precision) and progress.open_cells == 0
-    used = int(np.isfinite(data["n"][0, 0, 0, 0]).any(axis=1).sum())
+    used = int(np.isfinite(data["n"][0, 0, 0, 0, 0]).any(axis=1).sum())
     assert used < cfg.trials
     assert abs(est["n50"] / 180.0 - 1) <= 2 * cfg.precision
     # later rounds' probes sit between the curve's 5% and 95% points, not on the grid's ends
-    later = data["n"][0, 0, 0, 0, cfg.first_trials : used]
+    later = data["n"][0, 0, 0, 0, 0, cfg.first_trials : used]
     band = np.exp(np.log(180.0) + spread * sps.norm.ppf([0.05, 0.95]))
     inside = (later >= band[0] - 1) & (later <= band[1] + 1)
     assert inside[np.isfinite(later)].mean() > 0.8
@@ -77,7 +77,7 @@ def test_the_interval_the_sweep_stops_on_covers_the_true_n50():
     for rep in range(12):
         thresholds = np.exp(np.log(180.0) + 0.3 * np.random.default_rng(100 + rep).standard_normal(cfg.trials))
         data, _ = _synthetic(cfg, thresholds)
-        _, est = adaptive.cell_fit(data["n"][0, 0, 0, 0], data["success"][0, 0, 0, 0])
+        _, est = adaptive.cell_fit(data["n"][0, 0, 0, 0, 0], data["success"][0, 0, 0, 0, 0])
         hits += est["n50_lower"] <= 180.0 <= est["n50_upper"]
     assert hits >= 10
 
@@ -231,5 +231,5 @@ def test_no_cell_closes_on_the_grid_alone():
     cfg = _one_cell(precision=0.5)
     thresholds = np.exp(np.log(180.0) + 0.3 * np.random.default_rng(7).standard_normal(cfg.trials))
     data, progress = _synthetic(cfg, thresholds)
-    used = int(np.isfinite(data["n"][0, 0, 0, 0]).any(axis=1).sum())
+    used = int(np.isfinite(data["n"][0, 0, 0, 0, 0]).any(axis=1).sum())
     assert progress.open_cells == 0 and used == cfg.first_trials + cfg.round_trials
