@@ -10,6 +10,7 @@ import math
 
 import matplotlib.patheffects as pe
 import matplotlib.pyplot as plt
+import matplotlib.ticker as mticker
 import numpy as np
 import pandas as pd
 import seaborn as sns
@@ -116,8 +117,16 @@ def _log_x(ax, ticks):
     """A log x axis labelled at exactly ``ticks`` (caps, dimensions): the values a reader
     looks up, not matplotlib's decades."""
     ax.set_xscale("log")
-    ax.set_xticks(ticks, [str(v) for v in ticks])
+    ax.set_xticks(ticks, [f"{v:g}" for v in ticks])
     ax.set_xticks([], minor=True)
+
+
+def _round_ticks(values):
+    """Ticks for a log axis over ``values``: 1, 2 and 5 times the powers of ten within it."""
+    lo, hi = float(np.min(values)), float(np.max(values))
+    ticks = [m * 10.0**e for e in range(math.floor(math.log10(lo)), math.ceil(math.log10(hi)) + 1) for m in (1, 2, 5)]
+    inside = [t for t in ticks if lo <= t <= hi]
+    return inside if len(inside) >= 2 else [lo, hi]
 
 
 def _facets(ds, title):
@@ -625,8 +634,11 @@ def plot_time_data(ds):
                         continue
                     ax.plot(t.ratio, t["median"], marker="o", ms=3, color=palette[mu], label=f"step {mu:g}")
                     ax.fill_between(t.ratio, t.q25, t.q75, color=palette[mu], alpha=0.2, lw=0)
-                ax.set_xscale("log")
                 ax.set_yscale("log")
+                ax.yaxis.set_major_locator(mticker.LogLocator(subs=(1, 2, 5)))
+                ax.yaxis.set_major_formatter(mticker.FormatStrFormatter("%g"))
+                ax.yaxis.set_minor_formatter(mticker.NullFormatter())
+                _log_x(ax, _round_ticks(table.ratio))
                 ax.set_title(f"{model} observations, {reg}")
                 ax.set_xlabel(f"n / n0   (n0 = {_n0_label(ds)})")
                 ax.set_ylabel("iterations to tolerance")

@@ -69,19 +69,14 @@ def heatmaps(ds, out, fmt="png"):
 
 
 def _figures(ds, fit):
-    """The figures of a dataset, by layout: heatmaps and curves over the ratios, or the
-    probes with the fitted curve ``fit`` (and the success strips of a ratio range)."""
+    """The figure functions of a dataset, by layout: heatmaps and curves over the ratios, or
+    the probes with the fitted curve ``fit`` (and the success strips of a ratio range)."""
     probes = functools.partial(plot_probes, fit=fit)
     if "probe" not in ds.dims:
-        fns = (plot_heatmaps, plot_donoho_tanner, plot_curves, plot_slopes)
-    elif ds.attrs.get("mode") == "adaptive":
-        fns = (probes,)
-    else:
-        fns = (probes, plot_strips)
-    figs = {}
-    for fn in fns:
-        figs.update(fn(ds))
-    return figs
+        return [functools.partial(fn, ds) for fn in (plot_heatmaps, plot_donoho_tanner, plot_curves, plot_slopes)]
+    if ds.attrs.get("mode") == "adaptive":
+        return [functools.partial(probes, ds)]
+    return [functools.partial(probes, ds), functools.partial(plot_strips, ds)]
 
 
 def _is_range(ds):
@@ -95,18 +90,17 @@ def report(ds, out, fmt="png", figure1=None):
     out = Path(out)
     caps = cap_table(ds)
     fit = transitions(ds)  # at the cap: shared by the figures and the tables below
-    figs = _figures(ds, fit)
-    figs.update(plot_caps(caps, ds))
+    figures = _figures(ds, fit) + [functools.partial(plot_caps, caps, ds)]
     both = {"relu", "linear"} <= set(ds.model.values)
     ratios = model_ratio(ds) if both else pd.DataFrame()
     if ds.sizes["d"] > 1:
-        figs.update(plot_scale(fit, ratios))
+        figures.append(functools.partial(plot_scale, fit, ratios))
     if ds.sizes["step_size"] > 1:
-        figs.update(plot_steps(fit, ds))
-        figs.update(plot_time_data(ds))
+        figures += [functools.partial(plot_steps, fit, ds), functools.partial(plot_time_data, ds)]
     if figure1 is not None:
-        figs.update(plot_figure1(open_figure1(figure1)))
-    paths = save_figures(figs, out, fmt)
+        figures.append(functools.partial(plot_figure1, open_figure1(figure1)))
+    # drawn and saved one function at a time: a sweep of several steps draws dozens
+    paths = [path for draw in figures for path in save_figures(draw(), out, fmt)]
     cap = int(ds.attrs["iterations"])
     table = caps[caps.cap == cap].drop(columns="cap").reset_index(drop=True)
     keys = list(CELL)

@@ -161,6 +161,30 @@ MUTATIONS = (
         "pass",
         ("tests/sweep/test_store.py::test_a_second_writer_is_refused_and_a_dead_ones_lock_taken_over",),
     ),
+    Mutation(
+        "stall-rule-at-every-step",
+        "the geometric stall bound used below the paper's step, where it was not measured",
+        "sweep/_loop.py",
+        "need[p] = rules.stall_streak if probs.step[p] == 1 else rules.iterations + 1",
+        "need[p] = max(rules.stall_streak, math.ceil(rules.stall_streak / np.float64(probs.step[p])))",
+        ("tests/sweep/test_kernel.py::test_a_slow_problem_below_step_1_is_not_cut",),
+    ),
+    Mutation(
+        "step-ignored",
+        "the kernel runs the paper's step whatever the problem's",
+        "sweep/_loop.py",
+        "if t == 0 else probs.step[p]",
+        "if t == 0 else one",
+        ("tests/sweep/test_kernel.py::test_kernel_traces_equal_plain_pgd",),
+    ),
+    Mutation(
+        "steps-reversed-in-the-dataset",
+        "a task's step_size slots written in reverse: the results of one step under another's label",
+        "sweep/engine.py",
+        "        for mu in config.steps\n",
+        "        for mu in config.steps[::-1]\n",
+        ("tests/sweep/test_steps.py",),
+    ),
 )
 
 

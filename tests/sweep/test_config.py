@@ -106,6 +106,10 @@ BAD = [
     ),
     dict(text=ADAPTIVE.replace("trials = 40", "trials = 40\ntraces = 1"), field="traces"),
     dict(text=ADAPTIVE.replace("[adaptive]", "adaptive = 3\n[x]"), field="adaptive"),
+    *(
+        dict(text=edit("seed = 7", f"seed = 7\nstep_sizes = {value}"), field="step_sizes")
+        for value in ("[0.0]", "[-0.5]", "[4.5]", "[nan]", "[inf]", "[]", "[0.5, 0.5]", "['1']", "[true]", "0.5")
+    ),
 ]
 
 
