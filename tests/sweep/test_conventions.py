@@ -46,7 +46,9 @@ def test_a_fresh_figure1_dataset_is_cf_clean(tmp_path):
     assert cf_errors(path, tmp_path) == []
 
 
-@pytest.mark.parametrize("name", ["example.nc", "figure1.nc", "cap.nc", "adaptive-quick.nc", "flicker.nc", "scale.nc"])
+@pytest.mark.parametrize(
+    "name", ["example.nc", "figure1.nc", "cap.nc", "adaptive-quick.nc", "flicker.nc", "scale.nc", "step.nc"]
+)
 def test_the_committed_datasets_are_cf_clean(tmp_path, name):
     assert cf_errors(ROOT / "data" / name, tmp_path) == []
 
