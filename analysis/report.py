@@ -21,7 +21,7 @@ from .plots import (
     plot_strips,
     plot_time_data,
 )
-from .stats import CELL, cap_table, model_ratio, pd_table_markdown, settled, transitions
+from .stats import CELL, cap_table, model_ratio, pd_table_markdown, settled, spending, transitions
 
 FORMATS = ("png", "pdf", "svg")
 PROVENANCE = (
@@ -165,45 +165,19 @@ def _ratio_lines(ratios, out):
 
 
 def _probe_lines(ds, fit):
-    """An adaptive sweep's spending per cell: trials and probes used, rounds, and the n50
-    interval's half-width (``fit``: :func:`transitions` at the cap) against the precision
-    it aimed at."""
+    """An adaptive sweep's spending per cell (:func:`analysis.stats.spending`)."""
     if ds.attrs.get("mode") != "adaptive":
         return []
-    rows = []
-    for m, g, mu, d, s in (
-        (m, g, float(mu), int(d), int(s))
-        for m in ds.model.values
-        for g in ds.regularizer.values
-        for mu in ds.step_size.values
-        for d in ds.d.values
-        for s in ds.s.values
-    ):
-        cell = ds.sel(model=m, regularizer=g, step_size=mu, d=d, s=s)
-        f = fit.sel(model=m, regularizer=g, step_size=mu, d=d, s=s)
-        probed = cell.n.notnull()
-        half = float((f.n50_upper - f.n50_lower) / 2 / f.n50)
-        rows.append(
-            dict(
-                model=m,
-                regularizer=g,
-                step_size=mu,
-                d=d,
-                s=s,
-                trials=int(probed.any("probe").sum()),
-                probes=int(probed.sum()),
-                rounds=int(cell["round"].max()) + 1,
-                half_width=half,
-                precision_reached="yes" if half <= float(ds.attrs["precision"]) else "no",
-            )
-        )
+    table = spending(ds, fit)
+    table["precision_reached"] = table.precision_reached.map({True: "yes", False: "no"})
+    table["stopped"] = table.closed.map({True: "at precision", False: "trials spent"})
     return [
         "## Where the adaptive sweep spent its trials",
         "",
         f"Each cell stopped when the half-width of its n50 95% interval was at most {ds.attrs['precision']:g} n50, "
         f"or when its {ds.attrs['trials']} trials were spent. `half_width` is that half-width over n50 at the end.",
         "",
-        pd_table_markdown(pd.DataFrame(rows)),
+        pd_table_markdown(table.drop(columns="closed")),
         "",
     ]
 

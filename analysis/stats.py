@@ -333,6 +333,51 @@ def _groups(x, it, binned, bins):
     return [(float(np.median(x[which == b])), it[which == b]) for b in np.unique(which)]
 
 
+def spending(ds, fit=None):
+    """Where an adaptive sweep spent its trials, per ``(model, regularizer, step_size, d, s)``
+    cell: trials and probes used, rounds, and n50's 95% interval at the end (``fit``:
+    :func:`transitions` of ``ds``, computed when not given).
+
+    ``closed``: the cell stopped before its trials were spent. A cell gets probes in every
+    round until the sweep closes it, and it closes only when its interval's half-width is at
+    most ``precision`` times n50, so a cell with fewer trials than the budget is one the
+    sweep closed; ``precision_reached`` is that test on the interval refitted here, which
+    sees the data the sweep stopped on. (A cell that closed on its budget's last round is
+    not told apart from one that ran out.)
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``model, regularizer, step_size, d, s, trials, probes, rounds, half_width,
+        precision_reached, closed``.
+    """
+    fit = transitions(ds) if fit is None else fit
+    precision, budget = float(ds.attrs["precision"]), int(ds.attrs["trials"])
+    rows = []
+    for idx in np.ndindex(*(ds.sizes[d] for d in CELL)):
+        at = {d: ds[d].values[i] for d, i in zip(CELL, idx, strict=True)}
+        cell, f = ds.sel(at), fit.sel(at)
+        probed = cell.n.notnull()
+        lo, hi, mid = float(f.n50_lower), float(f.n50_upper), float(f.n50)
+        trials = int(probed.any("probe").sum())
+        rows.append(
+            dict(
+                model=str(at["model"]),
+                regularizer=str(at["regularizer"]),
+                step_size=float(at["step_size"]),
+                d=int(at["d"]),
+                s=int(at["s"]),
+                trials=trials,
+                probes=int(probed.sum()),
+                rounds=int(cell["round"].max()) + 1,
+                half_width=(hi - lo) / 2 / mid,
+                precision_reached=bool((hi - lo) / 2 <= precision * mid),
+                closed=trials < budget,
+            )
+        )
+    return pd.DataFrame(rows)
+
+
 def median_slope(ds):
     """Median convergence slope per cell over the trials that did not diverge."""
     return ds.slope.where(ds.diverged != 1).median("trial")

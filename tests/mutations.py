@@ -162,6 +162,17 @@ MUTATIONS = (
         ("tests/sweep/test_store.py::test_a_second_writer_is_refused_and_a_dead_ones_lock_taken_over",),
     ),
     Mutation(
+        "precision-doubled",
+        "adaptive cells close at twice the promised interval width",
+        "sweep/adaptive.py",
+        "(hi - lo) / 2 <= precision * mid",
+        "(hi - lo) / 2 <= 2 * precision * mid",
+        (
+            "tests/sweep/test_adaptive.py::test_a_closed_cell_is_as_precise_as_promised",
+            "tests/analysis/test_probes.py::test_a_real_adaptive_sweep_keeps_its_precision_promise",
+        ),
+    ),
+    Mutation(
         "stall-rule-at-every-step",
         "the geometric stall bound used below the paper's step, where it was not measured",
         "sweep/_loop.py",

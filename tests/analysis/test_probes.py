@@ -138,3 +138,30 @@ def test_the_report_of_a_range_dataset_has_strips_and_flicker_csv(tmp_path):
     table = pd.read_csv(tmp_path / "flicker.csv")
     assert table.loc[0, "non_monotone"] == 0.5
     assert "The flicker zone" in (tmp_path / "report.md").read_text()
+
+
+def _assert_the_precision_promise(ds):
+    """Every cell the sweep closed before its budget (fewer trials than ``trials``: a cell
+    gets probes each round until it closes) has, refitted by the analysis, a 95% interval
+    whose half-width is at most ``precision`` times n50: what the README promises."""
+    table = analysis.spending(ds)
+    closed = table[table.closed]
+    assert len(closed), "no cell closed early: the promise is not exercised"
+    bad = closed[~closed.precision_reached]
+    assert bad.empty, bad.to_string()
+    assert (table[~table.closed].trials == ds.attrs["trials"]).all()
+
+
+def test_a_real_adaptive_sweep_keeps_its_precision_promise(tmp_path):
+    from tests.sweep.helpers import ADAPTIVE as TEXT
+    from tests.sweep.helpers import run_config
+
+    out = tmp_path / "adaptive.nc"
+    run_config(TEXT.replace("precision = 0.1", "precision = 0.06"), out, workers=1, in_process=True)
+    _assert_the_precision_promise(analysis.open_sweep(out))
+
+
+@pytest.mark.parametrize("name", ["adaptive-quick.nc", "scale.nc", "step.nc"])
+def test_the_committed_adaptive_datasets_keep_the_precision_promise(name):
+    """A change to the fit that widens intervals after the fact fails here too."""
+    _assert_the_precision_promise(analysis.open_sweep(ROOT / "data" / name))

@@ -12,7 +12,7 @@ import pytest
 import xarray as xr
 from scipy import stats as sps
 
-from sweep import adaptive, config, pgd, problem, store
+from sweep import adaptive, config, fit, pgd, problem, store
 
 from .helpers import ADAPTIVE, ADAPTIVE_SLOW, assert_same_numbers
 from .helpers import run_config as _run
@@ -65,6 +65,21 @@ def test_probes_converge_to_the_true_n50_of_a_known_curve(spread, precision):
     band = np.exp(np.log(180.0) + spread * sps.norm.ppf([0.05, 0.95]))
     inside = (later >= band[0] - 1) & (later <= band[1] + 1)
     assert inside[np.isfinite(later)].mean() > 0.8
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_closed_cell_is_as_precise_as_promised(seed):
+    """The promise itself, on a known curve: a cell that stopped before its budget has an
+    interval (refitted by the fit itself, not the stopping rule) whose half-width is at most
+    ``precision`` times n50."""
+    cfg = _one_cell(precision=0.03)
+    thresholds = np.exp(np.log(180.0) + 0.15 * np.random.default_rng(seed).standard_normal(cfg.trials))
+    data, _ = _synthetic(cfg, thresholds)
+    n, success = data["n"][0, 0, 0, 0, 0], data["success"][0, 0, 0, 0, 0]
+    assert np.isfinite(n).any(axis=1).sum() < cfg.trials  # closed
+    sizes, outcome = adaptive.by_size(n, success)
+    est = fit.transition_nested(sizes, outcome)
+    assert (est["n50_upper"] - est["n50_lower"]) / 2 <= cfg.precision * est["n50"]
 
 
 def test_the_interval_the_sweep_stops_on_covers_the_true_n50():
