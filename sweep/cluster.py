@@ -73,6 +73,11 @@ def private_directory(base):
         shutil.rmtree(path, ignore_errors=True)
 
 
+#: What every dask-jobqueue job needs from the table or the site's ``jobqueue.yaml``: a job's
+#: cores and memory (its class refuses to build without them, in words for Python callers).
+JOB_SIZE = ("cores", "memory")
+
+
 def site_defaults(kind):
     """The site's settings for a jobqueue ``kind``: dask-jobqueue's ``jobqueue.yaml`` (the
     user's, the site's in ``/etc/dask``, or ``DASK_CONFIG``'s) over its packaged defaults."""
@@ -97,6 +102,17 @@ def jobqueue_kwargs(table, workers=None, dashboard_address=DASHBOARD, kind=None)
     kind = kind or table["kind"]
     site = site_defaults(kind)
     kwargs = passthrough(table)
+    missing = [key for key in JOB_SIZE if kwargs.get(key) is None and site.get(key) is None]
+    if missing:
+        raise InputError(
+            "cluster",
+            kind,
+            f"a {kind} job needs {' and '.join(missing)}, set in neither the config's [cluster] table ("
+            + ", ".join(f"{key} = ..." for key in missing)
+            + ") nor the site's jobqueue.yaml ("
+            + ", ".join(f"jobqueue.{kind}.{key}" for key in missing)
+            + "; ~/.config/dask/ or /etc/dask/)",
+        )
     walltime = kwargs.get("walltime", site.get("walltime"))
     lifetime = table["lifetime"]
     if lifetime is None and walltime:

@@ -173,6 +173,14 @@ MUTATIONS = (
         ),
     ),
     Mutation(
+        "job-size-unchecked",
+        "a batch job without cores or memory answered in dask-jobqueue's words for Python callers",
+        "sweep/cluster.py",
+        "missing = [key for key in JOB_SIZE if kwargs.get(key) is None and site.get(key) is None]",
+        "missing = []",
+        ("tests/sweep/test_cluster.py::test_a_job_without_its_size_is_named_in_the_configs_words",),
+    ),
+    Mutation(
         "stall-rule-at-every-step",
         "the geometric stall bound used below the paper's step, where it was not measured",
         "sweep/_loop.py",
@@ -203,6 +211,7 @@ MUTATIONS = (
 #: test suite runs these itself (``tests/test_mutations.py``); the rest are run by hand.
 QUICK = (
     "heatmap-complement-reversed",
+    "job-size-unchecked",
     "l0-mc-top-2s",
     "textbook-relu-derivative",
     "independent-intervals-for-nested",

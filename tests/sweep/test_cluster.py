@@ -108,6 +108,23 @@ def test_what_the_class_refuses_is_one_line_and_exit_2(tmp_path, kind, extra, wo
     assert sorted(p.name for p in tmp_path.iterdir()) == ["site.toml"]
 
 
+@pytest.mark.parametrize("kind", ["pbs", "slurm"])
+def test_a_job_without_its_size_is_named_in_the_configs_words(tmp_path, kind):
+    """No cores or memory in the table or the site's jobqueue.yaml: one line naming both
+    keys and both places (not the class's message, written for Python callers); the site's
+    setting alone is enough."""
+    res = _dry_run(tmp_path, SMALL + "[cluster]\nprocesses = 2\n", kind)
+    assert res.returncode == 2
+    (line,) = res.stderr.strip().splitlines()
+    assert "cores = ..., memory = ..." in line and f"jobqueue.{kind}.cores, jobqueue.{kind}.memory" in line, line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["site.toml"]
+    site = tmp_path / "dask"
+    site.mkdir()
+    (site / "jobqueue.yaml").write_text(f"jobqueue:\n  {kind}:\n    cores: 2\n    memory: 4GiB\n")
+    env = dict(os.environ, DASK_CONFIG=str(site))
+    assert _dry_run(tmp_path, SMALL + "[cluster]\nprocesses = 2\n", kind, env=env).returncode == 0
+
+
 def test_a_refused_table_writes_nothing_on_a_real_run(tmp_path):
     path = tmp_path / "site.toml"
     path.write_text(SMALL + "[cluster]\n" + COMMON + "colour = 'blue'\n")

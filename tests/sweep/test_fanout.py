@@ -13,7 +13,8 @@ from .helpers import SMALL
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc malloc tuning is Linux-only")
 
 
-def _faults(plan, task, prepare):
+def _faults(plan, task, prepare, runs=5):
+    """The minor page faults of each of ``runs`` runs of ``task``, after one to warm up."""
     if prepare:
         fanout.prepare_process()
     else:
@@ -21,14 +22,19 @@ def _faults(plan, task, prepare):
 
         threadpool_limits(1)
     engine.run_task(plan, task)  # warm up
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-    engine.run_task(plan, task)
-    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+    counts = []
+    for _ in range(runs):
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        engine.run_task(plan, task)
+        counts.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+    return counts
 
 
 def test_worker_preparation_stops_page_fault_churn():
     """Dask nannies set MALLOC_TRIM_THRESHOLD_=65536, which makes every large temporary of
-    every PGD iteration a fresh mmap; after prepare_process the same task faults far less."""
+    every PGD iteration a fresh mmap; after prepare_process the same task faults far less.
+    Each side is the median of five runs in its worker: one run's count moves with whatever
+    else the machine does (once 1684 against 861 in a full suite)."""
     from distributed import Client, LocalCluster
 
     text = (
@@ -52,7 +58,8 @@ def test_worker_preparation_stops_page_fault_churn():
         ):
             assert client.run(lambda: __import__("os").environ.get("MALLOC_TRIM_THRESHOLD_")).popitem()[1] == "65536"
             counts[prepare] = client.submit(_faults, plan, task, prepare, pure=False).result()
-    assert counts[True] * 5 < counts[False], counts
+    median = {k: sorted(v)[len(v) // 2] for k, v in counts.items()}
+    assert median[True] * 5 < median[False], counts
 
 
 def test_the_sweeps_local_workers_keep_dask_housekeeping_quiet():
