@@ -7,7 +7,7 @@ Exit status 0 on success, 2 on bad input (one line naming the field and the valu
 import sys
 from pathlib import Path
 
-from sweep.errors import InputError, OneLineParser
+from sweep.errors import InputError, OneLineParser, Terminated, on_sigterm
 
 from .report import FORMATS
 
@@ -30,6 +30,7 @@ def build_parser():
 
 
 def main(argv=None):
+    on_sigterm()
     args = build_parser().parse_args(argv)
     import matplotlib
 
@@ -50,6 +51,10 @@ def main(argv=None):
     except InputError as exc:
         print(f"analysis: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as exc:  # each figure is written whole (or not at all) before the next
+        how, status = ("terminated", 143) if isinstance(exc, Terminated) else ("interrupted", 130)
+        print(f"analysis: {how}; {args.out} holds the files written so far; rerun to finish", file=sys.stderr)
+        return status
     for path in paths:
         print(path)
     return 0

@@ -6,6 +6,8 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 
+from sweep.atomic import atomic_path
+
 from .flicker import flicker_table
 from .io import open_figure1
 from .plots import (
@@ -58,10 +60,16 @@ def save_figures(figs, out, fmt="png", dpi=130):
     paths = []
     for name, fig in figs.items():
         path = out / f"{name}.{fmt}"
-        fig.savefig(path, dpi=dpi)
+        with atomic_path(path) as tmp:  # whole or absent, if the run is stopped
+            fig.savefig(tmp, dpi=dpi, format=fmt)
         plt.close(fig)
         paths.append(path)
     return paths
+
+
+def _write_csv(table, path):
+    with atomic_path(path) as tmp:
+        table.to_csv(tmp, index=False, float_format="%.6g")
 
 
 def heatmaps(ds, out, fmt="png"):
@@ -142,8 +150,9 @@ def report(ds, out, fmt="png", figure1=None):
     lines += ["## Provenance", ""]
     lines += [f"- `{k}`: {ds.attrs[k]}" for k in PROVENANCE if k in ds.attrs]
     lines += ["", "Config:", "", "```toml", ds.attrs.get("config", "").strip(), "```", ""]
-    caps.to_csv(out / "transitions.csv", index=False, float_format="%.6g")
-    (out / "report.md").write_text("\n".join(lines))
+    _write_csv(caps, out / "transitions.csv")
+    with atomic_path(out / "report.md") as tmp:
+        tmp.write_text("\n".join(lines))
     extra = ([out / "flicker.csv"] if _is_range(ds) else []) + ([out / "relu_over_linear.csv"] if len(ratios) else [])
     return paths + [out / "transitions.csv", *extra, out / "report.md"]
 
@@ -152,7 +161,7 @@ def _ratio_lines(ratios, out):
     """ReLU's n50 over linear's per cell, with the paired interval; also a CSV."""
     if not len(ratios):
         return []
-    ratios.to_csv(Path(out) / "relu_over_linear.csv", index=False, float_format="%.6g")
+    _write_csv(ratios, Path(out) / "relu_over_linear.csv")
     return [
         "## ReLU's extra cost: n50 (ReLU) / n50 (linear)",
         "",
@@ -187,7 +196,7 @@ def _flicker_lines(ds, out):
     if not _is_range(ds):
         return []
     table = flicker_table(ds)
-    table.to_csv(Path(out) / "flicker.csv", index=False, float_format="%.6g")
+    _write_csv(table, Path(out) / "flicker.csv")
     shown = table[
         [
             "model",

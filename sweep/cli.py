@@ -5,11 +5,12 @@ value), 1 on any other failure.
 """
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 
 from .cluster_config import DASHBOARD, KINDS
-from .errors import InputError, OneLineParser, RunError
+from .errors import InputError, OneLineParser, RunError, Terminated, on_sigterm
 
 
 def _positive_int(name):
@@ -70,6 +71,8 @@ def build_parser():
 
 
 def main(argv=None):
+    on_sigterm()
+    args = None
     try:
         args = build_parser().parse_args(argv)
         return _dispatch(args)
@@ -79,9 +82,21 @@ def main(argv=None):
     except RunError as exc:
         print(f"sweep: error: {exc}; finished tasks are kept, rerun to resume", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("sweep: interrupted; finished tasks are kept, rerun to resume", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second one must not cut the line short
+        how, status = ("terminated", 128 + signal.SIGTERM) if isinstance(exc, Terminated) else ("interrupted", 130)
+        if args is not None and args.command in ("run", "resume"):
+            how += f": {_kept(args)}; rerun `sweep run` or `sweep resume` to finish"
+        print(f"sweep: {how}", file=sys.stderr)
+        return status
+
+
+def _kept(args):
+    """What a stopped ``run`` or ``resume`` kept, counted in its parts folder."""
+    from . import runner, store
+
+    path = args.parts if args.command == "resume" else store.parts_path(args.out or args.config.with_suffix(".nc"))
+    return runner.kept(path)
 
 
 def _dispatch(args):

@@ -11,6 +11,7 @@ The ``[cluster]`` table it is built from is validated, with the rest of the conf
 """
 
 import contextlib
+import logging
 from pathlib import Path
 
 from .cluster_config import DASHBOARD, JOBQUEUE, passthrough, walltime_minutes
@@ -220,6 +221,25 @@ def jobqueue_cluster(kind, table, workers=None, dashboard_address=DASHBOARD, tls
 
 
 @contextlib.contextmanager
+def _quiet_when_stopped(client):
+    """A run stopped with tasks in flight (Ctrl-C, SIGTERM, a task that kept failing, a
+    full disk) closes its cluster mid-task, and distributed then logs every cancelled task
+    and lost result as a warning, in the scheduler and in each worker: lines that bury the
+    one line saying what happened. So the scheduler and the workers are quieted first."""
+
+    def quiet():
+        logging.getLogger("distributed").setLevel(logging.ERROR)
+
+    try:
+        yield
+    except BaseException:
+        quiet()
+        with contextlib.suppress(Exception):
+            client.run(quiet, on_error="ignore")
+        raise
+
+
+@contextlib.contextmanager
 def connect(kind, workers, table, dashboard_address=DASHBOARD, tls_dir=None, log=None, in_process=False):
     """A ``distributed.Client`` on the cluster named by ``kind``.
 
@@ -273,6 +293,7 @@ def connect(kind, workers, table, dashboard_address=DASHBOARD, tls_dir=None, log
             with (
                 LocalCluster(dashboard_address=dashboard_address, **(threads if in_process else procs)) as cluster,
                 Client(cluster) as client,
+                _quiet_when_stopped(client),
             ):
                 yield client
         elif kind in JOBQUEUE:
@@ -283,7 +304,7 @@ def connect(kind, workers, table, dashboard_address=DASHBOARD, tls_dir=None, log
                 if table["security"] and not table["tls_ca_file"]:
                     where = stack.enter_context(private_directory(where or "."))
                 cluster, bounds = jobqueue_cluster(kind, table, workers, dashboard_address, where)
-                with cluster, Client(cluster) as client:
+                with cluster, Client(cluster) as client, _quiet_when_stopped(client):
                     cluster.adapt(**bounds)
                     yield client
         else:

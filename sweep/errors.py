@@ -7,6 +7,7 @@ same one line as an :class:`InputError`.
 """
 
 import argparse
+import signal
 
 
 class InputError(ValueError):
@@ -38,3 +39,19 @@ class OneLineParser(argparse.ArgumentParser):
 
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM — a batch scheduler's walltime, ``scancel``/``qdel``, preemption, ``timeout`` —
+    raised where Ctrl-C raises :class:`KeyboardInterrupt`, so that the same clean-up runs:
+    the cluster and its workers shut down, the parts folder's lock is released."""
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated()
+
+
+def on_sigterm():
+    """Turn SIGTERM into :class:`Terminated` in this (the main) thread; both CLIs call it
+    first. Exit status 143 (128 + 15), as a shell reports a process SIGTERM ended."""
+    signal.signal(signal.SIGTERM, _raise_terminated)

@@ -237,22 +237,42 @@ def cli_resume(args):
     return 0
 
 
+def _tasks_done(parts, m, cfg, good):
+    """``(done, total, progress)``: the intact parts among the sweep's tasks (an adaptive
+    sweep's: those of the rounds placed so far, with its :class:`~sweep.adaptive.Progress`;
+    a grid's: every task, and no progress)."""
+    if cfg.layout == "ratio":
+        names = {t.name for t in engine.make_tasks(cfg, m["batch_size"])}
+        return len(good & names), len(names), None
+    progress = store.probe_progress(parts, cfg, m, good)[1]
+    names = {t.name for t in progress.tasks}
+    return len(good & names), len(names), progress
+
+
+def kept(path):
+    """What a stopped sweep leaves in the parts folder ``path``, in words: ``N of M tasks
+    kept in PATH`` (intact parts only), or that nothing was kept yet."""
+    parts = store.Parts(path)
+    try:
+        m = parts.manifest()
+        done, total, _ = _tasks_done(parts, m, config_mod.loads(m["config"]), parts.check()[0])
+    except InputError:  # stopped before the sweep had a folder
+        return f"nothing kept yet in {path}"
+    return f"{done} of {total} tasks kept in {path}"
+
+
 def cli_status(args):
     parts, m, cfg = _open_parts(args.parts)
     good, damaged = parts.check()
     for name, why in sorted(damaged.items()):  # status only looks; a run or resume sets them aside
         print(f"sweep: {parts.path / name} is damaged ({why}); not counted, to be recomputed", file=sys.stderr)
-    if cfg.layout == "ratio":
-        names = {t.name for t in engine.make_tasks(cfg, m["batch_size"])}
-        done = len(good & names)
-        print(f"{cfg.name}: {done} / {len(names)} tasks done ({100 * done / len(names):.0f}%); output {m['out']}")
+    done, total, progress = _tasks_done(parts, m, cfg, good)
+    if progress is None:
+        print(f"{cfg.name}: {done} / {total} tasks done ({100 * done / total:.0f}%); output {m['out']}")
         return 0
-    progress = store.probe_progress(parts, cfg, m, good)[1]
-    names = {t.name for t in progress.tasks}
-    done = len(good & names)
     where = "every round done" if progress.complete else f"in round {progress.round + 1}"
     print(
-        f"{cfg.name}: {done} / {len(names)} tasks done of the rounds placed so far ({where}, at most "
+        f"{cfg.name}: {done} / {total} tasks done of the rounds placed so far ({where}, at most "
         f"{len(adaptive.rounds(cfg))}); {progress.open_cells} cells open; output {m['out']}"
     )
     return 0

@@ -181,6 +181,14 @@ MUTATIONS = (
         ("tests/sweep/test_cluster.py::test_a_job_without_its_size_is_named_in_the_configs_words",),
     ),
     Mutation(
+        "sigterm-unhandled",
+        "SIGTERM left to Python's default: the run dies at once, with no line and no clean-up",
+        "sweep/errors.py",
+        "signal.signal(signal.SIGTERM, _raise_terminated)",
+        "pass",
+        ("tests/sweep/test_cli.py::test_sigterm_is_ctrl_c_then_resume_gives_the_uninterrupted_dataset",),
+    ),
+    Mutation(
         "stall-rule-at-every-step",
         "the geometric stall bound used below the paper's step, where it was not measured",
         "sweep/_loop.py",

@@ -4,6 +4,8 @@ import re
 import signal
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,7 +13,10 @@ import xarray as xr
 
 from sweep import engine, store
 
-from .helpers import SLOW, SMALL, sweep_cli, wait_for_parts
+from .helpers import SLOW, SMALL, assert_same_numbers, sweep_cli, wait_for_parts
+
+ROOT = Path(__file__).resolve().parents[2]
+SLOW_TASKS = 24  # SLOW in tasks of 2 trials
 
 
 def sweep(*args, cwd=None):
@@ -118,8 +123,67 @@ def test_ctrl_c_exits_130_and_keeps_the_finished_parts(tmp_path):
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
-    assert err.strip().splitlines()[-1] == "sweep: interrupted; finished tasks are kept, rerun to resume"
-    assert not out.exists() and len(store.Parts(store.parts_path(out)).done()) >= 1
+    kept = len(store.Parts(store.parts_path(out)).done())
+    assert err.strip().splitlines()[-1] == (
+        f"sweep: interrupted: {kept} of {SLOW_TASKS} tasks kept in {store.parts_path(out)}; "
+        "rerun `sweep run` or `sweep resume` to finish"
+    )
+    assert not out.exists() and kept >= 1
+
+
+def test_sigterm_is_ctrl_c_then_resume_gives_the_uninterrupted_dataset(tmp_path, slow_reference):
+    """What a batch scheduler sends at walltime: one line saying what is kept and how to
+    finish, exit 143, no traceback or leaked-semaphore warning, no process left, the lock
+    released; `sweep resume` then writes the dataset of an uninterrupted run, bit for bit."""
+    import psutil
+
+    cfg = tmp_path / "slow.toml"
+    cfg.write_text(SLOW)
+    out = tmp_path / "slow.nc"
+    parts = store.parts_path(out)
+    proc = sweep_cli(cfg, "--out", out, "--workers", 2, "--batch-size", 2)
+    wait_for_parts(parts, 2, proc)
+    children = psutil.Process(proc.pid).children(recursive=True)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err
+    kept = len(store.Parts(parts).done())
+    assert err.strip().splitlines()[-1] == (
+        f"sweep: terminated: {kept} of {SLOW_TASKS} tasks kept in {parts}; "
+        "rerun `sweep run` or `sweep resume` to finish"
+    )
+    for noise in ("Traceback", "leaked semaphore", "WARNING"):
+        assert noise not in err, err
+    psutil.wait_procs(children, timeout=10)
+    assert not [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
+    assert (parts / "lock").read_text() == ""  # released: the next run takes it
+    if kept == SLOW_TASKS:  # a fast machine finished every task before the signal landed
+        return
+    res = sweep("resume", parts)
+    assert res.returncode == 0, res.stderr
+    with xr.open_dataset(out) as ds:
+        assert_same_numbers(ds.load(), slow_reference)
+
+
+def test_sigterm_stops_analysis_report_with_whole_files_only(tmp_path):
+    """A report stopped by SIGTERM: exit 143, one line; every file it left is whole."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "analysis", "report", str(ROOT / "data" / "step.nc"), "--out", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.time() + 120
+    while not list(tmp_path.glob("*.png")) and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143 and err.strip().splitlines() == [
+        f"analysis: terminated; {tmp_path} holds the files written so far; rerun to finish"
+    ], err
+    assert not list(tmp_path.glob(".*.tmp"))
+    for png in tmp_path.glob("*.png"):
+        assert png.read_bytes().endswith(b"IEND\xaeB`\x82")  # a whole PNG
 
 
 # --- resume and status on folders that are not what they claim ---------------------------
