@@ -7,7 +7,7 @@ Exit status 0 on success, 2 on bad input (one line naming the field and the valu
 import sys
 from pathlib import Path
 
-from sweep.errors import InputError, OneLineParser, Terminated, on_sigterm
+from sweep.errors import InputError, OneLineParser, Terminated, sigterm_raises
 
 from .report import FORMATS
 
@@ -30,7 +30,6 @@ def build_parser():
 
 
 def main(argv=None):
-    on_sigterm()
     args = build_parser().parse_args(argv)
     import matplotlib
 
@@ -38,16 +37,8 @@ def main(argv=None):
     from . import io, plots, report
 
     try:
-        if args.command == "figure1":
-            paths = report.save_figures(plots.plot_figure1(io.open_figure1(args.dataset)), args.out, args.format)
-        else:
-            ds = io.open_sweep(args.dataset)
-            if args.command == "heatmap":
-                paths = report.heatmaps(ds, args.out, args.format)
-            else:
-                if args.figure1 is not None:
-                    io.open_figure1(args.figure1)  # check before drawing anything
-                paths = report.report(ds, args.out, args.format, args.figure1)
+        with sigterm_raises():
+            paths = _draw(args, io, plots, report)
     except InputError as exc:
         print(f"analysis: error: {exc}", file=sys.stderr)
         return 2
@@ -58,3 +49,14 @@ def main(argv=None):
     for path in paths:
         print(path)
     return 0
+
+
+def _draw(args, io, plots, report):
+    if args.command == "figure1":
+        return report.save_figures(plots.plot_figure1(io.open_figure1(args.dataset)), args.out, args.format)
+    ds = io.open_sweep(args.dataset)
+    if args.command == "heatmap":
+        return report.heatmaps(ds, args.out, args.format)
+    if args.figure1 is not None:
+        io.open_figure1(args.figure1)  # check before drawing anything
+    return report.report(ds, args.out, args.format, args.figure1)

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from .cluster_config import DASHBOARD, KINDS
-from .errors import InputError, OneLineParser, RunError, Terminated, on_sigterm
+from .errors import InputError, OneLineParser, RunError, Terminated, sigterm_raises
 
 
 def _positive_int(name):
@@ -71,11 +71,11 @@ def build_parser():
 
 
 def main(argv=None):
-    on_sigterm()
     args = None
     try:
-        args = build_parser().parse_args(argv)
-        return _dispatch(args)
+        with sigterm_raises():
+            args = build_parser().parse_args(argv)
+            return _dispatch(args)
     except InputError as exc:
         print(f"sweep: error: {exc}", file=sys.stderr)
         return 2
@@ -83,7 +83,6 @@ def main(argv=None):
         print(f"sweep: error: {exc}; finished tasks are kept, rerun to resume", file=sys.stderr)
         return 1
     except KeyboardInterrupt as exc:
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second one must not cut the line short
         how, status = ("terminated", 128 + signal.SIGTERM) if isinstance(exc, Terminated) else ("interrupted", 130)
         if args is not None and args.command in ("run", "resume"):
             how += f": {_kept(args)}; rerun `sweep run` or `sweep resume` to finish"

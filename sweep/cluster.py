@@ -227,15 +227,16 @@ def _quiet_when_stopped(client):
     and lost result as a warning, in the scheduler and in each worker: lines that bury the
     one line saying what happened. So the scheduler and the workers are quieted first."""
 
-    def quiet():
-        logging.getLogger("distributed").setLevel(logging.ERROR)
+    def quiet():  # the workers' failed heartbeats to a closed scheduler are errors, with tracebacks
+        logging.getLogger("distributed").setLevel(logging.CRITICAL)
 
     try:
         yield
     except BaseException:
         quiet()
-        with contextlib.suppress(Exception):
-            client.run(quiet, on_error="ignore")
+        for nanny in (False, True):
+            with contextlib.suppress(Exception):
+                client.run(quiet, on_error="ignore", nanny=nanny)
         raise
 
 

@@ -7,6 +7,7 @@ same one line as an :class:`InputError`.
 """
 
 import argparse
+import contextlib
 import signal
 
 
@@ -51,7 +52,13 @@ def _raise_terminated(signum, frame):
     raise Terminated()
 
 
-def on_sigterm():
-    """Turn SIGTERM into :class:`Terminated` in this (the main) thread; both CLIs call it
-    first. Exit status 143 (128 + 15), as a shell reports a process SIGTERM ended."""
+@contextlib.contextmanager
+def sigterm_raises():
+    """Inside: SIGTERM raises :class:`Terminated` in this (the main) thread. After: the
+    default again, so a signal that lands while the CLI prints its last line ends the process
+    quietly (status 143 either way) instead of in a traceback."""
     signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)

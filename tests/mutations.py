@@ -184,8 +184,8 @@ MUTATIONS = (
         "sigterm-unhandled",
         "SIGTERM left to Python's default: the run dies at once, with no line and no clean-up",
         "sweep/errors.py",
-        "signal.signal(signal.SIGTERM, _raise_terminated)",
-        "pass",
+        "    signal.signal(signal.SIGTERM, _raise_terminated)\n",
+        "",
         ("tests/sweep/test_cli.py::test_sigterm_is_ctrl_c_then_resume_gives_the_uninterrupted_dataset",),
     ),
     Mutation(
