@@ -1,5 +1,5 @@
-"""The README's results tables are the committed reports' numbers: regenerating a report
-without updating the README fails here."""
+"""The results' tables (docs/results.md, and the README's summary of them) are the committed
+reports' numbers: regenerating a report without updating the documents fails here."""
 
 from pathlib import Path
 
@@ -7,8 +7,10 @@ import pandas as pd
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+RESULTS = (ROOT / "docs" / "results.md").read_text()
 README = (ROOT / "README.md").read_text()
 LABEL = {"relu": "ReLU", "linear": "linear"}
+CELLS = [("linear", "l0"), ("relu", "l0"), ("linear", "l1"), ("relu", "l1")]
 
 
 def _at_cap(report):
@@ -16,38 +18,66 @@ def _at_cap(report):
     return table[table.cap == table.cap.max()]
 
 
-def _c(row):
-    """``c = n50 / n0`` with its interval, as the README prints it."""
-    n0 = row.n50 / row.c_approx
-    return f"{row.c_approx:.2f} [{row.n50_lower / n0:.2f}, {row.n50_upper / n0:.2f}]"
+def _c(row, method="approx"):
+    """``c = n50 / n0`` with its interval, as the documents print it."""
+    c = getattr(row, f"c_{method}")
+    n0 = row.n50 / c
+    return f"{c:.2f} [{row.n50_lower / n0:.2f}, {row.n50_upper / n0:.2f}]"
+
+
+def _ratio(row):
+    return f"{row.ratio:.2f} [{row.ratio_lower:.2f}, {row.ratio_upper:.2f}]"
 
 
 def _range(values):
     return f"{values.median():.2f} ({values.min():.2f}–{values.max():.2f})"
 
 
-@pytest.mark.parametrize("model,regularizer", [("linear", "l0"), ("relu", "l0"), ("linear", "l1"), ("relu", "l1")])
+@pytest.mark.parametrize("model,regularizer", CELLS)
 def test_the_paper_scale_table(model, regularizer):
     rows = _at_cap("paper_report")
     rows = rows[(rows.model == model) & (rows.regularizer == regularizer)]
     cells = [_c(rows[(rows.d == d) & (rows.s == 20)].iloc[0]) for d in (500, 1000, 2000)]
     line = f"| {LABEL[model]}, {regularizer} | " + " | ".join(cells)
     line += f" | {_range(rows.c_approx)} | {_range(rows.c_l1)} |"
-    assert line in README
+    assert line in RESULTS
 
 
-@pytest.mark.parametrize("model,regularizer", [("linear", "l0"), ("relu", "l0"), ("linear", "l1"), ("relu", "l1")])
+@pytest.mark.parametrize("model,regularizer", CELLS)
 def test_the_scale_table(model, regularizer):
     rows = _at_cap("scale_report")
     rows = rows[(rows.model == model) & (rows.regularizer == regularizer)]
     for s in sorted(rows.s.unique()):
         cells = [_c(row) for row in rows[rows.s == s].sort_values("d").itertuples()]
-        assert f"| {LABEL[model]}, {regularizer}, s = {s} | " + " | ".join(cells) + " |" in README
+        assert f"| {LABEL[model]}, {regularizer}, s = {s} | " + " | ".join(cells) + " |" in RESULTS
 
 
 def test_the_scale_ratio_table():
     ratios = pd.read_csv(ROOT / "data" / "scale_report" / "relu_over_linear.csv")
     for (regularizer, s), rows in ratios.groupby(["regularizer", "s"]):
-        rows = rows.sort_values("d").itertuples()
-        cells = [f"{r.ratio:.2f} [{r.ratio_lower:.2f}, {r.ratio_upper:.2f}]" for r in rows]
-        assert f"| {regularizer}, s = {s} | " + " | ".join(cells) + " |" in README
+        cells = [_ratio(r) for r in rows.sort_values("d").itertuples()]
+        assert f"| {regularizer}, s = {s} | " + " | ".join(cells) + " |" in RESULTS
+
+
+@pytest.mark.parametrize("model,regularizer", CELLS)
+def test_the_step_table(model, regularizer):
+    rows = _at_cap("step_report")
+    rows = rows[(rows.model == model) & (rows.regularizer == regularizer)].sort_values("step_size", ascending=False)
+    cells = [_c(row, "l1") for row in rows.itertuples()]
+    assert f"| {LABEL[model]}, {regularizer} | " + " | ".join(cells) + " |" in RESULTS
+
+
+def test_the_step_ratio_table():
+    ratios = pd.read_csv(ROOT / "data" / "step_report" / "relu_over_linear.csv")
+    for regularizer, rows in ratios.groupby("regularizer"):
+        cells = [_ratio(r) for r in rows.sort_values("step_size", ascending=False).itertuples()]
+        assert f"| {regularizer} | " + " | ".join(cells) + " |" in RESULTS
+
+
+def test_the_readme_summary_quotes_the_results():
+    """Each interval the README's results summary quotes is one of the results' own."""
+    summary = README.split("## Results", 1)[1].split("\n## ", 1)[0]
+    quoted = [" ".join(part.split("]")[0].split()) for part in summary.split("[")[1:] if part[:1].isdigit()]
+    assert quoted, "the summary quotes no interval"
+    for interval in quoted:
+        assert f"[{interval}]" in RESULTS, interval
