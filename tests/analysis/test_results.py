@@ -81,3 +81,14 @@ def test_the_readme_summary_quotes_the_results():
     assert quoted, "the summary quotes no interval"
     for interval in quoted:
         assert f"[{interval}]" in RESULTS, interval
+
+
+def test_the_flicker_step_table():
+    table = pd.read_csv(ROOT / "data" / "flicker-step_report" / "flicker.csv")
+    for (model, d, s), rows in table.groupby(["model", "d", "s"]):
+        rows = rows.sort_values("step_size", ascending=False).itertuples()
+        cells = [
+            f"{r.width_median:.2f} [{r.width_lower:.2f}, {r.width_upper:.2f}]; {100 * r.non_monotone:.0f}%"
+            for r in rows
+        ]
+        assert f"| {LABEL[model]}, d = {d}, s = {s} | " + " | ".join(cells) + " |" in RESULTS
