@@ -34,6 +34,15 @@ MODES = ("grid", "adaptive")
 # 1, so a step past 2 diverges; ReLU's has about half of it (half the rows are active), so
 # past about 4. Beyond that no step can recover anything.
 MAX_STEP = 4.0
+# Bounds past which a sweep could not run, refused before anything derived from them is
+# enumerated: a million trials per cell (days per cell even at a millisecond a trial);
+# d = 10^6 (each (d, s) draws 4000 d-vectors for the l0 width, ~80 s there, and one row of
+# X is 8 MB); a sample size must fit the int32 the dataset stores it in; a ratio range of a
+# million sizes per cell is more problems than any trial can hold.
+MAX_TRIALS = 10**6
+MAX_D = 10**6
+MAX_N = 2**31 - 1
+MAX_SIZES = 10**6
 
 
 def _spec(check, doc, default=dataclasses.MISSING, table=None):
@@ -78,8 +87,8 @@ def _list_of(allowed):
     return lambda name, value: _choices(name, value, allowed() if callable(allowed) else allowed)
 
 
-def _int_list_at_least(minimum):
-    return lambda name, value: _int_list(name, value, minimum)
+def _int_list_at_least(minimum, maximum=None):
+    return lambda name, value: _int_list(name, value, minimum, maximum)
 
 
 def _ratios(name, values):
@@ -150,12 +159,12 @@ class SweepConfig:
 
     name: str = _spec(_name, "a label for the sweep (dataset title, progress messages)")
     seed: int = _spec(_int_at_least(0), "every trial's data derives from it deterministically")
-    trials: int = _spec(_int_at_least(1), "trials per grid cell")
+    trials: int = _spec(_int_at_least(1, MAX_TRIALS), "trials per grid cell")
     iterations: int = _spec(_int_at_least(1, 30000), "PGD iteration cap")
     tolerance: float = _spec(_tolerance, "success: ||w_T - w*|| / ||w*|| <= tolerance")
     models: tuple = _spec(_list_of(MODELS), "observation models: relu, linear")
     regularizers: tuple = _spec(_list_of(_regularizers), "constraint sets: l0 | l1 | none")
-    d: tuple = _spec(_int_list_at_least(2), "dimensions", table="grid")
+    d: tuple = _spec(_int_list_at_least(2, MAX_D), "dimensions", table="grid")
     s: tuple = _spec(_int_list_at_least(1), "sparsities; s >= d is an error, not silently dropped", table="grid")
     ratio: tuple = _spec(
         _optional(_ratios), "n / n0 of each sample size: n = ceil(ratio * n0) (or ratio_range)", None, table="grid"
@@ -323,7 +332,9 @@ def validate(raw, text=""):
     if not isinstance(cluster, dict):
         raise InputError("cluster", cluster, "must be a table")
     config = SweepConfig(**values, cluster=validate_cluster(cluster), text=text)
-    _check_memory(config)
+    table = config.n0_table()
+    _check_sizes(config, table)
+    _check_memory(config, table)
     return config
 
 
@@ -390,8 +401,30 @@ def task_bytes(config, d, ns, batch):
     return trial_bytes(config, d, ns) + outputs
 
 
-def _check_memory(config):
-    sizes = config.sample_sizes()
+def _check_sizes(config, table):
+    """Sample sizes that fit the dataset's int32, and a ratio range of an enumerable length,
+    checked by arithmetic before any list of sizes is made."""
+    for (d, s), n0 in table.items():
+        if config.ratio is not None:
+            field, top = "grid.ratio", max(config.ratio)
+        else:
+            field, top = "grid.ratio_range", config.ratio_range[1]
+        n_max = top * n0
+        if not n_max <= MAX_N:  # inf too
+            raise InputError(field, top, f"gives n = {n_max:.3g} at d = {d}, s = {s}; n must be at most {MAX_N}")
+        if config.ratio is None:
+            lo, hi = config.ratio_range
+            count = (math.floor(hi * n0) - max(1, math.ceil(lo * n0))) // config.n_step + 1
+            if count > MAX_SIZES:
+                raise InputError(
+                    field,
+                    list(config.ratio_range),
+                    f"gives {count} sample sizes at d = {d}, s = {s} (n_step {config.n_step}); at most {MAX_SIZES}",
+                )
+
+
+def _check_memory(config, table):
+    sizes = config.sample_sizes(table)
     for (d, s), ns in sizes.items():
         need = task_bytes(config, d, ns, 1)
         if need > config.memory_budget:
@@ -409,7 +442,7 @@ def parse_bytes(field_name, value):
         raise InputError(field_name, value, "must be a size such as '1GiB' or a number of bytes")
     try:
         n = dask.utils.parse_bytes(value)
-    except ValueError:
+    except (ValueError, OverflowError):  # "1e400": past any float
         raise InputError(field_name, value, "must be a size such as '1GiB', '512MiB' or '2GB'") from None
     if n <= 0:
         raise InputError(field_name, value, "must be positive")
@@ -424,11 +457,13 @@ def _int(name, value, minimum):
     return value
 
 
-def _int_list(name, values, minimum):
+def _int_list(name, values, minimum, maximum=None):
     if not isinstance(values, list) or not values:
         raise InputError(name, values, "must be a non-empty list of integers")
     for v in values:
         _int(name, v, minimum)
+        if maximum is not None and v > maximum:
+            raise InputError(name, v, f"must be at most {maximum}")
     if len(set(values)) != len(values):
         raise InputError(name, values, "has repeated values")
     return tuple(sorted(values))
