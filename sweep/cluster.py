@@ -12,6 +12,8 @@ The ``[cluster]`` table it is built from is validated, with the rest of the conf
 
 import contextlib
 import logging
+import urllib.parse
+import warnings
 from pathlib import Path
 
 from .cluster_config import DASHBOARD, JOBQUEUE, passthrough, walltime_minutes
@@ -221,6 +223,24 @@ def jobqueue_cluster(kind, table, workers=None, dashboard_address=DASHBOARD, tls
 
 
 @contextlib.contextmanager
+def _own_words(dashboard_address, log, make, **kwargs):
+    """``make(dashboard_address=..., **kwargs)`` as a context manager, with distributed's
+    warning about a busy dashboard port (four lines, with a source path) said in one line
+    of ours instead."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        cluster = make(dashboard_address=dashboard_address, **kwargs)
+    with cluster:
+        for w in caught:
+            if "already in use" in str(w.message):
+                asked, got = dashboard_address.rpartition(":")[2], urllib.parse.urlparse(cluster.dashboard_link).port
+                (log or print)(f"dashboard: port {asked} busy, using {got}")
+            else:  # not ours to reword: as it came
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        yield cluster
+
+
+@contextlib.contextmanager
 def _quiet_when_stopped(client):
     """A run stopped with tasks in flight (Ctrl-C, SIGTERM, a task that kept failing, a
     full disk) closes its cluster mid-task, and distributed then logs every cancelled task
@@ -292,7 +312,7 @@ def connect(kind, workers, table, dashboard_address=DASHBOARD, tls_dir=None, log
             # preload: each worker process imports the engine as it starts, not on its first task
             procs = dict(n_workers=n, threads_per_worker=1, processes=True, preload=["sweep.fanout"])
             with (
-                LocalCluster(dashboard_address=dashboard_address, **(threads if in_process else procs)) as cluster,
+                _own_words(dashboard_address, log, LocalCluster, **(threads if in_process else procs)) as cluster,
                 Client(cluster) as client,
                 _quiet_when_stopped(client),
             ):

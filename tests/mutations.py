@@ -189,6 +189,14 @@ MUTATIONS = (
         ("tests/sweep/test_cli.py::test_sigterm_is_ctrl_c_then_resume_gives_the_uninterrupted_dataset",),
     ),
     Mutation(
+        "sizes-unchecked",
+        "sample sizes not bounded before they are made: a ratio of 1e308 overflows in a traceback",
+        "sweep/config.py",
+        "    _check_sizes(config, table)\n",
+        "",
+        ("tests/sweep/test_fuzz.py::test_the_extremes_found_so_far",),
+    ),
+    Mutation(
         "stall-rule-at-every-step",
         "the geometric stall bound used below the paper's step, where it was not measured",
         "sweep/_loop.py",
@@ -219,6 +227,7 @@ MUTATIONS = (
 #: test suite runs these itself (``tests/test_mutations.py``); the rest are run by hand.
 QUICK = (
     "heatmap-complement-reversed",
+    "sizes-unchecked",
     "job-size-unchecked",
     "l0-mc-top-2s",
     "textbook-relu-derivative",

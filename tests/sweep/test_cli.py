@@ -165,6 +165,28 @@ def test_sigterm_is_ctrl_c_then_resume_gives_the_uninterrupted_dataset(tmp_path,
         assert_same_numbers(ds.load(), slow_reference)
 
 
+def test_a_busy_dashboard_port_is_one_line_of_ours(tmp_path):
+    """distributed says it in four lines with a source path; the sweep says which port."""
+    import socket
+
+    cfg = tmp_path / "small.toml"
+    cfg.write_text(SMALL)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        res = subprocess.run(
+            [sys.executable, "-m", "sweep", "run", str(cfg), "--out", str(tmp_path / "s.nc"), "--no-progress"]
+            + ["--workers", "1", "--dashboard", f"127.0.0.1:{port}"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    assert res.returncode == 0, res.stderr
+    assert re.search(rf"^dashboard: port {port} busy, using \d+$", res.stderr, re.M), res.stderr
+    assert "Warning" not in res.stderr and "already in use" not in res.stderr, res.stderr
+
+
 def test_sigterm_stops_analysis_report_with_whole_files_only(tmp_path):
     """A report stopped by SIGTERM: exit 143, one line; every file it left is whole."""
     proc = subprocess.Popen(
