@@ -11,6 +11,7 @@ assembled from the parts at the end and is itself written to a temporary name an
 """
 
 import contextlib
+import errno
 import fcntl
 import hashlib
 import io
@@ -424,7 +425,8 @@ def _sha256(data):
 
 
 def write_dataset(ds, out):
-    """Write ``ds`` to ``out`` atomically, compressed per :mod:`sweep.conventions`.
+    """Write ``ds`` to ``out`` atomically, compressed per :mod:`sweep.conventions`; a failed
+    write is an :class:`OSError`, whatever library reported it.
 
     xarray asks dask for the current scheduler even when every variable is in memory, and a
     failed ``Client(...)`` elsewhere in the process can leave dask pointing at a client that
@@ -432,4 +434,7 @@ def write_dataset(ds, out):
     """
     in_memory = not ds.chunks
     with dask.config.set(scheduler="synchronous") if in_memory else contextlib.nullcontext(), atomic_path(out) as tmp:
-        ds.to_netcdf(tmp, engine="netcdf4", encoding=conventions.encoding(ds))
+        try:
+            ds.to_netcdf(tmp, engine="netcdf4", encoding=conventions.encoding(ds))
+        except RuntimeError as exc:  # how the NetCDF library reports a write that failed (a full disk, a quota)
+            raise OSError(errno.EIO, f"the NetCDF library could not write it ({exc}); is the disk full?") from exc

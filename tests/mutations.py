@@ -197,6 +197,14 @@ MUTATIONS = (
         ("tests/sweep/test_fuzz.py::test_the_extremes_found_so_far",),
     ),
     Mutation(
+        "hdf-error-raw",
+        "a dataset write that fails in the NetCDF library (a full disk) ends in its traceback",
+        "sweep/store.py",
+        "        except RuntimeError as exc:",
+        "        except ZeroDivisionError as exc:",
+        ("tests/sweep/test_cli.py::test_a_full_disk_is_our_one_line_and_nothing_from_the_libraries",),
+    ),
+    Mutation(
         "stall-rule-at-every-step",
         "the geometric stall bound used below the paper's step, where it was not measured",
         "sweep/_loop.py",

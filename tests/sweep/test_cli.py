@@ -114,6 +114,36 @@ def test_an_output_that_cannot_be_written_exits_1(tmp_path):
     assert res.stderr.strip().splitlines()[-1].startswith(f"sweep: error: cannot write {tmp_path / 'file'}")
 
 
+def test_a_full_disk_is_our_one_line_and_nothing_from_the_libraries(tmp_path):
+    """The file-size limit stands in for a full disk: the parts fit, the dataset does not
+    (the NetCDF library reports that as an HDF RuntimeError). One line naming the file,
+    exit 1, the parts kept for a rerun."""
+    import resource
+
+    def small_files():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the write fails instead of the process
+        resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, 200_000))
+
+    cfg = tmp_path / "big.toml"
+    cfg.write_text(SLOW.replace("trials = 24", "trials = 400"))
+    out = tmp_path / "big.nc"
+    res = subprocess.run(
+        [sys.executable, "-m", "sweep", "run", str(cfg), "--out", str(out), "--no-progress", "--workers", "2"]
+        + ["--dashboard", "127.0.0.1:0"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        preexec_fn=small_files,
+    )
+    assert res.returncode == 1, res.stderr
+    last = res.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"sweep: error: cannot write {out}: ") and "is the disk full?" in last, res.stderr
+    for noise in ("Traceback", "WARNING", "HDF5-DIAG"):
+        assert noise not in res.stderr, res.stderr
+    parts = store.Parts(store.parts_path(out))
+    assert not out.exists() and len(parts.done()) == parts.manifest()["tasks"]  # every task kept
+
+
 def test_ctrl_c_exits_130_and_keeps_the_finished_parts(tmp_path):
     cfg = tmp_path / "slow.toml"
     cfg.write_text(SLOW)
