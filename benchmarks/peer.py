@@ -3,6 +3,7 @@ problems — against the sweep's kernel, on the same X, w* and labels.
 
     pip install ".[peer]"
     python benchmarks/peer.py                 # d = 1000 and 5000, 5 trials each
+    python benchmarks/peer.py --sets l0       # hard thresholding alone
     python benchmarks/peer.py --quick         # d = 1000, 2 trials
 
 The peer: every problem of a trial (both models, l0 and l1, 10 sample sizes 0.5-5 n0 on
@@ -93,12 +94,12 @@ def peer(s):
     return run
 
 
-def trial_data(d, s, t, seed=1):
+def trial_data(d, s, t, sets=SETS, seed=1):
     n0 = 2 * s * math.log(d / s)
     ns = [math.ceil(r * n0) for r in np.linspace(0.5, 5.0, 10)]
     X, w = problem.draw_trial(seed, (d, s, t), d, s, max(ns))
     labels = {m: problem.observe(X, w, m) for m in MODELS}
-    probs = [kernel.Problem(m, g, n) for m in MODELS for g in SETS for n in ns]
+    probs = [kernel.Problem(m, g, n) for m in MODELS for g in sets for n in ns]
     return X, w, labels, probs
 
 
@@ -123,12 +124,12 @@ def run_peer(X, w, labels, probs):
     return hit, time.perf_counter() - t0
 
 
-def compare(d, s, trials):
+def compare(d, s, trials, sets=SETS):
     kernel.warm_up()
     t_kernel = t_peer = compile_time = 0.0
     agree = total = 0
     for t in range(trials + 1):  # trial 0 compiles the peer; it is timed apart
-        X, w, labels, probs = trial_data(d, s, t)
+        X, w, labels, probs = trial_data(d, s, t, sets)
         t0 = time.perf_counter()
         res = kernel.solve(X, w, labels, probs, CAP, TOL)
         elapsed = time.perf_counter() - t0
@@ -147,15 +148,19 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="d = 1000 only, 2 trials")
     parser.add_argument("--trials", type=int, default=5)
+    parser.add_argument("--sets", nargs="+", choices=SETS, default=list(SETS), help="constraint sets (default both)")
     args = parser.parse_args(argv)
     jax = _jax()
     device = jax.devices()[0]
     print(f"peer: JAX {jax.__version__} on {device.platform} ({device.device_kind}); kernel: numba on the CPU")
     cells = [(1000, 20)] if args.quick else [(1000, 20), (5000, 100)]
     trials = 2 if args.quick else args.trials
-    print(f"{len(MODELS) * len(SETS) * 10} problems a trial (both models, l0 and l1, 10 sizes), cap {CAP}, step 1")
+    sets = tuple(args.sets)
+    print(
+        f"{len(MODELS) * len(sets) * 10} problems a trial (both models, {' and '.join(sets)}, 10 sizes), cap {CAP}, step 1"
+    )
     for d, s in cells:
-        k, p, c, agree, total = compare(d, s, trials)
+        k, p, c, agree, total = compare(d, s, trials, sets)
         print(
             f"d = {d}, s = {s}: kernel {k * 1e3:.1f} ms/trial, peer {p * 1e3:.1f} ms/trial "
             f"(its compilation {c:.1f} s apart): peer / kernel = {p / k:.1f}x; "
