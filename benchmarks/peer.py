@@ -156,9 +156,8 @@ def main(argv=None):
     cells = [(1000, 20)] if args.quick else [(1000, 20), (5000, 100)]
     trials = 2 if args.quick else args.trials
     sets = tuple(args.sets)
-    print(
-        f"{len(MODELS) * len(sets) * 10} problems a trial (both models, {' and '.join(sets)}, 10 sizes), cap {CAP}, step 1"
-    )
+    what = f"both models, {' and '.join(sets)}, 10 sizes"
+    print(f"{len(MODELS) * len(sets) * 10} problems a trial ({what}), cap {CAP}, step 1")
     for d, s in cells:
         k, p, c, agree, total = compare(d, s, trials, sets)
         print(
