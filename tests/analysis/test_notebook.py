@@ -53,14 +53,15 @@ def _images(nb):
 def test_notebook_runs_top_to_bottom_and_draws_each_figure_once(tmp_path):
     nb = execute(nbformat.read(NOTEBOOK, as_version=4), tmp_path)
     assert not [o for o in _outputs(nb) if o.output_type == "error"]
-    # one regularizer in each committed example: one heatmap and one probes figure, each drawn once
-    assert len(_images(nb)) == 2
+    # one heatmap and one probes figure (one regularizer in each example), the step figure
+    # and the time-data figure, each drawn once
+    assert len(_images(nb)) == 4
 
 
 def test_the_committed_notebook_shows_its_outputs():
     nb = nbformat.read(NOTEBOOK, as_version=4)
     nbformat.validate(nb)
-    assert len(_images(nb)) == 2
+    assert len(_images(nb)) == 4
     assert all(c.execution_count is not None for c in nb.cells if c.cell_type == "code")
     assert not any("execution" in c.metadata for c in nb.cells)  # no timestamps
     assert "version" not in nb.metadata.get("language_info", {})
