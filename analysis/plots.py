@@ -129,6 +129,19 @@ def _round_ticks(values):
     return inside if len(inside) >= 2 else [lo, hi]
 
 
+def _model_panels(regs, models, width):
+    """A figure of one panel per (regularizer, model): regularizers down, models across,
+    one x axis."""
+    return plt.subplots(
+        len(regs),
+        len(models),
+        figsize=(width * len(models) + 1, 3.8 * len(regs) + 0.8),
+        squeeze=False,
+        constrained_layout=True,
+        sharex=True,
+    )
+
+
 def _facets(ds, title):
     """One figure per regularizer with a panel per ``(d, model)``.
 
@@ -330,14 +343,7 @@ def plot_caps(table, ds):
     cap is partly a statement about the cap.
     """
     models, regs = list(ds.model.values), list(ds.regularizer.values)
-    fig, axes = plt.subplots(
-        len(regs),
-        len(models),
-        figsize=(5.4 * len(models) + 1, 3.8 * len(regs) + 0.8),
-        squeeze=False,
-        constrained_layout=True,
-        sharex=True,
-    )
+    fig, axes = _model_panels(regs, models, 5.4)
     cells = table[["d", "s"]].drop_duplicates().values.tolist()
     palette = sns.color_palette("viridis", len(cells))
     n0 = ds["n0_approx"] if "n0_approx" in ds.coords else ds["n0"]
@@ -556,14 +562,7 @@ def plot_steps(fit, ds):
     ``fit`` is :func:`analysis.stats.transitions`'s dataset of ``ds``.
     """
     models, regs = list(fit.model.values), list(fit.regularizer.values)
-    fig, axes = plt.subplots(
-        len(regs),
-        len(models),
-        figsize=(5.2 * len(models) + 1, 3.8 * len(regs) + 0.8),
-        squeeze=False,
-        constrained_layout=True,
-        sharex=True,
-    )
+    fig, axes = _model_panels(regs, models, 5.2)
     cells = [(d, s) for d in fit.d.values for s in fit.s.values]
     palette = sns.color_palette("viridis", len(cells))
     steps = fit.step_size.values
@@ -611,14 +610,7 @@ def plot_time_data(ds):
     cells = [(int(d), int(s)) for d in ds.d.values for s in ds.s.values]
     figs = {}
     for d, s in cells:
-        fig, axes = plt.subplots(
-            len(regs),
-            len(models),
-            figsize=(5.2 * len(models) + 1, 3.8 * len(regs) + 0.8),
-            squeeze=False,
-            constrained_layout=True,
-            sharex=True,
-        )
+        fig, axes = _model_panels(regs, models, 5.2)
         for i, reg in enumerate(regs):
             for j, model in enumerate(models):
                 ax = axes[i, j]

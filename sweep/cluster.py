@@ -105,17 +105,6 @@ def jobqueue_kwargs(table, workers=None, dashboard_address=DASHBOARD, kind=None)
     kind = kind or table["kind"]
     site = site_defaults(kind)
     kwargs = passthrough(table)
-    missing = [key for key in JOB_SIZE if kwargs.get(key) is None and site.get(key) is None]
-    if missing:
-        raise InputError(
-            "cluster",
-            kind,
-            f"a {kind} job needs {' and '.join(missing)}, set in neither the config's [cluster] table ("
-            + ", ".join(f"{key} = ..." for key in missing)
-            + ") nor the site's jobqueue.yaml ("
-            + ", ".join(f"jobqueue.{kind}.{key}" for key in missing)
-            + "; ~/.config/dask/ or /etc/dask/)",
-        )
     walltime = kwargs.get("walltime", site.get("walltime"))
     lifetime = table["lifetime"]
     if lifetime is None and walltime:
@@ -159,6 +148,23 @@ def _built(kind, build):
         raise InputError("cluster", kind, f"dask_jobqueue.{JOBQUEUE[kind]} refuses the table: {exc}") from None
 
 
+def _require_size(kind, kwargs):
+    """Every jobqueue job class needs a job's cores and memory; say which are missing, and
+    where to set them, before the class says it in words for Python callers."""
+    site = site_defaults(kind)
+    missing = [key for key in JOB_SIZE if kwargs.get(key) is None and site.get(key) is None]
+    if missing:
+        raise InputError(
+            "cluster",
+            kind,
+            f"a {kind} job needs {' and '.join(missing)}, set in neither the config's [cluster] table ("
+            + ", ".join(f"{key} = ..." for key in missing)
+            + ") nor the site's jobqueue.yaml ("
+            + ", ".join(f"jobqueue.{kind}.{key}" for key in missing)
+            + "; ~/.config/dask/ or /etc/dask/)",
+        )
+
+
 def job_script(table, workers=None, tls_dir="PATH.nc.parts", kind=None):
     """The script each worker job of a jobqueue ``kind`` will run, as plain text.
 
@@ -172,6 +178,7 @@ def job_script(table, workers=None, tls_dir="PATH.nc.parts", kind=None):
 
     kind = kind or table["kind"]
     kwargs, _ = jobqueue_kwargs(table, workers, kind=kind)
+    _require_size(kind, kwargs)
     kwargs.pop("scheduler_options", None)
     security = site_security(table)
     if security is None and table["security"]:
@@ -214,6 +221,7 @@ def jobqueue_cluster(kind, table, workers=None, dashboard_address=DASHBOARD, tls
     workers on other nodes read them there).
     """
     kwargs, bounds = jobqueue_kwargs(table, workers, dashboard_address, kind=kind)
+    _require_size(kind, kwargs)
     security = site_security(table)
     if security is not None:
         kwargs["security"] = security
