@@ -103,10 +103,15 @@ def _dispatch(args):
         return _n0(args)
     if args.command == "figure1":
         return _figure1(args)
+    if args.command == "run":
+        from . import config
+
+        cfg = config.load(args.config)  # a bad config is refused before distributed is imported
+        from . import runner
+
+        return runner.cli_run(args, cfg)
     from . import runner  # Dask is imported only for the commands that need it
 
-    if args.command == "run":
-        return runner.cli_run(args)
     if args.command == "resume":
         return runner.cli_resume(args)
     if args.command == "status":

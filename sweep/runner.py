@@ -194,8 +194,8 @@ def _write_part(parts):
     return write
 
 
-def cli_run(args):
-    cfg = config_mod.load(args.config)
+def cli_run(args, cfg):
+    """``sweep run``, with the config the CLI has already loaded and validated."""
     out = args.out or args.config.with_suffix(".nc")
     run(
         cfg,
