@@ -7,7 +7,7 @@ Exit status 0 on success, 2 on bad input (one line naming the field and the valu
 import sys
 from pathlib import Path
 
-from sweep.errors import InputError, OneLineParser, Terminated, sigterm_raises
+from sweep.errors import InputError, OneLineParser, sigterm_raises, stopped
 
 from .report import FORMATS
 
@@ -43,7 +43,7 @@ def main(argv=None):
         print(f"analysis: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as exc:  # each figure is written whole (or not at all) before the next
-        how, status = ("terminated", 143) if isinstance(exc, Terminated) else ("interrupted", 130)
+        how, status = stopped(exc)
         print(f"analysis: {how}; {args.out} holds the files written so far; rerun to finish", file=sys.stderr)
         return status
     for path in paths:

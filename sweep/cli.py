@@ -5,12 +5,11 @@ value), 1 on any other failure.
 """
 
 import argparse
-import signal
 import sys
 from pathlib import Path
 
 from .cluster_config import DASHBOARD, KINDS
-from .errors import InputError, OneLineParser, RunError, Terminated, sigterm_raises
+from .errors import InputError, OneLineParser, RunError, sigterm_raises, stopped
 
 
 def _positive_int(name):
@@ -83,7 +82,7 @@ def main(argv=None):
         print(f"sweep: error: {exc}; finished tasks are kept, rerun to resume", file=sys.stderr)
         return 1
     except KeyboardInterrupt as exc:
-        how, status = ("terminated", 128 + signal.SIGTERM) if isinstance(exc, Terminated) else ("interrupted", 130)
+        how, status = stopped(exc)
         if args is not None and args.command in ("run", "resume"):
             how += f": {_kept(args)}; rerun `sweep run` or `sweep resume` to finish"
         print(f"sweep: {how}", file=sys.stderr)

@@ -52,6 +52,12 @@ def _raise_terminated(signum, frame):
     raise Terminated()
 
 
+def stopped(exc):
+    """How a CLI names a stop, and its exit status: SIGTERM's 143 (128 + 15, as a shell
+    reports it) or Ctrl-C's 130."""
+    return ("terminated", 128 + signal.SIGTERM) if isinstance(exc, Terminated) else ("interrupted", 130)
+
+
 @contextlib.contextmanager
 def sigterm_raises():
     """Inside: SIGTERM raises :class:`Terminated` in this (the main) thread. After: the

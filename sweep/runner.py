@@ -252,10 +252,9 @@ def _tasks_done(parts, m, cfg, good):
 def kept(path):
     """What a stopped sweep leaves in the parts folder ``path``, in words: ``N of M tasks
     kept in PATH`` (intact parts only), or that nothing was kept yet."""
-    parts = store.Parts(path)
     try:
-        m = parts.manifest()
-        done, total, _ = _tasks_done(parts, m, config_mod.loads(m["config"]), parts.check()[0])
+        parts, m, cfg = _open_parts(path)
+        done, total, _ = _tasks_done(parts, m, cfg, parts.check()[0])
     except InputError:  # stopped before the sweep had a folder
         return f"nothing kept yet in {path}"
     return f"{done} of {total} tasks kept in {path}"
