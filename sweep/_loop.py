@@ -36,6 +36,13 @@ from numba import njit
 from numba.cpython.unsafe.numbers import trailing_zeros
 
 L0, L1, NONE = 0, 1, 2  # compiled projections, by code (sweep.kernel maps names to codes)
+FIXED, NORMALIZED = 0, 1  # step rules, by code: a fixed step[p], or sweep.steps.RULES' twins
+# sweep.steps' constants, restated here because this module imports nothing of the package
+# (tests/sweep/test_kernel.py holds them equal)
+PAPER_STEP = 1.0
+SAFEGUARD_C = 0.01
+SHRINK = 2.0 * (1 - SAFEGUARD_C)
+MAX_SHRINKS = 64
 NARROW_OVER = 16  # l0 candidates beyond s + this are narrowed first (_narrow)
 RANK_MAX = 100  # l0 cuts among more candidates than this use a heap (_cut_among)
 QUANT = 32767  # the screen's copy of X: X in int16 steps of max|X| / QUANT (:func:`quantize`)
@@ -61,18 +68,20 @@ Design = namedtuple("Design", ["X", "XT", "XQ", "x_max", "x_step", "screen", "w_
 Design.__doc__ = """The trial: ``X (n_max, d)`` and ``XT = X^T`` (C-contiguous), the screen's int16
 copy ``XQ`` with ``x_max = max|X|`` and its step ``x_step`` (:func:`quantize`), whether l0
 problems are screened, and ``w_star (d,)``; all floats in ``X``'s dtype."""
-Problems = namedtuple("Problems", ["Y", "ns", "relu", "proj", "radius", "scale", "step"])
+Problems = namedtuple("Problems", ["Y", "ns", "relu", "proj", "radius", "scale", "step", "rule"])
 Problems.__doc__ = """Per problem ``p``: labels ``Y[p] (n_max,)``, sample size ``ns[p]`` (it uses
 ``X[:ns[p]]``), the model (``relu[p]``), the projection's code ``proj[p]`` (:data:`L0`...),
 the radius ``R(w*)``, ``scale[p] = 1 / ns[p]`` and the step ``step[p]`` (``mu_t``, t >= 1),
-the last two in ``X``'s dtype."""
+the last three in ``X``'s dtype, and the step rule's code ``rule[p]`` (:data:`FIXED`: the
+step is ``step[p]``; :data:`NORMALIZED`: :func:`_normalized`)."""
 Rules = namedtuple("Rules", ["iterations", "tolerance", "stop_early", "stall_streak", "path_margin", "diverge_at"])
 Rules.__doc__ = """When a problem stops: the cap, success (relative error <= ``tolerance``), and
 with ``stop_early`` the stall rule (:func:`_check`); divergence beyond ``diverge_at``."""
-Outputs = namedtuple("Outputs", ["W", "trace", "hit", "rel_error", "diverged", "stalled", "ran"])
+Outputs = namedtuple("Outputs", ["W", "trace", "hit", "rel_error", "diverged", "stalled", "ran", "shrinks"])
 Outputs.__doc__ = """Written in place: ``W (P, d)`` in zero, out as the last iterates;
 ``trace (P, iterations + 1)`` in NaN with column 0 set; ``hit`` (first iteration at
-tolerance) in -1; ``rel_error``, ``diverged``, ``stalled``, ``ran`` (iterations run)."""
+tolerance) in -1; ``rel_error``, ``diverged``, ``stalled``, ``ran`` (iterations run) and
+``shrinks`` (in zero: the safeguard's shrinks of a step rule, summed over iterations)."""
 Scratch = namedtuple("Scratch", ["G", "G32", "Z"])
 Scratch.__doc__ = """Room allocated by the caller, where a task's memory is counted: gradients
 ``G (P, d)`` (``G32 (P, d)`` float32 for screened problems, else empty) and products
@@ -101,6 +110,11 @@ Work = namedtuple(
         "cuts",
         "streak",
         "need",
+        "w_prev",
+        "supp_prev",
+        "union",
+        "move",
+        "xu",
     ],
 )
 Work.__doc__ = """The loop's own state and scratch (:func:`_workspace`)."""
@@ -116,6 +130,7 @@ def run(design, probs, rules, out, scratch):
         w_{t+1} = P_K(w_t - mu_t grad L(w_t)),  mu_0 = 2 (ReLU) or 1,  mu_t = step[p],  w_0 = 0
         1. gradient   grad L(w_t) = X^T r, r_i from eq. 3.1 with sgn(0) = 0     _gradients
         2. step       v = w_t - mu_t grad L(w_t)                                 _step_and_project
+                      (a normalized problem picks mu_t first, and may redo 2-3) _normalized
         3. project    w_{t+1} = P_K(v); ||w_{t+1} - w_t|| and ||w_{t+1} - w*||   (same)
         4. check      tolerance, divergence, stall: the problem leaves            _check
         5. product    z = X w_{t+1} for the next gradient                         _design_times
@@ -135,9 +150,12 @@ def run(design, probs, rules, out, scratch):
         kept = 0
         for q in range(m):
             p = live[q]
-            # mu_0 = 2 for ReLU (Theorem 3.1), 1 for linear; the problem's own step after
-            mu = (one + one if probs.relu[p] else one) if t == 0 else probs.step[p]
-            step, err = _step_and_project(design, probs, scratch, ws, out.W, p, q, mu)  # phases 2, 3
+            if t > 0 and probs.rule[p] == NORMALIZED:  # phases 2, 3 at NIHT's step
+                step, err = _normalized(design, probs, scratch, ws, out, p, q)
+            else:
+                # mu_0 = 2 for ReLU (Theorem 3.1), 1 for linear; the problem's own step after
+                mu = (one + one if probs.relu[p] else one) if t == 0 else probs.step[p]
+                step, err = _step_and_project(design, probs, scratch, ws, out.W, p, q, mu)  # phases 2, 3
             if _check(rules, out, ws, p, t, step, err):  # phase 4
                 continue
             live[kept] = p
@@ -164,11 +182,14 @@ def _workspace(design, probs, W, rules):
         norm_star += np.float64(design.w_star[j]) ** 2
     hard = np.zeros(P, np.bool_)  # l0 with s < d: hard thresholding, screened
     need = np.empty(P, np.int64)  # the stall streak, in iterations (_check)
+    screened = np.zeros(P, np.bool_)
     for p in range(P):
         hard[p] = probs.proj[p] == L0 and int(probs.radius[p]) < d
+        # a step rule reads the whole gradient on the support: no screen
+        screened[p] = hard[p] and design.screen and probs.rule[p] == FIXED
         # the geometric bound was measured sound at the paper's step only: below it, a
         # problem can wander slowly for hundreds of iterations and still recover (_check)
-        need[p] = rules.stall_streak if probs.step[p] == 1 else rules.iterations + 1
+        need[p] = rules.stall_streak if probs.rule[p] == FIXED and probs.step[p] == 1 else rules.iterations + 1
     return Work(
         V=np.empty(d, design.X.dtype),
         nz=np.empty(d, np.int64),  # the nonzeros of one iterate
@@ -186,11 +207,16 @@ def _workspace(design, probs, W, rules):
         star=star[:k_star],
         norm_star=math.sqrt(norm_star),
         hard=hard,
-        screened=hard & design.screen,
+        screened=screened,
         prev_step=np.full(P, np.nan),
         cuts=np.full(P, -1.0),  # each problem's last l0 cut: a guess for the next
         streak=np.zeros(P, np.int64),
         need=need,
+        w_prev=np.empty(d, design.X.dtype),  # a normalized problem's w_t and its support,
+        supp_prev=np.empty(d, np.int64),  # kept while its safeguard may redo the update
+        union=np.empty(d, np.int64),
+        move=np.empty(d),
+        xu=np.empty(n_max),
     )
 
 
@@ -332,6 +358,102 @@ def _step_and_project(design, probs, scratch, ws, W, p, q, mu):
     ws.supp[p, :k_nz] = ws.nz[:k_nz]
     ws.k_supp[p] = k_nz
     return step, err
+
+
+@njit(**_JIT)
+def _normalized(design, probs, scratch, ws, out, p, q):
+    """Phases 2 and 3 at the normalized step (:func:`sweep.steps.normalized_update`)::
+
+        Gamma = supp(w_t),  a_i = 1 + sgn(<x_i, w_t>) (ReLU) or 1 (linear)
+        mu = ||g_Gamma||^2 / ((1/n) sum_i a_i <x_i, g_Gamma>^2)              (paper's step if flat)
+        w_{t+1} = P_K(w_t - mu g)                                            _step_and_project
+        while supp(w_{t+1}) != Gamma and mu > (1 - c) ||D||^2 / ((1/n) sum_i a_i <x_i, D>^2),
+              D = w_{t+1} - w_t:  mu /= k (1 - c),  redo the update
+
+    Returns what :func:`_step_and_project` does and adds the shrinks to ``out.shrinks[p]``.
+    """
+    W, G, z, n = out.W, scratch.G[p], scratch.Z[p], probs.ns[p]
+    d = W.shape[1]
+    dtype = design.X.dtype.type
+    k_old = ws.k_supp[p]
+    for j in range(d):
+        ws.w_prev[j] = W[p, j]
+    for a in range(k_old):
+        ws.supp_prev[a] = ws.supp[p, a]  # Gamma
+        ws.move[a] = np.float64(G[ws.supp[p, a]])  # g_Gamma
+    slope = 0.0
+    for a in range(k_old):
+        slope += ws.move[a] * ws.move[a]
+    curve = _curvature(design.XT, z, probs.relu[p], n, ws.supp_prev, k_old, ws.move, ws.xu)
+    mu = slope / curve if slope > 0 and curve > 0 else PAPER_STEP
+    shrinks = 0
+    while True:
+        step, err = _step_and_project(design, probs, scratch, ws, W, p, q, dtype(mu))
+        k_new = ws.k_supp[p]
+        same = k_new == k_old
+        for a in range(k_new if same else 0):
+            same = same and ws.supp[p, a] == ws.supp_prev[a]
+        if same or shrinks == MAX_SHRINKS:
+            break
+        # omega = (1 - c) ||D||^2 / ((1/n) sum_i a_i <x_i, D>^2) over supp(w_t) | supp(w_{t+1})
+        k_union = _merge(ws.supp_prev, k_old, ws.supp[p], k_new, ws.union)
+        length = 0.0
+        for a in range(k_union):
+            j = ws.union[a]
+            ws.move[a] = np.float64(W[p, j] - ws.w_prev[j])  # the move in X's dtype, as the reference
+            length += ws.move[a] * ws.move[a]
+        curve = _curvature(design.XT, z, probs.relu[p], n, ws.union, k_union, ws.move, ws.xu)
+        omega = (1 - SAFEGUARD_C) * (length / curve) if length > 0 and curve > 0 else np.nan
+        if not mu > omega:  # NaN: no curvature along the move, nothing to object
+            break
+        mu /= SHRINK
+        shrinks += 1
+        for j in range(d):  # back to w_t for the shorter step
+            W[p, j] = ws.w_prev[j]
+        ws.supp[p, :k_old] = ws.supp_prev[:k_old]
+        ws.k_supp[p] = k_old
+    out.shrinks[p] += shrinks
+    return step, err
+
+
+@njit(**_JIT)
+def _curvature(XT, z, relu, n, idx, k, u, xu):
+    """``(1/n) sum_i a_i <x_i, u>^2`` for ``u`` given on ``idx[:k]`` (values ``u[:k]``, float64),
+    with ``a_i = 1 + sgn(z_i)`` for ReLU and 1 for linear: the local quadratic model's
+    curvature along ``u`` (:func:`sweep.steps.curvature_weights`)."""
+    xu[:n] = 0.0
+    for a in range(k):
+        j, v = idx[a], u[a]
+        for i in range(n):
+            xu[i] += np.float64(XT[j, i]) * v
+    total = 0.0
+    for i in range(n):
+        if relu:
+            weight = 0.0 if z[i] < 0 else (1.0 if z[i] == 0 else 2.0)
+        else:
+            weight = 1.0
+        total += weight * xu[i] * xu[i]
+    return total / n
+
+
+@njit(**_JIT)
+def _merge(a, ka, b, kb, out):
+    """The union of increasing index lists ``a[:ka]`` and ``b[:kb]``, increasing, in
+    ``out``; returns its length."""
+    i = j = k = 0
+    while i < ka or j < kb:
+        if j >= kb or (i < ka and a[i] < b[j]):
+            out[k] = a[i]
+            i += 1
+        elif i >= ka or b[j] < a[i]:
+            out[k] = b[j]
+            j += 1
+        else:
+            out[k] = a[i]
+            i += 1
+            j += 1
+        k += 1
+    return k
 
 
 @njit(inline="always", **_JIT)

@@ -21,10 +21,9 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
-from . import MODELS, projections, theory
+from . import MODELS, projections, steps, theory
 from .cluster_config import validate_cluster
 from .errors import InputError
-from .pgd import PAPER_STEP
 from .problem import SIGNALS
 
 SAMPLING = ("nested", "independent")
@@ -103,16 +102,23 @@ def _ratios(name, values):
 
 
 def _steps(name, values):
+    rules = " | ".join(f'"{r}"' for r in steps.RULES)
     if not isinstance(values, list) or not values:
-        raise InputError(name, values, "must be a non-empty list of step sizes in (0, 4]")
+        raise InputError(name, values, f"must be a non-empty list of step sizes in (0, 4] or step rules ({rules})")
     for mu in values:
+        if isinstance(mu, str):
+            if mu not in steps.RULES:
+                raise InputError(name, mu, f"is not a step rule; known: {rules}")
+            continue
         if isinstance(mu, bool) or not isinstance(mu, (int, float)) or not math.isfinite(mu):
-            raise InputError(name, mu, "must be a finite number (a step size in (0, 4])")
+            raise InputError(name, mu, f"must be a finite number (a step size in (0, 4]) or a step rule ({rules})")
         if not 0 < mu <= MAX_STEP:
             raise InputError(name, mu, f"must be in (0, {MAX_STEP:g}] (a step size)")
-    if len(set(values)) != len(values):
+    # each entry as its value on the dataset's step_size axis: rules sit at <= 0, before the steps
+    coordinates = [steps.coordinate(mu) for mu in values]
+    if len(set(coordinates)) != len(coordinates):
         raise InputError(name, values, "has repeated values")
-    return tuple(sorted(float(mu) for mu in values))
+    return tuple(sorted(coordinates))
 
 
 def _optional(check):
@@ -190,7 +196,8 @@ class SweepConfig:
     )
     step_sizes: tuple = _spec(
         _optional(_steps),
-        "mu_t for t >= 1, each in (0, 4] (mu_0 stays 2 for ReLU, 1 for linear); the dataset's step_size axis. "
+        "mu_t for t >= 1, each in (0, 4] or a step rule: normalized (mu_0 stays 2 for ReLU, 1 for linear); "
+        "the dataset's step_size axis, where a rule is its coordinate (normalized: 0). "
         "Left out: the paper's 1, no axis",
         None,
     )
@@ -219,9 +226,10 @@ class SweepConfig:
 
     @property
     def steps(self):
-        """The step sizes ``mu_t`` (t >= 1) the sweep runs: ``step_sizes``, or the paper's
-        alone when the key is left out."""
-        return self.step_sizes or (PAPER_STEP,)
+        """The step sizes ``mu_t`` (t >= 1) the sweep runs, as values of the ``step_size``
+        axis (a step rule at its coordinate, :mod:`sweep.steps`): ``step_sizes``, or the
+        paper's alone when the key is left out."""
+        return self.step_sizes or (steps.PAPER_STEP,)
 
     @property
     def step_axis(self):

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__
-from .pgd import PAPER_STEP
+from . import __version__, steps
+from .steps import PAPER_STEP
 
 # step_size is written only by a sweep whose config names step_sizes (sweep.store); every
 # dataset has it once opened by analysis.open_sweep (with_step_axis).
@@ -39,6 +39,7 @@ VARIABLES = {
     "diverged": dict(long_name="iterate blew up (rel_error > 1e8); a failure", flag_meanings="bounded diverged"),
     "stalled": dict(long_name="stopped early: could no longer reach tolerance", flag_meanings="not_stalled stalled"),
     "iterations_run": dict(long_name="PGD iterations run before the trial stopped", units="1"),
+    "shrinks": dict(long_name="times a step rule's safeguard shortened a step, summed over the run", units="1"),
     "trace": dict(long_name="relative error ||w_t - w*|| / ||w*|| per iteration", units="1"),
 }
 
@@ -52,6 +53,7 @@ PACKED = {
     "stalled": ("i1", -1),
     "iterations": ("i2", -2),
     "iterations_run": ("i2", -2),
+    "shrinks": ("i4", -1),
     "n": ("i4", -1),
     "round": ("i2", -1),
 }
@@ -59,7 +61,13 @@ PACKED = {
 COORDS = {
     "model": dict(long_name="observation model: y = ReLU(<x, w*>) or y = <x, w*>"),
     "regularizer": dict(long_name="constraint set K = {w : R(w) <= R(w*)}"),
-    "step_size": dict(long_name="PGD step size mu_t for t >= 1 (mu_0 = 2 for ReLU, 1 for linear)", units="1"),
+    "step_size": dict(
+        long_name="PGD step size mu_t for t >= 1 (mu_0 = 2 for ReLU, 1 for linear)",
+        units="1",
+        comment="values <= 0 stand for step rules that choose mu_t themselves: "
+        + ", ".join(f"{r.coordinate:g} = {r.name}" for r in steps.RULES.values())
+        + " (docs/design.md#step-rules)",
+    ),
     "d": dict(long_name="ambient dimension", units="1"),
     "s": dict(long_name="sparsity of w*", units="1"),
     "ratio": dict(long_name="n / n0", units="1"),
@@ -123,6 +131,14 @@ def without_step_axis(ds):
     """``ds`` less its ``step_size`` dimension of one step: what a config without
     ``step_sizes`` writes."""
     return ds.isel(step_size=0, drop=True)
+
+
+def without_unused(ds):
+    """``ds`` less the variables its steps cannot fill: ``shrinks`` is written only with a
+    step rule on the ``step_size`` axis (fixed steps never shrink)."""
+    if "step_size" in ds.dims and not all(steps.is_fixed(mu) for mu in ds.step_size.values):
+        return ds
+    return ds.drop_vars("shrinks", errors="ignore")
 
 
 def encoding(ds):
@@ -191,7 +207,18 @@ def git_commit():
 #: rounds with the fit that places their probes. The CLI, the cluster
 #: layer, the store, these conventions and ``analysis`` only move or describe the numbers.
 #: The sample sizes, which the config's code computes, are kept in the manifest instead.
-RESULT_MODULES = ("_loop", "_normal", "adaptive", "engine", "fit", "kernel", "problem", "projections", "theory")
+RESULT_MODULES = (
+    "_loop",
+    "_normal",
+    "adaptive",
+    "engine",
+    "fit",
+    "kernel",
+    "problem",
+    "projections",
+    "steps",
+    "theory",
+)
 
 
 def code_id():

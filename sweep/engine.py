@@ -26,6 +26,7 @@ RESULT_VARS = (
     "diverged",
     "stalled",
     "iterations_run",
+    "shrinks",
 )
 #: Per-probe variables of a :class:`ProbeTask` (shape: model, regularizer, trial, probe).
 PROBE_VARS = RESULT_VARS + ("n",)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import _loop, pgd, problem, projections
+from . import _loop, pgd, problem, projections, steps
 
 DIVERGE_AT = 1e8  # relative error; far beyond any recovery, still far from overflow
 # Measured on 3920 problems (d = 100..2000, l0 and l1, both models): with the geometric bound
@@ -30,23 +30,34 @@ def compiled_code(regularizer):
     """The code the compiled loop dispatches a constraint set's projection on: the constant
     of :mod:`sweep._loop` that the registry (:data:`sweep.projections.CONSTRAINTS`) names."""
     cset = projections.get(regularizer)
-    code = getattr(_loop, cset.compiled, None)
+    return _code(cset.compiled, f"constraint set {regularizer!r}")
+
+
+def step_code(step):
+    """The compiled loop's code of a step: :data:`sweep._loop.FIXED` for a number, else the
+    constant of :mod:`sweep._loop` that the step rule's entry (:data:`sweep.steps.RULES`) names."""
+    if steps.is_fixed(step):
+        return _loop.FIXED
+    return _code(steps.rule(step).compiled, f"step rule {steps.rule(step).name!r}")
+
+
+def _code(name, what):
+    code = getattr(_loop, name, None)
     if not isinstance(code, int):
-        raise LookupError(
-            f"constraint set {regularizer!r} has no compiled twin: sweep._loop.{cset.compiled} is not a code"
-        )
+        raise LookupError(f"{what} has no compiled twin: sweep._loop.{name} is not a code")
     return code
 
 
 @dataclass
 class Problem:
     """One PGD run on the first ``n`` rows of a trial's design, with step ``step`` for
-    ``t >= 1`` (:func:`sweep.pgd.step_size`)."""
+    ``t >= 1`` (:func:`sweep.pgd.step_size`): a number, or a step rule of
+    :mod:`sweep.steps` by name or by its coordinate on the ``step_size`` axis."""
 
     model: str
     regularizer: str
     n: int
-    step: float = pgd.PAPER_STEP
+    step: float | str = pgd.PAPER_STEP
 
 
 @dataclass
@@ -64,6 +75,9 @@ class KernelResult:
         ``t = 0 .. T``, ``T`` the first iteration at tolerance or the last one run.
     support_recovered, diverged, stalled : (P,) bool
     iterations_run : (P,) int64
+    shrinks : (P,) int64
+        How often a step rule's safeguard shortened a step, summed over the run (0 for a
+        fixed step).
     trace : (P, iterations + 1) float64
         Relative error per iteration; NaN after the problem stopped.
     """
@@ -75,6 +89,7 @@ class KernelResult:
     diverged: np.ndarray
     stalled: np.ndarray
     iterations_run: np.ndarray
+    shrinks: np.ndarray
     trace: np.ndarray
 
 
@@ -123,6 +138,7 @@ def solve(X, w_star, labels, problems, iterations, tolerance, stop_early=True, s
         diverged=np.zeros(P, dtype=bool),
         stalled=np.zeros(P, dtype=bool),
         iterations_run=np.zeros(P, dtype=np.int64),
+        shrinks=np.zeros(P, dtype=np.int64),
         trace=np.full((P, iterations + 1), np.nan),
     )
     out.trace[:, 0] = 1.0  # w_0 = 0
@@ -140,12 +156,16 @@ def solve(X, w_star, labels, problems, iterations, tolerance, stop_early=True, s
         screen = x_step > 0
     relu = np.array([p.model == "relu" for p in problems])
     codes = np.array([compiled_code(p.regularizer) for p in problems], dtype=np.int64)
-    steps = np.array([p.step for p in problems], dtype=dtype)  # mu * g in X's dtype, as the reference
+    # mu * g in X's dtype, as the reference; a step rule keeps the paper's step for a flat model
+    fixed = np.array([p.step if steps.is_fixed(p.step) else steps.PAPER_STEP for p in problems], dtype=dtype)
+    rule = np.array([step_code(p.step) for p in problems], dtype=np.int64)
     _loop.run(
         _loop.Design(X, XT, XQ, float(x_max), float(x_step), bool(screen), w_star),
-        _loop.Problems(Y, ns, relu, codes, radius, (1.0 / ns).astype(dtype), steps),
+        _loop.Problems(Y, ns, relu, codes, radius, (1.0 / ns).astype(dtype), fixed, rule),
         _loop.Rules(int(iterations), float(tolerance), bool(stop_early), STALL_STREAK, PATH_MARGIN, DIVERGE_AT),
-        _loop.Outputs(W, out.trace, out.iterations, out.rel_error, out.diverged, out.stalled, out.iterations_run),
+        _loop.Outputs(
+            W, out.trace, out.iterations, out.rel_error, out.diverged, out.stalled, out.iterations_run, out.shrinks
+        ),
         _loop.Scratch(np.empty_like(W), np.empty((P if screen else 0, W.shape[1]), np.float32), np.empty_like(Y)),
     )
     _loop.support_is(W, np.flatnonzero(w_star), out.support_recovered)

@@ -6,7 +6,8 @@ once and is checked against it. It is also the per-trial baseline of ``benchmark
 
 import numpy as np
 
-from . import projections
+from . import projections, steps
+from .steps import PAPER_STEP
 
 
 def relu_gradient(w, X, y):
@@ -26,12 +27,12 @@ def linear_gradient(w, X, y):
 
 
 GRADIENTS = {"relu": relu_gradient, "linear": linear_gradient}
-PAPER_STEP = 1.0  # mu_t for t >= 1 in Theorem 3.1
 
 
 def step_size(model, t, step=PAPER_STEP):
     """``mu_t``: at ``t = 0`` the paper's, 2 for ReLU (Theorem 3.1: ``w_1`` is then the projected
     correlation ``P_K((2/n) sum y_i x_i)``) and 1 for linear; ``step`` after (the paper's is 1).
+    A step rule (:mod:`sweep.steps`) chooses its own ``mu_t`` for ``t >= 1``.
     """
     if t == 0:
         return 2.0 if model == "relu" else 1.0
@@ -43,7 +44,7 @@ def pgd_step(w, X, y, mu, gradient, project):
     return project(w - mu * gradient(w, X, y))
 
 
-def pgd(X, y, w_star, model, regularizer, iterations, tolerance=None, diverge_at=1e8, step=PAPER_STEP):
+def pgd(X, y, w_star, model, regularizer, iterations, tolerance=None, diverge_at=1e8, step=PAPER_STEP, shrinks=None):
     """Run PGD from ``w_0 = 0`` and return the relative error at ``t = 0..T``.
 
     Parameters
@@ -62,8 +63,11 @@ def pgd(X, y, w_star, model, regularizer, iterations, tolerance=None, diverge_at
         Stop once the relative error is at most this (the baseline's break).
     diverge_at : float
         Stop once the relative error exceeds this; it is then recorded as ``inf``.
-    step : float
-        ``mu_t`` for ``t >= 1`` (:func:`step_size`).
+    step : float or str
+        ``mu_t`` for ``t >= 1`` (:func:`step_size`), or a step rule of :mod:`sweep.steps`
+        by name or coordinate (``"normalized"``).
+    shrinks : list, optional
+        A step rule's shrinks of each iteration are appended to it.
 
     Returns
     -------
@@ -77,9 +81,16 @@ def pgd(X, y, w_star, model, regularizer, iterations, tolerance=None, diverge_at
     errors = np.full(iterations + 1, np.nan)
     w = np.zeros_like(w_star)
     errors[0] = 1.0
+    rule = None if steps.is_fixed(step) else steps.rule(step)
+    project = lambda v: cset.project(v, radius)  # noqa: E731
     with np.errstate(all="ignore"):
         for t in range(iterations):
-            w = pgd_step(w, X, y, step_size(model, t, step), gradient, lambda v: cset.project(v, radius))
+            if rule is None or t == 0:
+                w = pgd_step(w, X, y, step_size(model, t, step if rule is None else PAPER_STEP), gradient, project)
+            else:
+                w, _, k = rule.update(w, gradient(w, X, y), X, y, model, project)
+                if shrinks is not None:
+                    shrinks.append(k)
             e = np.linalg.norm(w - w_star) / norm
             if not np.isfinite(e) or e > diverge_at:
                 errors[t + 1] = np.inf

@@ -275,7 +275,8 @@ class Parts:
 
 def _as_configured(ds, config):
     """Without ``step_sizes`` in the config, the dataset has no ``step_size`` dimension: the
-    file such a config always wrote."""
+    file such a config always wrote; without a step rule among them, no ``shrinks``."""
+    ds = conventions.without_unused(ds)
     return ds if config.step_axis else conventions.without_step_axis(ds)
 
 

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from sweep import _loop, kernel, pgd, problem, projections
+from sweep import _loop, kernel, pgd, problem, projections, steps
 
 CASES = [
     dict(d=200, s=5, regs=("l0",), ratios=(0.5, 1.0, 2.0, 4.0)),
@@ -14,8 +14,9 @@ CASES = [
 ]
 
 
-#: The steps every kernel-against-reference test runs at: the paper's and two smaller.
-STEPS = (1.0, 0.5, 0.25)
+#: The steps every kernel-against-reference test runs at: the paper's, two smaller and the
+#: normalized rule.
+STEPS = (1.0, 0.5, 0.25, "normalized")
 
 
 def _trial(case, trial=0, dtype=np.float64, steps=(1.0,)):
@@ -33,7 +34,8 @@ def test_kernel_traces_equal_plain_pgd(case, step):
     X, w, labels, probs = _trial(case, steps=(step,))
     res = kernel.solve(X, w, labels, probs, 40, 1e-4, stop_early=False)
     for j, p in enumerate(probs):
-        ref = pgd.pgd(X[: p.n], labels[p.model][: p.n], w, p.model, p.regularizer, 40, step=p.step)
+        shrinks = []
+        ref = pgd.pgd(X[: p.n], labels[p.model][: p.n], w, p.model, p.regularizer, 40, step=p.step, shrinks=shrinks)
         both = np.isfinite(ref) & np.isfinite(res.trace[j]) & (ref > 1e-6)
         # atol: the relative error's own rounding, a few eps of ||w*|| = 1 (numpy's BLAS sums
         # in another order than the loop)
@@ -521,3 +523,33 @@ def test_the_screen_is_used_for_l0_problems(monkeypatch):
     assert seen[0][0] is True and seen[0][1] == X.shape and seen[0][2] > 0
     assert seen[1][0] is False and seen[1][1][0] == 0  # l1 only: no copy
     assert seen[2][0] is False
+
+
+def test_the_loops_safeguard_constants_are_the_registrys():
+    assert _loop.PAPER_STEP == steps.PAPER_STEP and _loop.SAFEGUARD_C == steps.SAFEGUARD_C
+    assert _loop.SHRINK == steps.SHRINK and _loop.MAX_SHRINKS == steps.MAX_SHRINKS
+    assert kernel.step_code("normalized") == _loop.NORMALIZED and kernel.step_code(0.5) == _loop.FIXED
+
+
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_normalized_problems_reach_tolerance_with_the_references_shrinks(case, dtype):
+    """At the normalized rule the kernel and the reference stop at tolerance at the same
+    iteration, having shortened the same number of steps: the safeguard fires at the same
+    iterations in both (traces alone could agree with a safeguard that never fires where
+    it rarely matters)."""
+    fired = 0
+    for trial in range(3):
+        X, w, labels, probs = _trial(case, trial, dtype=dtype, steps=("normalized",))
+        res = kernel.solve(X, w, labels, probs, 150, 1e-4)
+        for j, p in enumerate(probs):
+            shrinks = []
+            y = labels[p.model][: p.n]
+            ref = pgd.pgd(X[: p.n], y, w, p.model, p.regularizer, 150, 1e-4, step=p.step, shrinks=shrinks)
+            hit = np.flatnonzero(ref <= 1e-4)
+            if not hit.size:
+                continue  # a failure runs to the cap, where chaos may part the two
+            assert res.iterations[j] == hit[0], (p, trial)
+            assert res.shrinks[j] == sum(shrinks), (p, trial)
+            fired += res.shrinks[j] > 0
+    assert fired >= 3  # the safeguard is exercised, not only its absence
