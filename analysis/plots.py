@@ -16,6 +16,7 @@ import pandas as pd
 import seaborn as sns
 import xarray as xr
 
+from sweep import steps as step_rules
 from sweep import theory
 
 from .stats import median_slope, success_rate, time_data
@@ -54,7 +55,8 @@ def _at_step(obj, mu):
 def per_step(plot):
     """Draw a figure function once per step size: its datasets and tables (any argument with
     a ``step_size`` dimension or column) taken at each step in turn. At one step the figures
-    keep their names; at several each name gains ``_step<mu>`` and each title the step."""
+    keep their names; at several each name gains ``_step<mu>`` (a step rule's name, such as
+    ``_stepnormalized``) and each title the step."""
 
     @functools.wraps(plot)
     def drawn(*args, **kwargs):
@@ -65,13 +67,18 @@ def per_step(plot):
             kw = {k: _at_step(v, mu) for k, v in kwargs.items()}
             for name, fig in plot(*a, **kw).items():
                 if len(steps) > 1:
-                    name = f"{name}_step{mu:g}"
+                    name = f"{name}_step{step_rules.label(mu)}"
                     title = fig.get_suptitle()
-                    fig.suptitle(f"{title}; step mu_t = {mu:g}" if title else f"step mu_t = {mu:g}")
+                    fig.suptitle(f"{title}; {_step_words(mu)}" if title else _step_words(mu))
                 figs[name] = fig
         return figs
 
     return drawn
+
+
+def _step_words(mu):
+    """A step in a title or legend: ``step mu_t = 0.5`` or ``normalized step``."""
+    return f"step mu_t = {mu:g}" if step_rules.is_fixed(mu) else f"{step_rules.label(mu)} step"
 
 
 def _n0_label(ds):
@@ -557,7 +564,9 @@ def plot_scale(fit, ratios):
 def plot_steps(fit, ds):
     """``n50 / n0`` against the step size ``mu_t``, one panel per (regularizer, model), a
     line per ``(d, s)`` with 95% intervals as bars; dotted at the l1 statistical dimension
-    ``delta`` (``n0_l1``), where convex theory puts the transition of the l1 ball.
+    ``delta`` (``n0_l1``), where convex theory puts the transition of the l1 ball. A step
+    rule has no step to stand at: its n50 is a dashed level across the panel, its interval
+    shaded.
 
     ``fit`` is :func:`analysis.stats.transitions`'s dataset of ``ds``.
     """
@@ -565,13 +574,27 @@ def plot_steps(fit, ds):
     fig, axes = _model_panels(regs, models, 5.2)
     cells = [(d, s) for d in fit.d.values for s in fit.s.values]
     palette = sns.color_palette("viridis", len(cells))
-    steps = fit.step_size.values
+    steps = [float(mu) for mu in fit.step_size.values if step_rules.is_fixed(mu)]
+    rules = [float(mu) for mu in fit.step_size.values if not step_rules.is_fixed(mu)]
     for i, reg in enumerate(regs):
         for j, model in enumerate(models):
             ax = axes[i, j]
             for k, (d, s) in enumerate(cells):
                 f = fit.sel(model=model, regularizer=reg, d=d, s=s)
                 n0 = float(ds.n0.sel(d=d, s=s))
+                for r, mu in enumerate(rules):
+                    at = f.sel(step_size=mu)
+                    ax.axhline(
+                        float(at.n50) / n0,
+                        color=palette[k],
+                        ls=("--", "-.")[r % 2],
+                        lw=1.5,
+                        label=f"{step_rules.label(mu)}, d = {d}, s = {s}",
+                    )
+                    ax.axhspan(float(at.n50_lower) / n0, float(at.n50_upper) / n0, color=palette[k], alpha=0.15, lw=0)
+                if not steps:
+                    continue
+                f = f.sel(step_size=steps)
                 err = _bars(f.n50.values, f.n50_lower.values, f.n50_upper.values) / n0
                 ax.errorbar(
                     steps,
@@ -586,14 +609,16 @@ def plot_steps(fit, ds):
                 if "n0_l1" in ds.coords:
                     delta = float(ds.n0_l1.sel(d=d, s=s)) / n0
                     ax.axhline(delta, color=palette[k], ls=":", lw=1.2, label=f"delta (l1), d = {d}, s = {s}")
-            _log_x(ax, steps)
+            if steps:
+                _log_x(ax, steps)
             ax.set_title(f"{model} observations, {reg}")
             ax.set_xlabel("step size mu_t (t >= 1)")
             ax.set_ylabel(f"n50 / n0   (n0 = {_n0_label(ds)})")
     axes[0, -1].legend(fontsize=7)
     fig.suptitle(
-        "Where recovery starts, against the step size (bars: 95% intervals; dotted: l1 statistical "
-        f"dimension); cap {ds.attrs.get('iterations', '?')}",
+        "Where recovery starts, against the step size\n(bars: 95% intervals; dotted: l1 statistical "
+        f"dimension{'; dashed: ' + ', '.join(map(step_rules.label, rules)) + ' step, 95% shaded' if rules else ''}); "
+        f"cap {ds.attrs.get('iterations', '?')}",
         fontsize=12,
     )
     return {"steps": fig}
@@ -606,7 +631,10 @@ def plot_time_data(ds):
     table = time_data(ds)
     models, regs = list(ds.model.values), list(ds.regularizer.values)
     steps = [float(mu) for mu in ds.step_size.values]
-    palette = dict(zip(steps, sns.color_palette("rocket_r", len(steps)), strict=True))
+    fixed = [mu for mu in steps if step_rules.is_fixed(mu)]
+    palette = dict(zip(fixed, sns.color_palette("rocket_r", len(fixed)), strict=True))
+    rule_styles = iter([dict(color="#1f77b4", ls="--"), dict(color="#2ca02c", ls="-.")])
+    palette.update({mu: next(rule_styles) for mu in steps if mu not in palette})
     cells = [(int(d), int(s)) for d in ds.d.values for s in ds.s.values]
     figs = {}
     for d, s in cells:
@@ -624,8 +652,9 @@ def plot_time_data(ds):
                     ]
                     if not len(t):
                         continue
-                    ax.plot(t.ratio, t["median"], marker="o", ms=3, color=palette[mu], label=f"step {mu:g}")
-                    ax.fill_between(t.ratio, t.q25, t.q75, color=palette[mu], alpha=0.2, lw=0)
+                    style = palette[mu] if isinstance(palette[mu], dict) else dict(color=palette[mu])
+                    ax.plot(t.ratio, t["median"], marker="o", ms=3, label=_step_words(mu), **style)
+                    ax.fill_between(t.ratio, t.q25, t.q75, color=style["color"], alpha=0.2, lw=0)
                 ax.set_yscale("log")
                 ax.yaxis.set_major_locator(mticker.LogLocator(subs=(1, 2, 5)))
                 ax.yaxis.set_major_formatter(mticker.FormatStrFormatter("%g"))

@@ -6,6 +6,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 
+from sweep import conventions
 from sweep.atomic import atomic_path
 
 from .flicker import flicker_table
@@ -133,7 +134,7 @@ def report(ds, out, fmt="png", figure1=None):
         "coordinate subspaces containing supp(w*): an upper bound on the l0 set's width). `settled`: n50 at half "
         "the cap lies inside this interval, so the cap no longer moves it. A dash: no transition inside the grid, "
         "or an interval open on one side. `step_size` is `mu_t` for t >= 1 (`mu_0` = 2 for ReLU, 1 for linear; "
-        "the paper's `mu_t` is 1).",
+        f"the paper's `mu_t` is 1); {conventions.COORDS['step_size']['comment']}.",
         "",
         f"## n50 / n0 per (model, regularizer, step_size, d, s) at the cap of {cap} iterations",
         "",

@@ -2,7 +2,7 @@
 stall rule, at each step size; prints the problems whose ``iterations`` (first iteration at
 tolerance, hence ``success``) differ, and the share of iterations saved.
 
-    python benchmarks/early_stop.py [--steps 1 0.5 0.25] [--seeds 5 9] [--trials 6]
+    python benchmarks/early_stop.py [--steps 1 0.5 0.25 normalized] [--seeds 5 9] [--trials 6]
 
 The rule must change nothing: ``docs/performance.md`` records each run.
 """
@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from sweep import kernel, problem, theory
+from sweep import kernel, problem, steps, theory
 
 CELLS = ((100, 3), (200, 5), (500, 10), (1000, 20))
 RATIOS = (0.75, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 7.0)  # n / n0_l1: both sides of every transition
@@ -46,9 +46,14 @@ def run(steps, seeds, trials, cap, tolerance=1e-4):
     return changed, total, saved / max(full_its, 1)
 
 
+def _step(text):
+    """A fixed step or a step rule's name (``normalized``)."""
+    return text if text in steps.RULES else float(text)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=float, nargs="+", default=[1.0, 0.5, 0.25])
+    parser.add_argument("--steps", type=_step, nargs="+", default=[1.0, 0.5, 0.25], help="numbers or step rules")
     parser.add_argument("--seeds", type=int, nargs="+", default=[5, 9])
     parser.add_argument("--trials", type=int, default=6)
     parser.add_argument("--cap", type=int, default=2000)

@@ -208,7 +208,7 @@ MUTATIONS = (
         "stall-rule-at-every-step",
         "the geometric stall bound used below the paper's step, where it was not measured",
         "sweep/_loop.py",
-        "need[p] = rules.stall_streak if probs.step[p] == 1 else rules.iterations + 1",
+        "need[p] = rules.stall_streak if probs.rule[p] == FIXED and probs.step[p] == 1 else rules.iterations + 1",
         "need[p] = max(rules.stall_streak, math.ceil(rules.stall_streak / np.float64(probs.step[p])))",
         ("tests/sweep/test_kernel.py::test_a_slow_problem_below_step_1_is_not_cut",),
     ),
@@ -228,6 +228,38 @@ MUTATIONS = (
         "        for mu in config.steps[::-1]\n",
         ("tests/sweep/test_steps.py",),
     ),
+    Mutation(
+        "normalized-safeguard-off",
+        "the kernel's normalized step never shortened: NIHT without its safeguard",
+        "sweep/_loop.py",
+        "        if not mu > omega:  # NaN: no curvature along the move, nothing to object",
+        "        if True:",
+        ("tests/sweep/test_kernel.py::test_normalized_problems_reach_tolerance_with_the_references_shrinks",),
+    ),
+    Mutation(
+        "relu-curvature-unweighted",
+        "the normalized step's ReLU curvature counts every row alike, not eq. 3.1's 1 + sgn",
+        "sweep/steps.py",
+        "        return 1.0 + np.sign(z)",
+        "        return np.ones_like(z)",
+        ("tests/sweep/test_steps.py::test_the_normalized_step_minimizes_the_relu_loss_up_to_the_first_sign_change",),
+    ),
+    Mutation(
+        "normalized-support-is-everything",
+        "the normalized step's line search along the whole gradient, not its restriction to supp(w_t)",
+        "sweep/steps.py",
+        "    g_support[support] = g[support]",
+        "    g_support[:] = g",
+        ("tests/sweep/test_kernel.py::test_kernel_traces_equal_plain_pgd",),
+    ),
+    Mutation(
+        "step-rule-under-the-stall-bound",
+        "the geometric stall bound applied to the normalized rule (it carries the paper's step as its fallback)",
+        "sweep/_loop.py",
+        "need[p] = rules.stall_streak if probs.rule[p] == FIXED and probs.step[p] == 1 else rules.iterations + 1",
+        "need[p] = rules.stall_streak if probs.step[p] == 1 else rules.iterations + 1",
+        ("tests/sweep/test_kernel.py::test_a_normalized_problem_is_not_cut_by_the_stall_bound",),
+    ),
 )
 
 
@@ -241,6 +273,7 @@ QUICK = (
     "textbook-relu-derivative",
     "independent-intervals-for-nested",
     "median-interval-narrowed",
+    "relu-curvature-unweighted",
 )
 
 

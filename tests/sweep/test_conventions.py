@@ -48,7 +48,17 @@ def test_a_fresh_figure1_dataset_is_cf_clean(tmp_path):
 
 @pytest.mark.parametrize(
     "name",
-    ["example.nc", "figure1.nc", "cap.nc", "adaptive-quick.nc", "flicker.nc", "scale.nc", "step.nc", "flicker-step.nc"],
+    [
+        "example.nc",
+        "figure1.nc",
+        "cap.nc",
+        "adaptive-quick.nc",
+        "flicker.nc",
+        "scale.nc",
+        "step.nc",
+        "flicker-step.nc",
+        "flicker-normalized.nc",
+    ],
 )
 def test_the_committed_datasets_are_cf_clean(tmp_path, name):
     assert cf_errors(ROOT / "data" / name, tmp_path) == []
