@@ -81,11 +81,29 @@ def _step_words(mu):
     return f"step mu_t = {mu:g}" if step_rules.is_fixed(mu) else f"{step_rules.label(mu)} step"
 
 
+#: How each n0 method reads, per structure of w* (sweep.structures): in axis labels, and
+#: beside the theory lines (``n = ...``).
+N0_WORDS = {
+    "sparse": {"approx": "2 s log(d/s)", "l1": "l1 statistical dimension", "l0-mc": "l0 union-bound width² (MC)"},
+    "group": {"approx": "s (√g + √(2 log(G/s)))²", "l1": "group-l1 statistical dimension"},
+    "lowrank": {"approx": "3 r (2p − r)", "l1": "nuclear-norm statistical dimension (MC)"},
+}
+
+
+def _structure(ds):
+    return ds.attrs.get("structure", "sparse")
+
+
 def _n0_label(ds):
     method = ds.attrs.get("n0_method", "approx")
-    return {"approx": "2 s log(d/s)", "l1": "l1 statistical dimension", "l0-mc": "l0 union-bound width² (MC)"}.get(
-        method, method
-    )
+    return N0_WORDS[_structure(ds)].get(method, method)
+
+
+def _theory_label(ds, var, label):
+    """A theory line's legend entry: the sparse one as written, another structure's by its words."""
+    if _structure(ds) == "sparse":
+        return label
+    return "n = " + N0_WORDS[_structure(ds)][var.removeprefix("n0_").replace("_", "-")]
 
 
 def _pos(r, ratios):
@@ -207,7 +225,7 @@ def plot_heatmaps(ds):
             n0 = ds.n0.sel(d=d).values
             for var, label, style in THEORY_LINES:
                 if var in ds.coords and (var != "n0_l0_mc" or reg == "l0") and (var != "n0_l1" or reg != "none"):
-                    ax.plot(_pos(ds[var].sel(d=d).values / n0, ratios), y, label=label, **style)
+                    ax.plot(_pos(ds[var].sel(d=d).values / n0, ratios), y, label=_theory_label(ds, var, label), **style)
             emp = [_crossing(sub.sel(s=s).values, ratios) for s in ds.s.values]
             ax.plot(_pos(np.array(emp), ratios), y, **EMPIRICAL)
             ax.set_xlim(0, len(ratios))
@@ -228,18 +246,19 @@ def plot_donoho_tanner(ds):
     figs = {}
     for reg, fig, axes, panels in _facets(ds, "Donoho-Tanner plane, constraint {reg}"):
         for ax, d, model, panel_title in panels:
-            s_line = np.unique(np.geomspace(1, d / 4, 200))
+            structure, g = _structure(ds), int(ds.attrs.get("group_size", 1))
+            s_line = np.unique(np.geomspace(1, d / g / 4, 200))
             sub = rates.sel(model=model, regularizer=reg, d=d)
             n = ds.n.sel(d=d)
             delta = (n / d).broadcast_like(sub).values.ravel()
             rho = (ds.s / n).broadcast_like(sub).transpose(*sub.dims).values.ravel()
             sc = ax.scatter(delta, rho, c=sub.values.ravel(), cmap="viridis", vmin=0, vmax=1, s=40, edgecolors="none")
-            for name, fn, style in (
-                ("n = 2 s log(d/s)", theory.n0_approx, dict(color="k", ls="--")),
-                ("n = statistical dimension (l1)", theory.n0_l1, dict(color="#ff7f0e", ls=":")),
-            ):
-                n0 = np.array([fn(s, d) for s in s_line])
-                ax.plot(n0 / d, s_line / n0, label=name, lw=2, **style)
+            # a Monte-Carlo n0 (the nuclear norm's) is not drawn as a curve: 200 estimates a panel
+            for method, style in (("approx", dict(color="k", ls="--")), ("l1", dict(color="#ff7f0e", ls=":"))):
+                if (structure, method) in theory.SAMPLED:
+                    continue
+                n0 = np.array([theory.structure_n0(structure, s, d, method, g)[0] for s in s_line])
+                ax.plot(n0 / d, s_line / n0, label="n = " + N0_WORDS[structure][method], lw=2, **style)
             ax.set_xlim(0, min(1.05 * float(delta.max()), 1.5))
             ax.set_ylim(0, min(1.0, 1.1 * float(rho.max())))
             ax.set_xlabel("δ = n / d  (undersampling)")

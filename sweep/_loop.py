@@ -35,7 +35,8 @@ import numpy as np
 from numba import njit
 from numba.cpython.unsafe.numbers import trailing_zeros
 
-L0, L1, NONE = 0, 1, 2  # compiled projections, by code (sweep.kernel maps names to codes)
+# compiled projections, by code (sweep.kernel maps names to codes)
+L0, L1, NONE, GL0, GL1, RANK, NUCLEAR = 0, 1, 2, 3, 4, 5, 6
 FIXED, NORMALIZED = 0, 1  # step rules, by code: a fixed step[p], or sweep.steps.RULES' twins
 # sweep.steps' constants, restated here because this module imports nothing of the package
 # (tests/sweep/test_kernel.py holds them equal)
@@ -64,10 +65,11 @@ _JIT_SCREEN = dict(_JIT, fastmath={"contract", "reassoc"})
 
 # The arguments of :func:`run`, grouped by role so a call names five things. numba compiles
 # each as a tuple of its fields' types; the names are for the reader.
-Design = namedtuple("Design", ["X", "XT", "XQ", "x_max", "x_step", "screen", "w_star"])
+Design = namedtuple("Design", ["X", "XT", "XQ", "x_max", "x_step", "screen", "w_star", "group_size"])
 Design.__doc__ = """The trial: ``X (n_max, d)`` and ``XT = X^T`` (C-contiguous), the screen's int16
 copy ``XQ`` with ``x_max = max|X|`` and its step ``x_step`` (:func:`quantize`), whether l0
-problems are screened, and ``w_star (d,)``; all floats in ``X``'s dtype."""
+problems are screened, and ``w_star (d,)``, all floats in ``X``'s dtype; and the group size
+of the group sets (:data:`GL0`, :data:`GL1`)."""
 Problems = namedtuple("Problems", ["Y", "ns", "relu", "proj", "radius", "scale", "step", "rule"])
 Problems.__doc__ = """Per problem ``p``: labels ``Y[p] (n_max,)``, sample size ``ns[p]`` (it uses
 ``X[:ns[p]]``), the model (``relu[p]``), the projection's code ``proj[p]`` (:data:`L0`...),
@@ -353,7 +355,7 @@ def _step_and_project(design, probs, scratch, ws, W, p, q, mu):
             )
         else:
             step, err, k_nz, ws.cuts[p] = _update(
-                ws.V, probs.proj[p], probs.radius[p], W[p], design.w_star, ws.heap, ws.nz, ws.cuts[p]
+                ws.V, probs.proj[p], probs.radius[p], W[p], design.w_star, ws.heap, ws.nz, ws.cuts[p], design.group_size
             )
     ws.supp[p, :k_nz] = ws.nz[:k_nz]
     ws.k_supp[p] = k_nz
@@ -762,7 +764,7 @@ def _screen_sum_pair(XQ, rows, rp, rq, k, gp, gq):
 
 
 @njit(**_JIT)
-def _update(v, code, radius, w, w_star, heap, nz, guess):
+def _update(v, code, radius, w, w_star, heap, nz, guess, group_size):
     """``w <- P_K(v)`` in one pass; returns ``||w_new - w_old||^2`` (the step) and
     ``||w_new - w*||^2``, in float64, and how many nonzeros ``w_new`` has (their indices in
     ``nz``, increasing)."""
@@ -772,6 +774,12 @@ def _update(v, code, radius, w, w_star, heap, nz, guess):
         cut, ties, _ = _l0_cut(v, int(radius), heap, guess, nz)  # nz: scratch until the loop below
     elif code == L1:
         _project_l1(v, radius)
+    elif code == GL0:
+        _group_hard_threshold(v, int(radius), group_size)
+    elif code == GL1:
+        _project_group_l1(v, radius, group_size, heap)
+    elif code == RANK or code == NUCLEAR:
+        _project_matrix(v, radius, code == NUCLEAR)
     step, err = 0.0, 0.0
     k = 0
     zero = v.dtype.type(0)
@@ -803,7 +811,7 @@ def _hard_threshold(v, radius, w, old, k_old, w_star, star, heap, cand, nz, gues
     """
     cut, ties, c = _l0_cut(v, int(radius), heap, guess, cand)
     if not cut > 0:  # non-finite, or fewer than s nonzeros: the general path
-        return _update(v, np.int64(L0), radius, w, w_star, heap, nz, guess)  # not a literal: one compile
+        return _update(v, np.int64(L0), radius, w, w_star, heap, nz, guess, np.int64(1))  # not a literal: one compile
     k, step, err = _apply_cut(v, cand, c, cut, ties, w, old, k_old, w_star, star, nz)
     return step, err, k, cut
 
@@ -1147,6 +1155,82 @@ def _sift_down(heap, j, s):
         heap[j] = heap[c]
         j = c
     heap[j] = x
+
+
+@njit(**_JIT)
+def _group_norms2(v, g):
+    """Squared norms of ``v``'s consecutive groups of ``g``, in float64, each summed over its
+    coordinates in order (:func:`sweep.projections.group_norms2`)."""
+    norms2 = np.zeros(v.size // g)
+    for a in range(norms2.size):
+        for k in range(g):
+            e = np.float64(v[a * g + k])
+            norms2[a] += e * e
+    return norms2
+
+
+@njit(**_JIT)
+def _group_hard_threshold(v, s, g):
+    """Keep the ``s`` groups of largest norm (ties to the lowest index) in place, as
+    :func:`sweep.projections.project_group_l0`."""
+    norms2 = _group_norms2(v, g)
+    if s >= norms2.size:
+        return
+    order = np.argsort(-norms2, kind="mergesort")  # stable: ties keep index order
+    keep = np.zeros(norms2.size, np.bool_)
+    for a in range(s):
+        keep[order[a]] = True
+    zero = v.dtype.type(0)
+    for a in range(norms2.size):
+        if not keep[a]:
+            for k in range(g):
+                v[a * g + k] = zero
+
+
+@njit(**_JIT)
+def _project_group_l1(v, radius, g, norms):
+    """Projection onto the group-l1 ball in place, as :func:`sweep.projections.project_group_l1`:
+    the group norms (in ``norms``, ``v``'s dtype) onto the l1 ball, each group rescaled."""
+    G = v.size // g
+    norms2 = _group_norms2(v, g)
+    for a in range(G):
+        norms[a] = v.dtype.type(math.sqrt(norms2[a]))
+    shrunk = norms[:G].copy()
+    _project_l1(shrunk, radius)
+    zero = v.dtype.type(0)
+    for a in range(G):
+        factor = shrunk[a] / norms[a] if norms[a] > 0 else zero
+        for k in range(g):
+            v[a * g + k] = v[a * g + k] * factor
+
+
+@njit(**_JIT)
+def _project_matrix(v, radius, nuclear):
+    """``v`` read row by row as a ``p x p`` matrix, projected in place as
+    :func:`sweep.projections.project_rank` (the SVD truncated to rank ``radius``) or
+    :func:`sweep.projections.project_nuclear` (the singular values onto the l1 ball of
+    ``radius``): the SVD in float64, rebuilt one rank-one term at a time in order. LAPACK's
+    SVD here is not numpy's: the two agree to rounding, not bit for bit."""
+    p = int(round(math.sqrt(v.size)))
+    M = np.empty((p, p))
+    for i in range(p):
+        for j in range(p):
+            M[i, j] = np.float64(v[i * p + j])
+    U, S, Vt = np.linalg.svd(M)
+    if nuclear:
+        _project_l1(S, np.float64(radius))
+        k = p
+    else:
+        k = min(int(radius), p)
+    out = np.zeros((p, p))
+    for a in range(k):
+        for i in range(p):
+            ua = U[i, a] * S[a]
+            for j in range(p):
+                out[i, j] += ua * Vt[a, j]
+    for i in range(p):
+        for j in range(p):
+            v[i * p + j] = v.dtype.type(out[i, j])
 
 
 @njit(**_JIT)

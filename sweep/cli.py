@@ -5,6 +5,7 @@ value), 1 on any other failure.
 """
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
@@ -61,11 +62,18 @@ def build_parser():
     f.add_argument("--seed", type=int, default=2017)
     f.add_argument("--out", type=Path, default=Path("data/figure1.nc"))
 
-    n = sub.add_parser("n0", help="the sample-size threshold n0 for s-sparse w* in R^d")
-    n.add_argument("--s", type=_positive_int("--s"), required=True)
+    n = sub.add_parser("n0", help="the sample-size threshold n0 for a structured w* in R^d")
+    n.add_argument("--s", type=_positive_int("--s"), required=True, help="nonzeros, nonzero groups or rank")
     n.add_argument("--d", type=_positive_int("--d"), required=True)
     n.add_argument("--method", choices=["approx", "l1", "l0-mc"], default="approx")
-    n.add_argument("--seed", type=int, default=0, help="seed of the l0-mc estimate")
+    n.add_argument(
+        "--structure",
+        choices=["sparse", "group", "lowrank"],
+        default="sparse",
+        help="of w*: s-sparse, s groups of --group-size, or rank s as a p x p matrix (d = p^2)",
+    )
+    n.add_argument("--group-size", type=_positive_int("--group-size"), default=1)
+    n.add_argument("--seed", type=int, default=0, help="seed of a Monte-Carlo estimate (l0-mc, lowrank l1)")
     return p
 
 
@@ -121,14 +129,35 @@ def _dispatch(args):
 def _n0(args):
     from . import theory
 
-    if args.s >= args.d:
-        raise InputError("--s", args.s, f"must be below --d = {args.d}")
-    if args.method == "l0-mc":
-        value, se = theory.n0_l0_mc(args.s, args.d, seed=args.seed)
-        print(f"n0 (l0-mc, s={args.s}, d={args.d}) = {value:.4f} ± {se:.4f} (standard error)")
+    structure, g = args.structure, args.group_size
+    if args.method not in theory.STRUCTURES[structure]:
+        raise InputError(
+            "--method",
+            args.method,
+            f"is not an n0 method for {structure} w* (known: " + ", ".join(theory.STRUCTURES[structure]) + ")",
+        )
+    if structure == "group" and args.d % g:
+        raise InputError("--group-size", g, f"must divide --d = {args.d}")
+    if structure == "lowrank" and math.isqrt(args.d) ** 2 != args.d:
+        raise InputError("--d", args.d, "must be a square p^2 for a p x p low-rank matrix")
+    top = {"sparse": args.d, "group": args.d // g, "lowrank": math.isqrt(args.d)}[structure]
+    if args.s >= top:
+        raise InputError(
+            "--s",
+            args.s,
+            f"must be below {top} (" + {"sparse": "d", "group": "the groups, d / g", "lowrank": "p"}[structure] + ")",
+        )
+    value, se = theory.structure_n0(structure, args.s, args.d, args.method, group_size=g, seed=args.seed)
+    where = {"sparse": "", "group": f", g={g}", "lowrank": f", p={top}"}[structure]
+    head = (
+        f"n0 ({args.method}, {structure}, s={args.s}, d={args.d}{where})"
+        if structure != "sparse"
+        else f"n0 ({args.method}, s={args.s}, d={args.d})"
+    )
+    if se:
+        print(f"{head} = {value:.4f} ± {se:.4f} (standard error)")
     else:
-        value = theory.n0(args.s, args.d, args.method)
-        print(f"n0 ({args.method}, s={args.s}, d={args.d}) = {value:.6f}")
+        print(f"{head} = {value:.6f}")
     return 0
 
 

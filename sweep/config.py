@@ -21,7 +21,7 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
-from . import MODELS, projections, steps, theory
+from . import MODELS, projections, steps, structures, theory
 from .cluster_config import validate_cluster
 from .errors import InputError
 from .problem import SIGNALS
@@ -169,9 +169,17 @@ class SweepConfig:
     iterations: int = _spec(_int_at_least(1, 30000), "PGD iteration cap")
     tolerance: float = _spec(_tolerance, "success: ||w_T - w*|| / ||w*|| <= tolerance")
     models: tuple = _spec(_list_of(MODELS), "observation models: relu, linear")
-    regularizers: tuple = _spec(_list_of(_regularizers), "constraint sets: l0 | l1 | none")
+    regularizers: tuple = _spec(
+        _list_of(_regularizers),
+        "constraint sets, all of one structure of w*: l0 | l1 | none; group-l0 | group-l1; rank | nuclear",
+    )
     d: tuple = _spec(_int_list_at_least(2, MAX_D), "dimensions", table="grid")
-    s: tuple = _spec(_int_list_at_least(1), "sparsities; s >= d is an error, not silently dropped", table="grid")
+    s: tuple = _spec(
+        _int_list_at_least(1),
+        "sparsities (group sets: nonzero groups; rank, nuclear: the rank); s >= d (d / group_size, sqrt(d)) "
+        "is an error, not silently dropped",
+        table="grid",
+    )
     ratio: tuple = _spec(
         _optional(_ratios), "n / n0 of each sample size: n = ceil(ratio * n0) (or ratio_range)", None, table="grid"
     )
@@ -201,7 +209,10 @@ class SweepConfig:
         "Left out: the paper's 1, no axis",
         None,
     )
-    n0: str = _spec(_one_of(theory.METHODS), "which n0 sets n: approx | l1 | l0-mc", "approx")
+    group_size: int = _spec(
+        _optional(_int_at_least(1)), "group sets: coordinates per group (every d a multiple of it)", None
+    )
+    n0: str = _spec(_one_of(theory.METHODS), "which n0 sets n: approx | l1 | l0-mc (sparse w* only)", "approx")
     sampling: str = _spec(
         _one_of(SAMPLING), "nested: one X per (d, s, trial), X[:n] per ratio; independent: fresh X per cell", "nested"
     )
@@ -221,8 +232,24 @@ class SweepConfig:
         return json.dumps(data, sort_keys=True)
 
     def n0_table(self):
-        """``{(d, s): n0}`` by the config's method; the l0-mc estimate is seeded by ``seed``."""
-        return {(d, s): theory.n0(s, d, self.n0, seed=self.seed) for d in self.d for s in self.s}
+        """``{(d, s): n0}`` by the config's method for its structure of ``w*``; a Monte-Carlo
+        estimate is seeded by ``seed``."""
+        return {
+            (d, s): theory.structure_n0(self.structure, s, d, self.n0, self.block, seed=self.seed)[0]
+            for d in self.d
+            for s in self.s
+        }
+
+    @property
+    def structure(self):
+        """The structure of ``w*`` every constraint set of the sweep is for
+        (:mod:`sweep.structures`)."""
+        return projections.get(self.regularizers[0]).structure
+
+    @property
+    def block(self):
+        """The group size the group sets read (1 for other structures)."""
+        return self.group_size or 1
 
     @property
     def steps(self):
@@ -331,11 +358,7 @@ def validate(raw, text=""):
         raise InputError("traces", values["traces"], f"must be at most trials = {values['trials']}")
     elif values["traces"] and _layout(values) == "probe":
         raise InputError("traces", values["traces"], "must be 0 with ratio_range or mode = 'adaptive' (no traces kept)")
-    for s in values["s"]:
-        if s >= values["d"][0]:
-            raise InputError(
-                "grid.s", s, f"must be below every d (smallest d = {values['d'][0]}); cells with s >= d are not defined"
-            )
+    _check_structure(values)
     cluster = raw.get("cluster", {})
     if not isinstance(cluster, dict):
         raise InputError("cluster", cluster, "must be a table")
@@ -344,6 +367,45 @@ def validate(raw, text=""):
     _check_sizes(config, table)
     _check_memory(config, table)
     return config
+
+
+def _check_structure(values):
+    """The rules of the structure of ``w*``: one for every set, the group size where (and
+    only where) it is read, dimensions it fits, ``s`` below its limit, a signal and an n0
+    method it has."""
+    kinds = {g: projections.get(g).structure for g in values["regularizers"]}
+    if len(set(kinds.values())) > 1:
+        raise InputError(
+            "regularizers",
+            list(values["regularizers"]),
+            "mixes structures of w* (" + ", ".join(f"{g}: {k}" for g, k in kinds.items()) + "); a trial has one w*",
+        )
+    kind = structures.get(next(iter(kinds.values())))
+    g = values["group_size"]
+    if kind.name == "group" and g is None:
+        raise InputError("group_size", None, "is required with group sets (coordinates per group)")
+    if kind.name != "group" and g is not None:
+        raise InputError("group_size", g, "is read only with group sets (group-l0, group-l1)")
+    g = g or 1
+    for d in values["d"]:
+        why = kind.misfit(d, g)
+        if why:
+            raise InputError("grid.d", d, f"does not fit {kind.name} w*: {why}")
+    for d in values["d"]:
+        for s in values["s"]:
+            if s >= kind.limit(d, g):
+                raise InputError(
+                    "grid.s",
+                    s,
+                    f"must be below {kind.limit(d, g)} at d = {d} ({kind.name} w*: s counts {kind.counts}); "
+                    "cells beyond it are not defined",
+                )
+    if values["signal"] not in kind.signals:
+        raise InputError(
+            "signal", values["signal"], f"is not drawn for {kind.name} w* (known: {', '.join(kind.signals)})"
+        )
+    if values["n0"] not in kind.n0:
+        raise InputError("n0", values["n0"], f"is not an n0 method for {kind.name} w* (known: {', '.join(kind.n0)})")
 
 
 def _check_design(raw, values):

@@ -102,13 +102,34 @@ PROBE_VARIABLES = {
 }
 
 
-def annotate(ds, layout="ratio"):
+#: What ``s`` and the n0 coordinates mean for a ``w*`` other than sparse (:mod:`sweep.structures`).
+STRUCTURE_COORDS = {
+    "group": {
+        "s": dict(long_name="number of nonzero groups of w* (group_size coordinates each)", units="1"),
+        "n0_approx": dict(long_name="n0 = s (sqrt(g) + sqrt(2 log(G/s)))^2, G = d / g groups of g", units="1"),
+        "n0_l1": dict(long_name="statistical dimension of the group-l1 descent cone at w*", units="1"),
+    },
+    "lowrank": {
+        "s": dict(long_name="rank of w* as a p x p matrix (d = p^2)", units="1"),
+        "n0_approx": dict(long_name="n0 = 3 r (2p - r)", units="1"),
+        "n0_l1": dict(long_name="Monte-Carlo statistical dimension of the nuclear-norm descent cone at w*", units="1"),
+        "n0_l1_se": dict(long_name="standard error of n0_l1", units="1"),
+    },
+}
+
+
+def annotate(ds, layout="ratio", structure="sparse"):
     """Set the CF attrs of every known variable and coordinate of ``ds``.
 
     Flag variables (those with ``flag_meanings``) get ``flag_values`` 0 and 1 in the type
     they are packed as on disk (CF wants the variable's own type) and no units.
     """
-    known = {**VARIABLES, **COORDS, **(PROBE_VARIABLES if layout == "probe" else {})}
+    known = {
+        **VARIABLES,
+        **COORDS,
+        **(PROBE_VARIABLES if layout == "probe" else {}),
+        **STRUCTURE_COORDS.get(structure, {}),
+    }
     for name, attrs in known.items():
         if name in ds.variables:
             ds[name].attrs.update(attrs)

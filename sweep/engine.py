@@ -217,13 +217,21 @@ def run_probe_task(plan, task, width=None):
             continue
         n_max = max(n for *_, n in slots)
         X, w_star = problem.draw_trial(
-            config.seed, (task.d, task.s, trial), task.d, task.s, n_max, config.signal, np.dtype(config.dtype)
+            config.seed,
+            (task.d, task.s, trial),
+            task.d,
+            task.s,
+            n_max,
+            config.signal,
+            np.dtype(config.dtype),
+            config.structure,
+            config.block,
         )
         labels = {m: problem.observe(X, w_star, m) for m in config.models}
         probs = [
             kernel.Problem(config.models[i], config.regularizers[j], n, config.steps[k]) for i, j, k, _, n in slots
         ]
-        res = kernel.solve(X, w_star, labels, probs, config.iterations, config.tolerance)
+        res = kernel.solve(X, w_star, labels, probs, config.iterations, config.tolerance, group_size=config.block)
         del X  # freed before the next trial's draw: a task's peak is one trial's
         i, j, k, p, n = np.array(slots).T
         for v in RESULT_VARS:
@@ -245,7 +253,9 @@ def _solve_draw(plan, task, key, n_max, ns):
     task's peak memory is one trial's, whatever its batch size.
     """
     config = plan.config
-    X, w_star = problem.draw_trial(config.seed, key, task.d, task.s, n_max, config.signal, np.dtype(config.dtype))
+    X, w_star = problem.draw_trial(
+        config.seed, key, task.d, task.s, n_max, config.signal, np.dtype(config.dtype), config.structure, config.block
+    )
     labels = {m: problem.observe(X, w_star, m) for m in config.models}
     probs = [
         kernel.Problem(m, g, n, mu)
@@ -254,4 +264,4 @@ def _solve_draw(plan, task, key, n_max, ns):
         for mu in config.steps
         for n in ns
     ]
-    return kernel.solve(X, w_star, labels, probs, config.iterations, config.tolerance)
+    return kernel.solve(X, w_star, labels, probs, config.iterations, config.tolerance, group_size=config.block)

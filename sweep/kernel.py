@@ -93,7 +93,7 @@ class KernelResult:
     trace: np.ndarray
 
 
-def solve(X, w_star, labels, problems, iterations, tolerance, stop_early=True, screen=True):
+def solve(X, w_star, labels, problems, iterations, tolerance, stop_early=True, screen=True, group_size=1):
     """Run PGD from ``w_0 = 0`` for every problem on prefixes of ``X``.
 
     Parameters
@@ -116,6 +116,8 @@ def solve(X, w_star, labels, problems, iterations, tolerance, stop_early=True, s
         l0 problems: find the gradient entries that can survive the cut from an int16
         copy of ``X`` and compute only those exactly (the same results, bit for bit, in
         less time). False computes every entry.
+    group_size : int
+        The size of the groups of a group-sparse ``w*`` (the group sets' projections).
 
     Returns
     -------
@@ -128,7 +130,7 @@ def solve(X, w_star, labels, problems, iterations, tolerance, stop_early=True, s
     for j, p in enumerate(problems):
         Y[j, : p.n] = labels[p.model][: p.n]
     ns = np.array([p.n for p in problems], dtype=np.int64)
-    radius = np.array([projections.get(p.regularizer).regularizer(w_star) for p in problems], dtype=dtype)
+    radius = np.array([projections.get(p.regularizer).regularizer(w_star, group_size) for p in problems], dtype=dtype)
     W = np.zeros((P, X.shape[1]), dtype=dtype)
     out = KernelResult(
         rel_error=np.full(P, np.nan),
@@ -145,8 +147,7 @@ def solve(X, w_star, labels, problems, iterations, tolerance, stop_early=True, s
     if P == 0:
         return out
     screen = screen and any(p.regularizer == "l0" for p in problems)
-    # X^T first, while the draw has left X in cache (after the screen's copy it had been
-    # evicted: docs/performance.md)
+    # X^T first, while the draw has left X in cache (after the screen's copy, evicted)
     XT = np.empty(X.shape[::-1], dtype=dtype)
     _loop.transpose(X, XT)
     XQ, x_max, x_step = np.empty((0, X.shape[1]), np.int16), 0.0, 0.0  # unused without a screen
@@ -160,7 +161,7 @@ def solve(X, w_star, labels, problems, iterations, tolerance, stop_early=True, s
     fixed = np.array([p.step if steps.is_fixed(p.step) else steps.PAPER_STEP for p in problems], dtype=dtype)
     rule = np.array([step_code(p.step) for p in problems], dtype=np.int64)
     _loop.run(
-        _loop.Design(X, XT, XQ, float(x_max), float(x_step), bool(screen), w_star),
+        _loop.Design(X, XT, XQ, float(x_max), float(x_step), bool(screen), w_star, np.int64(group_size)),
         _loop.Problems(Y, ns, relu, codes, radius, (1.0 / ns).astype(dtype), fixed, rule),
         _loop.Rules(int(iterations), float(tolerance), bool(stop_early), STALL_STREAK, PATH_MARGIN, DIVERGE_AT),
         _loop.Outputs(

@@ -44,7 +44,19 @@ def pgd_step(w, X, y, mu, gradient, project):
     return project(w - mu * gradient(w, X, y))
 
 
-def pgd(X, y, w_star, model, regularizer, iterations, tolerance=None, diverge_at=1e8, step=PAPER_STEP, shrinks=None):
+def pgd(
+    X,
+    y,
+    w_star,
+    model,
+    regularizer,
+    iterations,
+    tolerance=None,
+    diverge_at=1e8,
+    step=PAPER_STEP,
+    shrinks=None,
+    group_size=1,
+):
     """Run PGD from ``w_0 = 0`` and return the relative error at ``t = 0..T``.
 
     Parameters
@@ -68,6 +80,8 @@ def pgd(X, y, w_star, model, regularizer, iterations, tolerance=None, diverge_at
         by name or coordinate (``"normalized"``).
     shrinks : list, optional
         A step rule's shrinks of each iteration are appended to it.
+    group_size : int
+        The groups' size, for a group-sparse ``w*``'s constraint sets.
 
     Returns
     -------
@@ -75,14 +89,14 @@ def pgd(X, y, w_star, model, regularizer, iterations, tolerance=None, diverge_at
         ``errors[t] = ||w_t - w*|| / ||w*||``; entries after an early stop are NaN.
     """
     cset = projections.get(regularizer)
-    radius = cset.regularizer(w_star)
+    radius = cset.regularizer(w_star, group_size)
     gradient = GRADIENTS[model]
     norm = np.linalg.norm(w_star)
     errors = np.full(iterations + 1, np.nan)
     w = np.zeros_like(w_star)
     errors[0] = 1.0
     rule = None if steps.is_fixed(step) else steps.rule(step)
-    project = lambda v: cset.project(v, radius)  # noqa: E731
+    project = lambda v: cset.project(v, radius, group_size)  # noqa: E731
     with np.errstate(all="ignore"):
         for t in range(iterations):
             if rule is None or t == 0:

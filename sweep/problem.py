@@ -1,17 +1,15 @@
-"""Planted sparse-signal problems with Gaussian designs (``docs/design.md#science``).
+"""Planted structured-signal problems with Gaussian designs (``docs/design.md#science``).
 
 Every random draw of a trial comes from one generator seeded by
 ``SeedSequence(seed, spawn_key=key)``, so a trial's data depends only on the seed and
 its key, never on which worker ran it or in which order.
 """
 
-import math
-
 import numpy as np
 
-from . import _loop, _normal
+from . import _loop, _normal, structures
 
-SIGNALS = ("gaussian", "rademacher")
+SIGNALS = structures.SIGNALS  # the kinds of nonzeros of a sparse w*
 
 
 def trial_rng(seed, key):
@@ -34,23 +32,18 @@ def trial_rng(seed, key):
     return np.random.Generator(np.random.SFC64(ss))
 
 
-def planted_signal(rng, d, s, signal="gaussian", dtype=np.float64):
-    """Unit-norm ``s``-sparse ``w*`` with a uniformly random support.
+def planted_signal(rng, d, s, signal="gaussian", dtype=np.float64, structure="sparse", group_size=1):
+    """Unit-norm ``w*`` of the given structure (:mod:`sweep.structures`); the paper's is
+    ``s``-sparse with a uniformly random support.
 
-    ``signal="gaussian"`` draws the nonzeros i.i.d. N(0, 1); ``"rademacher"`` gives them
-    equal magnitude and random signs (IHT's transition depends on this: docs/design.md#library-facts).
+    ``signal="gaussian"`` draws the nonzeros i.i.d. N(0, 1); ``"rademacher"`` (sparse only)
+    gives them equal magnitude and random signs (IHT's transition depends on this:
+    docs/design.md#library-facts).
     """
-    if signal not in SIGNALS:
-        raise ValueError(f"signal must be one of {SIGNALS}, got {signal!r}")
-    support = np.sort(rng.choice(d, size=s, replace=False))
-    if signal == "gaussian":
-        values = rng.standard_normal(s)
-    else:
-        values = np.where(rng.integers(0, 2, size=s) == 1, 1.0, -1.0)
-    w = np.zeros(d, dtype=dtype)
-    # fsum is correctly rounded: the same norm on every machine (a BLAS dot's order is not)
-    w[support] = values / math.sqrt(math.fsum(values * values))
-    return w
+    kind = structures.get(structure)
+    if signal not in kind.signals:
+        raise ValueError(f"signal must be one of {kind.signals} for {structure} w*, got {signal!r}")
+    return kind.signal(rng, d, s, group_size, signal, dtype)
 
 
 def gaussian_design(rng, n, d, dtype=np.float64):
@@ -81,13 +74,13 @@ def observe(X, w_star, model):
     raise ValueError(f"model must be 'relu' or 'linear', got {model!r}")
 
 
-def draw_trial(seed, key, d, s, n, signal="gaussian", dtype=np.float64):
+def draw_trial(seed, key, d, s, n, signal="gaussian", dtype=np.float64, structure="sparse", group_size=1):
     """``w*`` then ``X`` (``n x d``) for one trial, from one generator.
 
     ReLU and linear labels are both computed from this ``X`` and ``w*`` by the caller, so
     the two models are compared on identical data.
     """
     rng = trial_rng(seed, key)
-    w_star = planted_signal(rng, d, s, signal, dtype)
+    w_star = planted_signal(rng, d, s, signal, dtype, structure, group_size)
     X = gaussian_design(rng, n, d, dtype)
     return X, w_star

@@ -1,7 +1,8 @@
 """Euclidean projections onto ``K = {w : R(w) <= R(w*)}`` (eq. 3.3).
 
 Each projection acts column by column on a ``(d, P)`` array (one column per problem) or
-on a single vector, and takes the radius ``R(w*)`` of each column.
+on a single vector, and takes the radius ``R(w*)`` of each column and the group size of
+its structure (read by the group sets alone).
 
 :data:`CONSTRAINTS` is the one registry of constraint sets: each entry names its
 regularizer, this reference projection and its compiled twin in the sweep's loop (the
@@ -11,32 +12,40 @@ tests run every one through both implementations. How to add one:
 ``docs/design.md#adding-a-constraint-set``.
 """
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
+from . import structures
+
 
 @dataclass(frozen=True)
 class ConstraintSet:
-    """A regularizer ``R``, the Euclidean projection onto ``{R(w) <= radius}``, and the
-    name of the projection's code in the compiled loop (:mod:`sweep._loop`)."""
+    """A regularizer ``R(w, group_size)``, the Euclidean projection onto ``{R(w) <= radius}``
+    (``project(V, radius, group_size=1)``), the name of the projection's code in the
+    compiled loop (:mod:`sweep._loop`) and the structure of ``w*`` it is for
+    (:data:`sweep.structures.STRUCTURES`)."""
 
     name: str
-    regularizer: Callable[[np.ndarray], float]
-    project: Callable[[np.ndarray, np.ndarray], np.ndarray]
+    regularizer: Callable[[np.ndarray, int], float]
+    project: Callable[..., np.ndarray]
     compiled: str
+    structure: str
 
 
 CONSTRAINTS: dict[str, ConstraintSet] = {}
 
 
-def register(name, regularizer, compiled):
-    """Decorator registering ``project(V, radius)`` as constraint set ``name``, whose twin
-    in the compiled loop is dispatched on ``sweep._loop.<compiled>``."""
+def register(name, regularizer, compiled, structure="sparse"):
+    """Decorator registering ``project(V, radius, group_size)`` as constraint set ``name``
+    for ``structure``, whose twin in the compiled loop is dispatched on
+    ``sweep._loop.<compiled>``."""
+    structures.get(structure)
 
     def wrap(project):
-        CONSTRAINTS[name] = ConstraintSet(name, regularizer, _columnwise(project), compiled)
+        CONSTRAINTS[name] = ConstraintSet(name, regularizer, _columnwise(project), compiled, structure)
         return project
 
     return wrap
@@ -44,11 +53,11 @@ def register(name, regularizer, compiled):
 
 def _columnwise(project):
     # Projections are written for (d, P); vectors are one-column matrices.
-    def apply(V, radius):
+    def apply(V, radius, group_size=1):
         V = np.asarray(V)
         if V.ndim == 1:
-            return project(V[:, None], np.atleast_1d(radius))[:, 0]
-        return project(V, np.broadcast_to(np.asarray(radius), V.shape[1:]))
+            return project(V[:, None], np.atleast_1d(radius), group_size)[:, 0]
+        return project(V, np.broadcast_to(np.asarray(radius), V.shape[1:]), group_size)
 
     return apply
 
@@ -61,8 +70,8 @@ def get(name):
         raise KeyError(f"unknown regularizer {name!r}; known: {sorted(CONSTRAINTS)}") from None
 
 
-@register("l0", regularizer=lambda w: int(np.count_nonzero(w)), compiled="L0")
-def project_l0(V, radius):
+@register("l0", regularizer=lambda w, g=1: int(np.count_nonzero(w)), compiled="L0")
+def project_l0(V, radius, group_size=1):
     """Keep the ``s = radius`` largest magnitudes of each column (hard thresholding).
 
     Exactly ``s`` entries are kept even among ties, and ties at the cut keep the lowest
@@ -82,8 +91,8 @@ def project_l0(V, radius):
     return out
 
 
-@register("l1", regularizer=lambda w: float(np.abs(w).sum()), compiled="L1")
-def project_l1(V, radius):
+@register("l1", regularizer=lambda w, g=1: float(np.abs(w).sum()), compiled="L1")
+def project_l1(V, radius, group_size=1):
     """Exact projection onto the l1 ball of the given radius, O(d log d) per column.
 
     The sort-based method of Duchi, Shalev-Shwartz, Singer and Chandra (ICML 2008): the
@@ -103,7 +112,109 @@ def project_l1(V, radius):
     return np.sign(V) * np.maximum(absV - theta, 0)
 
 
-@register("none", regularizer=lambda w: 0.0, compiled="NONE")
-def project_none(V, radius):
+@register("none", regularizer=lambda w, g=1: 0.0, compiled="NONE")
+def project_none(V, radius, group_size=1):
     """No constraint: the identity (meaningful only for ``n >= d``)."""
     return V.copy()
+
+
+def group_norms2(V, g):
+    """Squared norms of the ``d / g`` consecutive groups of each column of ``V`` (``(d, P)``),
+    in float64, each summed over its coordinates in order: the compiled twins' sums."""
+    groups = V.reshape(V.shape[0] // g, g, V.shape[1]).astype(np.float64)
+    total = groups[:, 0] ** 2
+    for k in range(1, g):
+        total = total + groups[:, k] ** 2
+    return total
+
+
+@register(
+    "group-l0",
+    regularizer=lambda w, g: int(np.count_nonzero(group_norms2(w[:, None], g))),
+    compiled="GL0",
+    structure="group",
+)
+def project_group_l0(V, radius, group_size=1):
+    """Keep the ``s = radius`` groups of largest norm in each column (group hard thresholding).
+
+    Exactly ``s`` groups are kept, ties to the lowest index, as in :func:`project_l0`.
+    """
+    g, P = group_size, V.shape[1]
+    k = int(np.max(radius))
+    if np.any(radius != k):
+        return np.column_stack([project_group_l0(V[:, [j]], radius[[j]], g) for j in range(P)])
+    norms2 = group_norms2(V, g)
+    if k >= norms2.shape[0]:
+        return V.copy()
+    keep = np.zeros(norms2.shape, dtype=bool)
+    keep[np.argsort(-norms2, axis=0, kind="stable")[:k], np.arange(P)] = True
+    return np.where(np.repeat(keep, g, axis=0), V, 0).astype(V.dtype)
+
+
+@register(
+    "group-l1",
+    regularizer=lambda w, g: float(np.sqrt(group_norms2(w[:, None], g)).sum()),
+    compiled="GL1",
+    structure="group",
+)
+def project_group_l1(V, radius, group_size=1):
+    """Projection onto the ball of the group-l1 norm ``sum_G ||w_G||``: the vector of group
+    norms projected onto the l1 ball (:func:`project_l1`), each group rescaled to its new
+    norm (the group-l1 norm's proximal structure: a group's direction is kept)."""
+    g = group_size
+    norms = np.sqrt(group_norms2(V, g)).astype(V.dtype)
+    shrunk = project_l1(norms, radius)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        factor = np.where(norms > 0, shrunk / norms, 0).astype(V.dtype)
+    return V * np.repeat(factor, g, axis=0)
+
+
+def _matrices(V):
+    """Each column of ``V`` (``(p^2, P)``) as a ``p x p`` matrix, row by row: ``(P, p, p)``."""
+    p = math.isqrt(V.shape[0])
+    return np.ascontiguousarray(V.T).reshape(V.shape[1], p, p)
+
+
+def _columns(M, like):
+    return np.ascontiguousarray(M.reshape(M.shape[0], -1).T).astype(like.dtype)
+
+
+def _rebuild(U, S, Vt, k):
+    """``U[:, :k] diag(S[:k]) Vt[:k]``, one rank-one term at a time in order (the compiled
+    twin's sums)."""
+    out = np.zeros((U.shape[0], Vt.shape[1]))
+    for a in range(k):
+        out += (U[:, a] * S[a])[:, None] * Vt[a][None, :]
+    return out
+
+
+@register(
+    "rank",
+    regularizer=lambda w, g=1: float(np.linalg.matrix_rank(_matrices(w[:, None])[0])),
+    compiled="RANK",
+    structure="lowrank",
+)
+def project_rank(V, radius, group_size=1):
+    """The nearest matrix of rank at most ``r = radius`` (Eckart-Young): the truncated SVD."""
+    out = np.empty(V.shape[1:] + (math.isqrt(V.shape[0]),) * 2)
+    for j, M in enumerate(_matrices(V).astype(np.float64)):
+        U, S, Vt = np.linalg.svd(M)
+        out[j] = _rebuild(U, S, Vt, min(int(radius[j]), S.size))
+    return _columns(out, V)
+
+
+@register(
+    "nuclear",
+    regularizer=lambda w, g=1: float(np.linalg.svd(_matrices(w[:, None])[0], compute_uv=False).sum()),
+    compiled="NUCLEAR",
+    structure="lowrank",
+)
+def project_nuclear(V, radius, group_size=1):
+    """Projection onto the nuclear-norm ball: the singular values projected onto the l1 ball
+    (:func:`project_l1`; they are non-negative), the singular vectors kept."""
+    out = np.empty(V.shape[1:] + (math.isqrt(V.shape[0]),) * 2)
+    for j, M in enumerate(_matrices(V).astype(np.float64)):
+        U, S, Vt = np.linalg.svd(M)
+        shrunk = project_l1(S[:, None], np.array([radius[j]], dtype=np.float64))[:, 0]
+        out[j] = _rebuild(U, shrunk, Vt, S.size)
+    return _columns(out, V)

@@ -267,7 +267,7 @@ class Parts:
         if "trace" not in ds:
             ds = ds.drop_vars(["traced_trial", "iteration"])
         ds = _as_configured(ds, config)
-        conventions.annotate(ds)
+        conventions.annotate(ds, structure=config.structure)
         ds["n0"].attrs["method"] = config.n0
         ds.attrs.update(_global_attrs(config, batch_size))
         return ds
@@ -322,7 +322,7 @@ def assemble_probes(config, tables, data, batch_size):
         **{name: (("d", "s"), table) for name, table in tables.items()},
     )
     ds = _as_configured(ds, config)
-    conventions.annotate(ds, layout="probe")
+    conventions.annotate(ds, layout="probe", structure=config.structure)
     ds["n0"].attrs["method"] = config.n0
     ds.attrs.update(_global_attrs(config, batch_size))
     return ds
@@ -348,6 +348,8 @@ def _global_attrs(config, batch_size):
     )
     if config.ratio_range is not None:
         attrs.update(ratio_range=list(config.ratio_range), n_step=config.n_step)
+    if config.structure != "sparse":  # a sparse w*'s files stay as they were
+        attrs.update(structure=config.structure, **({"group_size": config.group_size} if config.group_size else {}))
     if config.mode == "adaptive":
         attrs.update(
             ratio_range=[min(config.ratio), max(config.ratio)],
@@ -409,15 +411,23 @@ def sample_sizes(config, tables):
 
 
 def n0_tables(config):
-    """``n0`` over ``(d, s)`` by every method, and the one that sets ``n`` (``n0``)."""
+    """``n0`` over ``(d, s)`` by every method of the config's structure of ``w*`` (``n0_<method>``,
+    with ``n0_<method>_se`` where it is a Monte-Carlo estimate), and the one that sets ``n``
+    (``n0``)."""
     shape = (len(config.d), len(config.s))
-    tables = {k: np.empty(shape) for k in ("n0", "n0_approx", "n0_l1", "n0_l0_mc", "n0_l0_mc_se")}
-    for i, d in enumerate(config.d):
-        for j, s in enumerate(config.s):
-            tables["n0_approx"][i, j] = theory.n0_approx(s, d)
-            tables["n0_l1"][i, j] = theory.n0_l1(s, d)
-            tables["n0_l0_mc"][i, j], tables["n0_l0_mc_se"][i, j] = theory.n0_l0_mc(s, d, seed=config.seed)
-    tables["n0"] = tables[{"approx": "n0_approx", "l1": "n0_l1", "l0-mc": "n0_l0_mc"}[config.n0]].copy()
+    tables = {"n0": None}  # first: the coordinates' order in the file, as it always was
+    for method in theory.STRUCTURES[config.structure]:
+        name = "n0_" + method.replace("-", "_")
+        tables[name] = np.empty(shape)
+        if (config.structure, method) in theory.SAMPLED:
+            tables[name + "_se"] = np.empty(shape)
+        for i, d in enumerate(config.d):
+            for j, s in enumerate(config.s):
+                value, se = theory.structure_n0(config.structure, s, d, method, config.block, seed=config.seed)
+                tables[name][i, j] = value
+                if name + "_se" in tables:
+                    tables[name + "_se"][i, j] = se
+    tables["n0"] = tables["n0_" + config.n0.replace("-", "_")].copy()
     return tables
 
 

@@ -101,11 +101,153 @@ def n0_l0_mc(s, d, samples=L0_MC_SAMPLES, seed=0):
 
 
 def n0(s, d, method="approx", seed=0):
-    """``n0`` by ``method`` (one of :data:`METHODS`); ``l0-mc`` uses ``seed``."""
-    if method == "approx":
-        return n0_approx(s, d)
-    if method == "l1":
-        return n0_l1(s, d)
-    if method == "l0-mc":
-        return n0_l0_mc(s, d, seed=seed)[0]
-    raise ValueError(f"n0 method must be one of {METHODS}, got {method!r}")
+    """``n0`` by ``method`` (one of :data:`METHODS`) for an ``s``-sparse ``w*``; ``l0-mc``
+    uses ``seed``."""
+    return structure_n0("sparse", s, d, method, seed=seed)[0]
+
+
+def _chi_moments(tau, g):
+    """``E[chi^k 1{chi > tau}]`` for ``k = 0, 1, 2``, ``chi ~ chi_g``: ``2^(k/2) Gamma((g+k)/2) /
+    Gamma(g/2)`` times the regularized upper incomplete gamma ``Q((g+k)/2, tau^2/2)``."""
+    from scipy import special
+
+    x = tau * tau / 2
+    m0 = special.gammaincc(g / 2, x)
+    m1 = (
+        math.sqrt(2)
+        * math.exp(special.gammaln((g + 1) / 2) - special.gammaln(g / 2))
+        * special.gammaincc((g + 1) / 2, x)
+    )
+    m2 = g * special.gammaincc(g / 2 + 1, x)
+    return m0, m1, m2
+
+
+def _group_l1_objective(tau, s, g, groups):
+    # s E||h_G - tau u_G||^2 over the active groups, (G - s) E(chi_g - tau)_+^2 over the others
+    m0, m1, m2 = _chi_moments(tau, g)
+    return s * (g + tau * tau) + (groups - s) * (m2 - 2 * tau * m1 + tau * tau * m0)
+
+
+def _group_l1_derivative(tau, s, g, groups):
+    m0, m1, _ = _chi_moments(tau, g)
+    return 2 * s * tau - 2 * (groups - s) * (m1 - tau * m0)
+
+
+@functools.lru_cache(maxsize=1024)
+def n0_group_l1(s, g, d):
+    """Statistical dimension of the group-l1 descent cone at a point of ``R^d`` with ``s``
+    nonzero groups among ``G = d / g`` consecutive groups of size ``g``.
+
+    ``inf_{tau >= 0} s (g + tau^2) + (G - s) E (chi_g - tau)_+^2``: the expected squared
+    distance of a Gaussian vector to ``tau`` times the subdifferential of ``sum_G ||w_G||``
+    (unit vectors on the active groups, the unit ball on the others), minimized over
+    ``tau`` (Amelunxen, Lotz, McCoy and Tropp 2014, Theorem 4.3 and Recipe 4.1). At
+    ``g = 1`` it is :func:`n0_l1`. The objective is convex in ``tau``, its derivative
+    ``-2 (G - s) E chi_g < 0`` at 0, so its minimiser is the one root of the derivative.
+    """
+    from scipy import optimize
+
+    if d % g:
+        raise ValueError(f"d = {d} is not a multiple of the group size {g}")
+    groups = d // g
+    if s >= groups:
+        return float(d)
+    hi = 1.0
+    while _group_l1_derivative(hi, s, g, groups) <= 0:
+        hi *= 2
+    tau = optimize.brentq(_group_l1_derivative, 0.0, hi, args=(s, g, groups), xtol=1e-14, rtol=4 * np.finfo(float).eps)
+    return float(_group_l1_objective(tau, s, g, groups))
+
+
+def n0_group_approx(s, g, d):
+    """``s (sqrt(g) + sqrt(2 log(G / s)))^2``, ``G = d / g``: the group analogue of
+    ``2 s log(d/s)`` (Rao, Recht and Nowak 2012, Proposition 3.2; at ``g = 1`` it is
+    ``s (1 + sqrt(2 log(d/s)))^2``, the bound with its lower-order terms)."""
+    groups = d // g
+    return s * (math.sqrt(g) + math.sqrt(2 * math.log(groups / s))) ** 2 if s < groups else float(d)
+
+
+def n0_rank_approx(r, d):
+    """``3 r (2p - r)`` for a rank-``r`` ``p x p`` matrix (``d = p^2``): the nuclear-norm
+    bound of Chandrasekaran, Recht, Parrilo and Willsky 2012 (Proposition 3.11)."""
+    p = _side(d)
+    return float(min(3 * r * (2 * p - r), d))
+
+
+def _side(d):
+    p = math.isqrt(d)
+    if p * p != d:
+        raise ValueError(f"d = {d} is not a square: a p x p matrix has d = p^2 entries")
+    return p
+
+
+@functools.lru_cache(maxsize=1024)
+def n0_nuclear_mc(r, d, samples=L0_MC_SAMPLES, seed=0):
+    """Monte-Carlo statistical dimension of the nuclear-norm descent cone at a rank-``r``
+    ``p x p`` matrix (``d = p^2``), with its standard error.
+
+    ``r (2p - r) + inf_tau [r tau^2 + E sum_i (sigma_i(G') - tau)_+^2]`` with ``G'`` a
+    ``(p - r) x (p - r)`` Gaussian matrix (Amelunxen, Lotz, McCoy and Tropp 2014, Recipe
+    4.1 with the nuclear norm's subdifferential): the first term is the tangent space, the
+    second the distance of its complement's Gaussian part to ``tau`` times the unit
+    spectral-norm ball. The expectation is a mean over ``samples`` draws, minimized over
+    ``tau``; the standard error is the per-draw values' at that ``tau``.
+
+    Returns
+    -------
+    (float, float)
+        The estimate and its standard error.
+    """
+    from scipy import optimize
+
+    p = _side(d)
+    if r >= p:
+        return float(d), 0.0
+    m = p - r
+    rng = np.random.Generator(np.random.SFC64(np.random.SeedSequence(seed, spawn_key=(d, r, 0x20))))
+    sigma = np.linalg.svd(rng.standard_normal((samples, m, m)), compute_uv=False)
+
+    def derivative(tau):
+        return 2 * r * tau - 2 * np.maximum(sigma - tau, 0).sum(axis=1).mean()
+
+    tau = optimize.brentq(derivative, 0.0, float(sigma.max()), xtol=1e-12)
+    values = r * tau * tau + (np.maximum(sigma - tau, 0) ** 2).sum(axis=1)
+    return float(r * (2 * p - r) + values.mean()), float(values.std(ddof=1) / math.sqrt(samples))
+
+
+#: n0 methods per structure of ``w*``: ``s`` counts nonzero coordinates (``sparse``), nonzero
+#: groups of ``group_size`` consecutive coordinates (``group``) or the rank of a ``p x p``
+#: matrix with ``d = p^2`` (``lowrank``). Each method gives ``(n0, standard error)``, the
+#: error 0 where the value is computed rather than sampled. ``l1`` is always the statistical
+#: dimension of the structure's convex descent cone (the l1 ball, the group-l1 ball, the
+#: nuclear-norm ball); ``approx`` its closed-form bound.
+STRUCTURES = {
+    "sparse": {
+        "approx": lambda s, d, g, seed: (n0_approx(s, d), 0.0),
+        "l1": lambda s, d, g, seed: (n0_l1(s, d), 0.0),
+        "l0-mc": lambda s, d, g, seed: n0_l0_mc(s, d, seed=seed),
+    },
+    "group": {
+        "approx": lambda s, d, g, seed: (n0_group_approx(s, g, d), 0.0),
+        "l1": lambda s, d, g, seed: (n0_group_l1(s, g, d), 0.0),
+    },
+    "lowrank": {
+        "approx": lambda s, d, g, seed: (n0_rank_approx(s, d), 0.0),
+        "l1": lambda s, d, g, seed: n0_nuclear_mc(s, d, seed=seed),
+    },
+}
+
+
+#: The (structure, method) pairs whose n0 is a Monte-Carlo estimate, with a standard error.
+SAMPLED = {("sparse", "l0-mc"), ("lowrank", "l1")}
+
+
+def structure_n0(structure, s, d, method="approx", group_size=1, seed=0):
+    """``(n0, standard error)`` by ``method`` for a ``w*`` of the given structure
+    (:data:`STRUCTURES`)."""
+    methods = STRUCTURES.get(structure)
+    if methods is None:
+        raise ValueError(f"structure must be one of {sorted(STRUCTURES)}, got {structure!r}")
+    if method not in methods:
+        raise ValueError(f"n0 method for {structure} must be one of {sorted(methods)}, got {method!r}")
+    return methods[method](s, d, group_size, seed)

@@ -260,6 +260,38 @@ MUTATIONS = (
         "need[p] = rules.stall_streak if probs.step[p] == 1 else rules.iterations + 1",
         ("tests/sweep/test_kernel.py::test_a_normalized_problem_is_not_cut_by_the_stall_bound",),
     ),
+    Mutation(
+        "group-l1-unscaled",
+        "the compiled group-l1 projection sets each group's norm where it should scale the group",
+        "sweep/_loop.py",
+        "        factor = shrunk[a] / norms[a] if norms[a] > 0 else zero",
+        "        factor = shrunk[a] if norms[a] > 0 else zero",
+        ("tests/sweep/test_kernel.py::test_compiled_projections_equal_the_reference",),
+    ),
+    Mutation(
+        "group-chi-moment-wrong",
+        "E[chi_g^2 1{chi_g > tau}] with the incomplete gamma of the wrong order",
+        "sweep/theory.py",
+        "    m2 = g * special.gammaincc(g / 2 + 1, x)",
+        "    m2 = g * special.gammaincc(g / 2, x)",
+        ("tests/sweep/test_theory.py",),
+    ),
+    Mutation(
+        "nuclear-tangent-space-halved",
+        "the nuclear norm's statistical dimension with r p for the tangent space's r (2p - r)",
+        "sweep/theory.py",
+        "    return float(r * (2 * p - r) + values.mean()), float(values.std(ddof=1) / math.sqrt(samples))",
+        "    return float(r * p + values.mean()), float(values.std(ddof=1) / math.sqrt(samples))",
+        ("tests/sweep/test_theory.py",),
+    ),
+    Mutation(
+        "structures-mixed",
+        "a sweep whose sets are for different structures of w* accepted (one w* cannot serve both)",
+        "sweep/config.py",
+        "    if len(set(kinds.values())) > 1:",
+        "    if False:",
+        ("tests/sweep/test_structures.py::test_group_configs_are_checked_field_by_field",),
+    ),
 )
 
 
@@ -274,6 +306,9 @@ QUICK = (
     "independent-intervals-for-nested",
     "median-interval-narrowed",
     "relu-curvature-unweighted",
+    "group-chi-moment-wrong",
+    "nuclear-tangent-space-halved",
+    "structures-mixed",
 )
 
 

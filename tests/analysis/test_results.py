@@ -83,8 +83,9 @@ def test_the_readme_summary_quotes_the_results():
         assert f"[{interval}]" in RESULTS, interval
 
 
-def test_the_flicker_step_table():
-    table = pd.read_csv(ROOT / "data" / "flicker-step_report" / "flicker.csv")
+@pytest.mark.parametrize("report", ["flicker-step_report", "flicker-normalized_report"])
+def test_the_flicker_step_tables(report):
+    table = pd.read_csv(ROOT / "data" / report / "flicker.csv")
     for (model, d, s), rows in table.groupby(["model", "d", "s"]):
         rows = rows.sort_values("step_size", ascending=False).itertuples()
         cells = [

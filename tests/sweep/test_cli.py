@@ -35,12 +35,28 @@ def test_n0_l1_prints_the_statistical_dimension():
     assert out.returncode == 0 and "104.18" in out.stdout
 
 
+def test_n0_l1_of_groups_and_of_low_rank():
+    """The statistical dimensions of the group-l1 and nuclear-norm descent cones, by the
+    structure's own method (sweep.theory's tests hold them to quadrature and Monte Carlo)."""
+    out = sweep("n0", "--s", 4, "--d", 1024, "--method", "l1", "--structure", "group", "--group-size", 4)
+    assert out.returncode == 0 and "= 53.6957" in out.stdout
+    one = sweep("n0", "--s", 20, "--d", 1000, "--method", "l1", "--structure", "group")
+    assert "= 104.1813" in one.stdout  # groups of one: the l1 ball
+    out = sweep("n0", "--s", 2, "--d", 1024, "--method", "l1", "--structure", "lowrank")
+    assert out.returncode == 0 and "p=32) = 250.4" in out.stdout and "standard error" in out.stdout
+
+
 @pytest.mark.parametrize(
     "case",
     [
         dict(args=["n0", "--s", 20, "--d", 10], field="--s"),
         dict(args=["n0", "--s", "x", "--d", 10], field="--s"),
         dict(args=["n0", "--s", 2, "--d", 10, "--method", "l2"], field="--method"),
+        dict(args=["n0", "--s", 2, "--d", 10, "--structure", "group", "--group-size", 3], field="--group-size"),
+        dict(args=["n0", "--s", 5, "--d", 20, "--structure", "group", "--group-size", 4], field="--s"),
+        dict(args=["n0", "--s", 1, "--d", 10, "--structure", "lowrank"], field="--d"),
+        dict(args=["n0", "--s", 4, "--d", 16, "--structure", "lowrank"], field="--s"),
+        dict(args=["n0", "--s", 1, "--d", 16, "--structure", "lowrank", "--method", "l0-mc"], field="--method"),
         dict(args=["figure1", "--trials", 0], field="--trials"),
         dict(args=["figure1", "--out", "figure1.png"], field="--out"),
     ],

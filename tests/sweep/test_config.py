@@ -147,7 +147,8 @@ def test_bad_config_through_the_console_script(tmp_path):
     assert res.returncode == 2
     assert (
         res.stderr.strip()
-        == "sweep: error: grid.s = 100: must be below every d (smallest d = 60); cells with s >= d are not defined"
+        == "sweep: error: grid.s = 100: must be below 60 at d = 60 (sparse w*: s counts nonzero coordinates); "
+        "cells beyond it are not defined"
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.toml"]
 

@@ -1,6 +1,8 @@
 """The transition fit's solver on the data that once broke it: a steep curve seen at few
 sizes (an adaptive sweep's probes), checked against a direct maximisation."""
 
+import warnings
+
 import numpy as np
 import pytest
 from scipy import optimize, special
@@ -58,3 +60,12 @@ def test_an_empty_data_set_beside_others_is_nan_without_a_warning():
     m = np.stack([M, np.zeros_like(M)])
     a, b, _ = fit.fit_logistic_grouped(np.log(SIZES), k, m)
     assert np.isfinite(a[0]) and np.isnan(a[1]) and np.isnan(b[1])
+
+
+def test_a_nearly_flat_fit_has_an_infinite_n50_and_no_warning():
+    """A bootstrap resample with a slope near 0 puts n50 past any float: inf (the interval
+    open above), silently; found on a group-l1 sweep whose cells mostly failed."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = fit._n50(np.array([-4.0, -4.0, 1.0]), np.array([1e-3, 0.5, -0.1]))
+    assert got[0] == np.inf and got[1] == pytest.approx(np.exp(8.0)) and np.isnan(got[2])

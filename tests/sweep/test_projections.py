@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from scipy import optimize
 
-from sweep import kernel, projections
+from sweep import kernel, projections, structures
 from sweep.errors import InputError
 
 l0 = projections.get("l0").project
@@ -83,8 +83,8 @@ def test_l1_is_idempotent_and_leaves_inside_points(rng):
 
 
 def test_a_registered_set_names_its_reference_and_its_compiled_twin():
-    @projections.register("box", regularizer=lambda w: float(np.abs(w).max()), compiled="BOX")
-    def project_box(V, radius):
+    @projections.register("box", regularizer=lambda w, g=1: float(np.abs(w).max()), compiled="BOX")
+    def project_box(V, radius, group_size=1):
         return np.clip(V, -radius, radius)
 
     try:
@@ -106,9 +106,14 @@ def test_config_offers_exactly_the_registered_sets():
     from sweep import config
 
     text = (Path(__file__).resolve().parents[2] / "data" / "quick.toml").read_text()
-    every = ", ".join(f'"{name}"' for name in projections.CONSTRAINTS)
-    text = re.sub(r"(?m)^regularizers = .*$", f"regularizers = [{every}]", text)
-    assert config.loads(text).regularizers == tuple(projections.CONSTRAINTS)
+    text = re.sub(r"(?m)^d = .*$", "d = [1024]", text)  # a multiple of 4 and a square (32 x 32)
+    for kind in structures.STRUCTURES:  # a sweep's sets share one structure of w*
+        names = [name for name, cset in projections.CONSTRAINTS.items() if cset.structure == kind]
+        every = ", ".join(f'"{name}"' for name in names)
+        mine = re.sub(r"(?m)^regularizers = .*$", f"regularizers = [{every}]", text)
+        mine = mine.replace("[grid]", "group_size = 4\n[grid]") if kind == "group" else mine
+        assert config.loads(mine).regularizers == tuple(names)
+    assert {cset.structure for cset in projections.CONSTRAINTS.values()} == set(structures.STRUCTURES)
     with pytest.raises(InputError, match="must be one of " + ", ".join(projections.CONSTRAINTS)):
         config.loads(text.replace('"l0"', '"l2"', 1))
 
@@ -121,7 +126,8 @@ def test_unknown_set_names_the_known_ones():
 @pytest.mark.parametrize("name", sorted(projections.CONSTRAINTS))
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_projections_keep_the_dtype(rng, name, dtype):
-    V = (3 * rng.standard_normal((50, 4))).astype(dtype)
+    d = 49 if projections.get(name).structure == "lowrank" else 50  # a 7 x 7 matrix
+    V = (3 * rng.standard_normal((d, 4))).astype(dtype)
     assert projections.get(name).project(V, np.array([2, 3, 4, 5])).dtype == dtype
 
 
@@ -130,7 +136,9 @@ def _compiled(name, v, radius):
 
     v = np.array(v, float)
     w, nz = np.zeros_like(v), np.empty(v.size, np.int64)
-    _loop._update(v.copy(), kernel.compiled_code(name), float(radius), w, np.zeros_like(v), np.empty(v.size), nz, -1.0)
+    _loop._update(
+        v.copy(), kernel.compiled_code(name), float(radius), w, np.zeros_like(v), np.empty(v.size), nz, -1.0, 1
+    )
     return w
 
 

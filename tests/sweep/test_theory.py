@@ -71,3 +71,88 @@ def test_l0_mc_equals_exact_enumeration_over_supports(s, d):
     ]
     value, _ = theory.n0_l0_mc(s, d, samples=samples, seed=3)
     assert value == pytest.approx(np.mean(sups) ** 2, rel=1e-12)
+
+
+# ---- group sparsity and low rank -------------------------------------------------------
+
+
+@pytest.mark.parametrize("s, d", [(20, 1000), (1, 100), (5, 200), (50, 100)])
+def test_group_l1_of_groups_of_one_is_the_l1_statistical_dimension(s, d):
+    assert theory.n0_group_l1(s, 1, d) == pytest.approx(theory.n0_l1(s, d), rel=1e-12)
+
+
+def _group_quadrature(s, g, d):
+    """The group formula with E(chi_g - tau)_+^2 by quadrature of chi_g's density."""
+    groups = d // g
+    log_norm = (1 - g / 2) * math.log(2) - math.lgamma(g / 2)
+
+    def f(tau):
+        tail = integrate.quad(
+            lambda u: (u - tau) ** 2 * math.exp(log_norm + (g - 1) * math.log(u) - u * u / 2) if u > 0 else 0.0,
+            tau,
+            np.inf,
+            epsabs=1e-13,
+            epsrel=1e-13,
+        )[0]
+        return s * (g + tau * tau) + (groups - s) * tail
+
+    res = optimize.minimize_scalar(f, bounds=(0, 20), method="bounded", options=dict(xatol=1e-12))
+    return f(res.x)
+
+
+@pytest.mark.parametrize("s, g, d", [(4, 4, 1024), (16, 4, 1024), (3, 8, 400), (1, 2, 50)])
+def test_group_l1_matches_quadrature_and_monte_carlo(s, g, d):
+    """The incomplete-gamma closed form against quadrature of chi_g's density, and against a
+    Monte-Carlo mean of the squared distance of a Gaussian vector to tau times the
+    subdifferential of the group-l1 norm, taken at the formula's own minimising tau."""
+    value = theory.n0_group_l1(s, g, d)
+    assert value == pytest.approx(_group_quadrature(s, g, d), rel=1e-7)
+    groups = d // g
+    tau = optimize.brentq(theory._group_l1_derivative, 0.0, 50.0, args=(s, g, groups))
+    rng = np.random.default_rng(3)
+    h = rng.standard_normal((20000, groups, g))
+    u = rng.standard_normal((s, g))
+    u /= np.linalg.norm(u, axis=1, keepdims=True)  # w*'s direction on each active group
+    active = ((h[:, :s] - tau * u) ** 2).sum(axis=(1, 2))
+    inactive = (np.maximum(np.linalg.norm(h[:, s:], axis=2) - tau, 0) ** 2).sum(axis=1)
+    dist2 = active + inactive
+    assert abs(dist2.mean() - value) < 4 * dist2.std() / math.sqrt(len(dist2))
+    assert value < theory.n0_group_approx(s, g, d)
+
+
+def test_group_l1_with_every_group_active_is_d():
+    assert theory.n0_group_l1(8, 4, 32) == 32.0
+    with pytest.raises(ValueError, match="multiple of the group size"):
+        theory.n0_group_l1(2, 3, 32)
+
+
+@pytest.mark.parametrize("r, p", [(1, 12), (3, 12), (2, 20)])
+def test_nuclear_statistical_dimension_against_the_full_matrix_distance(r, p):
+    """The reduced formula (tangent space plus a (p - r)-square Gaussian's spectrum) against
+    the squared distance of a full p x p Gaussian matrix to tau times the nuclear norm's
+    subdifferential at a random rank-r matrix, computed with its projections."""
+    value, se = theory.n0_nuclear_mc(r, p * p)
+    m = p - r
+    rng0 = np.random.Generator(np.random.SFC64(np.random.SeedSequence(0, spawn_key=(p * p, r, 0x20))))
+    sigma = np.linalg.svd(rng0.standard_normal((theory.L0_MC_SAMPLES, m, m)), compute_uv=False)
+    tau = optimize.brentq(lambda t: r * t - np.maximum(sigma - t, 0).sum(axis=1).mean(), 0.0, float(sigma.max()))
+    rng = np.random.default_rng(7)
+    U, _ = np.linalg.qr(rng.standard_normal((p, r)))
+    V, _ = np.linalg.qr(rng.standard_normal((p, r)))
+    PU, PV = np.eye(p) - U @ U.T, np.eye(p) - V @ V.T
+    G = rng.standard_normal((4000, p, p))
+    perp = PU @ G @ PV
+    tangent = G - perp
+    dist2 = ((tangent - tau * (U @ V.T)) ** 2).sum(axis=(1, 2))
+    dist2 += (np.maximum(np.linalg.svd(perp, compute_uv=False)[:, :m] - tau, 0) ** 2).sum(axis=1)
+    spread = math.hypot(se, dist2.std() / math.sqrt(len(dist2)))
+    assert abs(dist2.mean() - value) < 4 * spread
+    assert r * (2 * p - r) < value < theory.n0_rank_approx(r, p * p)
+
+
+def test_nuclear_at_full_rank_is_d_and_d_must_be_square():
+    assert theory.n0_nuclear_mc(6, 36) == (36.0, 0.0)
+    with pytest.raises(ValueError, match="not a square"):
+        theory.n0_nuclear_mc(1, 1000)
+    values = [theory.n0_nuclear_mc(r, 1024)[0] for r in (1, 2, 4)]
+    assert values == sorted(values)
