@@ -238,6 +238,7 @@ RESULT_MODULES = (
     "problem",
     "projections",
     "steps",
+    "structures",
     "theory",
 )
 

@@ -6,6 +6,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from sweep import steps
+
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = (ROOT / "docs" / "results.md").read_text()
 README = (ROOT / "README.md").read_text()
@@ -93,3 +95,21 @@ def test_the_flicker_step_tables(report):
             for r in rows
         ]
         assert f"| {LABEL[model]}, d = {d}, s = {s} | " + " | ".join(cells) + " |" in RESULTS
+
+
+@pytest.mark.parametrize("report", ["structures-group_report", "structures-lowrank_report"])
+def test_the_structure_tables(report):
+    """c = n50 / delta (the structure's own statistical dimension) per s, and ReLU over linear."""
+    rows = _at_cap(report)
+    for (model, regularizer, step), cell in rows.groupby(["model", "regularizer", "step_size"]):
+        cells = [_c(row, "l1") for row in cell.sort_values("s").itertuples()]
+        line = f"| {LABEL[model]}, {regularizer}, {_step(step)} | " + " | ".join(cells) + " |"
+        assert line in RESULTS
+    ratios = pd.read_csv(ROOT / "data" / report / "relu_over_linear.csv")
+    for (regularizer, step), cell in ratios.groupby(["regularizer", "step_size"]):
+        cells = [_ratio(r) for r in cell.sort_values("s").itertuples()]
+        assert f"| {regularizer}, {_step(step)} | " + " | ".join(cells) + " |" in RESULTS
+
+
+def _step(mu):
+    return f"step {mu:g}" if steps.is_fixed(mu) else steps.label(mu)

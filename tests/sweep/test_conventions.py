@@ -58,6 +58,8 @@ def test_a_fresh_figure1_dataset_is_cf_clean(tmp_path):
         "step.nc",
         "flicker-step.nc",
         "flicker-normalized.nc",
+        "structures-group.nc",
+        "structures-lowrank.nc",
     ],
 )
 def test_the_committed_datasets_are_cf_clean(tmp_path, name):
