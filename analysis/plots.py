@@ -627,7 +627,7 @@ def plot_steps(fit, ds):
                 )
                 if "n0_l1" in ds.coords:
                     delta = float(ds.n0_l1.sel(d=d, s=s)) / n0
-                    ax.axhline(delta, color=palette[k], ls=":", lw=1.2, label=f"delta (l1), d = {d}, s = {s}")
+                    ax.axhline(delta, color=palette[k], ls=":", lw=1.2, label=f"delta, d = {d}, s = {s}")
             if steps:
                 _log_x(ax, steps)
             ax.set_title(f"{model} observations, {reg}")
@@ -635,8 +635,9 @@ def plot_steps(fit, ds):
             ax.set_ylabel(f"n50 / n0   (n0 = {_n0_label(ds)})")
     axes[0, -1].legend(fontsize=7)
     fig.suptitle(
-        "Where recovery starts, against the step size\n(bars: 95% intervals; dotted: l1 statistical "
-        f"dimension{'; dashed: ' + ', '.join(map(step_rules.label, rules)) + ' step, 95% shaded' if rules else ''}); "
+        "Where recovery starts, against the step size\n(bars: 95% intervals; dotted: delta, the "
+        f"{N0_WORDS[_structure(ds)]['l1']}"
+        f"{'; dashed: ' + ', '.join(map(step_rules.label, rules)) + ' step, 95% shaded' if rules else ''}); "
         f"cap {ds.attrs.get('iterations', '?')}",
         fontsize=12,
     )
