@@ -123,3 +123,36 @@ def wait_for_parts(parts, count, proc, timeout=120, prefix=""):
             pytest.fail(f"sweep ended before {count} parts: {proc.communicate()}")
         time.sleep(0.02)
     pytest.fail("no parts appeared")
+
+
+def check_cell_against_kernel_and_reference(ds, cfg, trial, step=1.0, **cell):
+    """One cell of a ratio-layout dataset recomputed alone: the kernel's numbers equal the
+    dataset's bit for bit, and the plain reference (``sweep.pgd.pgd``) reaches the
+    tolerance at the same iteration where the cell is far from chaos (at tolerance, blown
+    up, or still far away)."""
+    import numpy as np
+
+    from sweep import kernel, pgd, problem
+    from sweep.engine import RESULT_VARS
+
+    d, s, model, regularizer = cell["d"], cell["s"], cell["model"], cell["regularizer"]
+    n = int(ds.n.sel(d=d, s=s, ratio=cell["ratio"]))
+    X, w = problem.draw_trial(cfg.seed, (d, s, trial), d, s, n, structure=cfg.structure, group_size=cfg.block)
+    y = problem.observe(X, w, model)
+    res = kernel.solve(
+        X,
+        w,
+        {model: y},
+        [kernel.Problem(model, regularizer, n, step)],
+        cfg.iterations,
+        cfg.tolerance,
+        group_size=cfg.block,
+    )
+    got = ds.sel(trial=trial, **cell, **({"step_size": step} if "step_size" in ds.dims else {}))
+    for name in [v for v in RESULT_VARS if v in ds]:
+        want = res.rel_error[0] <= cfg.tolerance if name == "success" else getattr(res, name)[0]
+        assert float(got[name]) == np.float64(want) or np.isnan(want) and np.isnan(float(got[name])), (name, cell)
+    errors = pgd.pgd(X, y, w, model, regularizer, cfg.iterations, cfg.tolerance, step=step, group_size=cfg.block)
+    hit = np.flatnonzero(errors <= cfg.tolerance)
+    if res.rel_error[0] < 1e-6 or not np.isfinite(res.rel_error[0]) or res.rel_error[0] > 0.5:
+        assert float(got.iterations) == (hit[0] if hit.size else -1), (cell, trial, step)

@@ -7,11 +7,10 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from sweep import config, conventions, kernel, pgd, problem, projections, steps
-from sweep.engine import RESULT_VARS
+from sweep import config, conventions, pgd, problem, projections, steps
 from sweep.errors import InputError
 
-from .helpers import ADAPTIVE, SMALL, run_config
+from .helpers import ADAPTIVE, SMALL, check_cell_against_kernel_and_reference, run_config
 
 STEPS = SMALL.replace("seed = 7", 'seed = 7\nstep_sizes = [1.0, 0.5, "normalized", 0.25]')
 
@@ -73,19 +72,7 @@ def test_cells_at_every_step_are_their_direct_computation_and_the_reference(step
             ratio=float(rng.choice(stepped.ratio.values)),
         )
         trial = int(rng.integers(stepped.sizes["trial"]))
-        n = int(stepped.n.sel(d=cell["d"], s=cell["s"], ratio=cell["ratio"]))
-        X, w = problem.draw_trial(cfg.seed, (cell["d"], cell["s"], trial), cell["d"], cell["s"], n)
-        y = problem.observe(X, w, cell["model"])
-        p = kernel.Problem(cell["model"], cell["regularizer"], n, step)
-        res = kernel.solve(X, w, {cell["model"]: y}, [p], cfg.iterations, cfg.tolerance)
-        got = stepped.sel(step_size=step, trial=trial, **cell)
-        for name in [v for v in RESULT_VARS if v in stepped]:
-            want = res.rel_error[0] <= cfg.tolerance if name == "success" else getattr(res, name)[0]
-            assert float(got[name]) == np.float64(want) or np.isnan(want) and np.isnan(float(got[name])), name
-        errors = pgd.pgd(X, y, w, cell["model"], cell["regularizer"], cfg.iterations, cfg.tolerance, step=step)
-        hit = np.flatnonzero(errors <= cfg.tolerance)
-        if res.rel_error[0] < 1e-6 or not np.isfinite(res.rel_error[0]) or res.rel_error[0] > 0.5:
-            assert float(got.iterations) == (hit[0] if hit.size else -1), (cell, trial, step)
+        check_cell_against_kernel_and_reference(stepped, cfg, trial, step, **cell)
 
 
 def test_adaptive_cells_are_per_step(tmp_path):

@@ -8,11 +8,10 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from sweep import config, kernel, pgd, problem, projections, structures, theory
-from sweep.engine import RESULT_VARS
+from sweep import config, kernel, problem, projections, structures, theory
 from sweep.errors import InputError
 
-from .helpers import ADAPTIVE, SMALL, run_config
+from .helpers import ADAPTIVE, SMALL, check_cell_against_kernel_and_reference, run_config
 
 GROUP = SMALL.replace('regularizers = ["l0", "l1"]', 'regularizers = ["group-l0", "group-l1"]\ngroup_size = 4').replace(
     "d = [60, 100]", "d = [80, 120]"
@@ -145,37 +144,12 @@ def test_group_cells_are_their_direct_computation_and_the_reference(grouped):
         cell = dict(
             model=str(rng.choice(grouped.model.values)),
             regularizer=str(rng.choice(grouped.regularizer.values)),
-            step_size=float(rng.choice(grouped.step_size.values)),
             d=int(rng.choice(grouped.d.values)),
             s=int(rng.choice(grouped.s.values)),
             ratio=float(rng.choice(grouped.ratio.values)),
         )
-        trial = int(rng.integers(grouped.sizes["trial"]))
-        n = int(grouped.n.sel(d=cell["d"], s=cell["s"], ratio=cell["ratio"]))
-        X, w = problem.draw_trial(
-            cfg.seed, (cell["d"], cell["s"], trial), cell["d"], cell["s"], n, structure="group", group_size=4
-        )
-        y = problem.observe(X, w, cell["model"])
-        p = kernel.Problem(cell["model"], cell["regularizer"], n, cell["step_size"])
-        res = kernel.solve(X, w, {cell["model"]: y}, [p], cfg.iterations, cfg.tolerance, group_size=4)
-        got = grouped.sel(trial=trial, **cell)
-        for name in [v for v in RESULT_VARS if v in grouped]:
-            want = res.rel_error[0] <= cfg.tolerance if name == "success" else getattr(res, name)[0]
-            assert float(got[name]) == np.float64(want), (name, cell, trial)
-        errors = pgd.pgd(
-            X,
-            y,
-            w,
-            cell["model"],
-            cell["regularizer"],
-            cfg.iterations,
-            cfg.tolerance,
-            step=cell["step_size"],
-            group_size=4,
-        )
-        hit = np.flatnonzero(errors <= cfg.tolerance)
-        if res.rel_error[0] < 1e-6 or res.rel_error[0] > 0.5:
-            assert float(got.iterations) == (hit[0] if hit.size else -1), (cell, trial)
+        step = float(rng.choice(grouped.step_size.values))
+        check_cell_against_kernel_and_reference(grouped, cfg, int(rng.integers(grouped.sizes["trial"])), step, **cell)
 
 
 def test_an_adaptive_group_sweep_runs(tmp_path):
@@ -199,7 +173,8 @@ def test_the_committed_structure_studies_have_not_drifted(name):
     rng = np.random.default_rng(len(name))
     checked = 0
     while checked < 4:
-        pick = {dim: int(rng.integers(ds.sizes[dim])) for dim in ("model", "regularizer", "s", "trial", "probe")}
+        dims = ("model", "regularizer", "s", "trial", "probe") + (("step_size",) if "step_size" in ds.dims else ())
+        pick = {dim: int(rng.integers(ds.sizes[dim])) for dim in dims}
         cell = ds.isel(d=0, **pick)
         if np.isnan(float(cell.n)):
             continue
@@ -208,8 +183,9 @@ def test_the_committed_structure_studies_have_not_drifted(name):
             cfg.seed, (d, s, int(cell.trial)), d, s, n, structure=cfg.structure, group_size=cfg.block
         )
         y = problem.observe(X, w, model)
-        p = kernel.Problem(model, str(cell.regularizer.values), n)
+        step = float(cell.step_size) if "step_size" in ds.dims else 1.0
+        p = kernel.Problem(model, str(cell.regularizer.values), n, step)
         res = kernel.solve(X, w, {model: y}, [p], cfg.iterations, cfg.tolerance, group_size=cfg.block)
-        for var in ("rel_error", "iterations", "iterations_run", "stalled"):
+        for var in ("rel_error", "iterations", "iterations_run", "stalled") + (("shrinks",) if "shrinks" in ds else ()):
             assert float(cell[var]) == np.float64(getattr(res, var)[0]), (name, pick, var)
         checked += 1
