@@ -76,7 +76,7 @@ def test_cells_at_every_step_are_their_direct_computation_and_the_reference(step
 
 
 def test_adaptive_cells_are_per_step(tmp_path):
-    text = ADAPTIVE.replace("seed = 5", "seed = 5\nstep_sizes = [1.0, 0.5]").replace(
+    text = ADAPTIVE.replace("seed = 5", 'seed = 5\nstep_sizes = [1.0, "normalized"]').replace(
         'regularizers = ["l0", "l1"]', 'regularizers = ["l1"]'
     )
     out = tmp_path / "a.nc"
@@ -85,7 +85,8 @@ def test_adaptive_cells_are_per_step(tmp_path):
         assert ds.n.dims == ("model", "regularizer", "step_size", "d", "s", "trial", "probe")
         # each step's probes follow its own fit: the later rounds' sizes differ between steps
         later = ds.n.where(ds["round"] > 0)
-        assert not np.array_equal(later.sel(step_size=1.0).values, later.sel(step_size=0.5).values, equal_nan=True)
+        assert not np.array_equal(later.sel(step_size=1.0).values, later.sel(step_size=0.0).values, equal_nan=True)
+        assert int(ds.shrinks.sel(step_size=0.0).max()) > 0 and int(ds.shrinks.sel(step_size=1.0).max()) == 0
 
 
 def test_step_sizes_are_validated_and_sorted():
