@@ -146,7 +146,8 @@ def solve(X, w_star, labels, problems, iterations, tolerance, stop_early=True, s
     out.trace[:, 0] = 1.0  # w_0 = 0
     if P == 0:
         return out
-    screen = screen and any(p.regularizer == "l0" for p in problems)
+    # only fixed-step l0 problems read the screen (a step rule needs the exact gradient)
+    screen = screen and any(p.regularizer == "l0" and steps.is_fixed(p.step) for p in problems)
     # X^T first, while the draw has left X in cache (after the screen's copy, evicted)
     XT = np.empty(X.shape[::-1], dtype=dtype)
     _loop.transpose(X, XT)

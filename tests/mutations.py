@@ -37,7 +37,7 @@ MUTATIONS = (
         "screen-off",
         "the int16 screen switched off in kernel.solve (the same bits, so only a spy sees it)",
         "sweep/kernel.py",
-        'screen = screen and any(p.regularizer == "l0" for p in problems)',
+        'screen = screen and any(p.regularizer == "l0" and steps.is_fixed(p.step) for p in problems)',
         "screen = False",
         ("tests/sweep/test_kernel.py::test_the_screen_is_used_for_l0_problems",),
     ),

@@ -540,7 +540,7 @@ def test_an_exact_fixed_point_is_stalled_at_once():
 
 def test_the_screen_is_used_for_l0_problems(monkeypatch):
     """kernel.solve hands the loop the int16 copy of X and asks it to screen whenever an
-    l0 problem is in the trial (the same bits either way, so only this shows it is on)."""
+    fixed-step l0 problem is in the trial (the same bits either way, so only this shows it is on)."""
     seen = []
     original = _loop.run
 
@@ -554,9 +554,12 @@ def test_the_screen_is_used_for_l0_problems(monkeypatch):
     X1, w1, labels1, probs1 = _trial(CASES[1])
     kernel.solve(X1, w1, labels1, probs1, 50, 1e-4)
     kernel.solve(X, w, labels, probs, 50, 1e-4, screen=False)
+    _, _, _, normalized = _trial(CASES[0], steps=("normalized",))
+    kernel.solve(X, w, labels, normalized, 50, 1e-4)
     assert seen[0][0] is True and seen[0][1] == X.shape and seen[0][2] > 0
     assert seen[1][0] is False and seen[1][1][0] == 0  # l1 only: no copy
     assert seen[2][0] is False
+    assert seen[3][0] is False and seen[3][1][0] == 0  # l0 under a step rule reads the exact gradient
 
 
 def test_the_loops_safeguard_constants_are_the_registrys():
