@@ -113,9 +113,9 @@ def solve(X, w_star, labels, problems, iterations, tolerance, stop_early=True, s
         Stop a problem once it is at tolerance or has stalled (a sweep); without it only
         divergence stops a problem (Figure 1 draws full curves).
     screen : bool
-        l0 problems: find the gradient entries that can survive the cut from an int16
-        copy of ``X`` and compute only those exactly (the same results, bit for bit, in
-        less time). False computes every entry.
+        Fixed-step l0 problems (a step rule reads the exact gradient): find the entries
+        that can survive the cut from an int16 copy of ``X`` and compute only those exactly
+        (the same results, bit for bit, in less time). False computes every entry.
     group_size : int
         The size of the groups of a group-sparse ``w*`` (the group sets' projections).
 
@@ -146,7 +146,6 @@ def solve(X, w_star, labels, problems, iterations, tolerance, stop_early=True, s
     out.trace[:, 0] = 1.0  # w_0 = 0
     if P == 0:
         return out
-    # only fixed-step l0 problems read the screen (a step rule needs the exact gradient)
     screen = screen and any(p.regularizer == "l0" and steps.is_fixed(p.step) for p in problems)
     # X^T first, while the draw has left X in cache (after the screen's copy, evicted)
     XT = np.empty(X.shape[::-1], dtype=dtype)
