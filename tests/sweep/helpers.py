@@ -156,3 +156,14 @@ def check_cell_against_kernel_and_reference(ds, cfg, trial, step=1.0, **cell):
     hit = np.flatnonzero(errors <= cfg.tolerance)
     if res.rel_error[0] < 1e-6 or not np.isfinite(res.rel_error[0]) or res.rel_error[0] > 0.5:
         assert float(got.iterations) == (hit[0] if hit.size else -1), (cell, trial, step)
+
+
+def random_cell(ds, rng):
+    """A ``(model, regularizer, d, s, ratio)`` cell of a ratio-layout dataset, drawn by ``rng``."""
+    return dict(
+        model=str(rng.choice(ds.model.values)),
+        regularizer=str(rng.choice(ds.regularizer.values)),
+        d=int(rng.choice(ds.d.values)),
+        s=int(rng.choice(ds.s.values)),
+        ratio=float(rng.choice(ds.ratio.values)),
+    )

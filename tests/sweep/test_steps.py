@@ -10,7 +10,7 @@ import xarray as xr
 from sweep import config, conventions, pgd, problem, projections, steps
 from sweep.errors import InputError
 
-from .helpers import ADAPTIVE, SMALL, check_cell_against_kernel_and_reference, run_config
+from .helpers import ADAPTIVE, SMALL, check_cell_against_kernel_and_reference, random_cell, run_config
 
 STEPS = SMALL.replace("seed = 7", 'seed = 7\nstep_sizes = [1.0, 0.5, "normalized", 0.25]')
 
@@ -64,13 +64,7 @@ def test_cells_at_every_step_are_their_direct_computation_and_the_reference(step
     cfg = config.loads(STEPS)
     rng = np.random.default_rng(int(step * 8) + 1)
     for _ in range(6):
-        cell = dict(
-            model=str(rng.choice(stepped.model.values)),
-            regularizer=str(rng.choice(stepped.regularizer.values)),
-            d=int(rng.choice(stepped.d.values)),
-            s=int(rng.choice(stepped.s.values)),
-            ratio=float(rng.choice(stepped.ratio.values)),
-        )
+        cell = random_cell(stepped, rng)
         trial = int(rng.integers(stepped.sizes["trial"]))
         check_cell_against_kernel_and_reference(stepped, cfg, trial, step, **cell)
 

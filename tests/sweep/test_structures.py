@@ -11,7 +11,7 @@ import xarray as xr
 from sweep import config, kernel, problem, projections, structures, theory
 from sweep.errors import InputError
 
-from .helpers import ADAPTIVE, SMALL, check_cell_against_kernel_and_reference, run_config
+from .helpers import ADAPTIVE, SMALL, check_cell_against_kernel_and_reference, random_cell, run_config
 
 GROUP = SMALL.replace('regularizers = ["l0", "l1"]', 'regularizers = ["group-l0", "group-l1"]\ngroup_size = 4').replace(
     "d = [60, 100]", "d = [80, 120]"
@@ -141,13 +141,7 @@ def test_group_cells_are_their_direct_computation_and_the_reference(grouped):
     cfg = config.loads(GROUP)
     rng = np.random.default_rng(2)
     for _ in range(8):
-        cell = dict(
-            model=str(rng.choice(grouped.model.values)),
-            regularizer=str(rng.choice(grouped.regularizer.values)),
-            d=int(rng.choice(grouped.d.values)),
-            s=int(rng.choice(grouped.s.values)),
-            ratio=float(rng.choice(grouped.ratio.values)),
-        )
+        cell = random_cell(grouped, rng)
         step = float(rng.choice(grouped.step_size.values))
         check_cell_against_kernel_and_reference(grouped, cfg, int(rng.integers(grouped.sizes["trial"])), step, **cell)
 
