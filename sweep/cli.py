@@ -5,7 +5,6 @@ value), 1 on any other failure.
 """
 
 import argparse
-import math
 import sys
 from pathlib import Path
 
@@ -127,31 +126,24 @@ def _dispatch(args):
 
 
 def _n0(args):
-    from . import theory
+    from . import structures, theory
 
-    structure, g = args.structure, args.group_size
-    if args.method not in theory.STRUCTURES[structure]:
+    kind, g = structures.get(args.structure), args.group_size
+    if args.method not in kind.n0:
         raise InputError(
-            "--method",
-            args.method,
-            f"is not an n0 method for {structure} w* (known: " + ", ".join(theory.STRUCTURES[structure]) + ")",
+            "--method", args.method, f"is not an n0 method for {kind.name} w* (known: {', '.join(kind.n0)})"
         )
-    if structure == "group" and args.d % g:
-        raise InputError("--group-size", g, f"must divide --d = {args.d}")
-    if structure == "lowrank" and math.isqrt(args.d) ** 2 != args.d:
-        raise InputError("--d", args.d, "must be a square p^2 for a p x p low-rank matrix")
-    top = {"sparse": args.d, "group": args.d // g, "lowrank": math.isqrt(args.d)}[structure]
+    why = kind.misfit(args.d, g)  # a group size that does not divide d; a d that is not a square
+    if why:
+        raise InputError("--group-size" if kind.name == "group" else "--d", g if kind.name == "group" else args.d, why)
+    top = kind.limit(args.d, g)
     if args.s >= top:
-        raise InputError(
-            "--s",
-            args.s,
-            f"must be below {top} (" + {"sparse": "d", "group": "the groups, d / g", "lowrank": "p"}[structure] + ")",
-        )
-    value, se = theory.structure_n0(structure, args.s, args.d, args.method, group_size=g, seed=args.seed)
-    where = {"sparse": "", "group": f", g={g}", "lowrank": f", p={top}"}[structure]
+        raise InputError("--s", args.s, f"must be below {top} ({kind.name} w*: s counts {kind.counts})")
+    value, se = theory.structure_n0(kind.name, args.s, args.d, args.method, group_size=g, seed=args.seed)
+    where = {"sparse": "", "group": f", g={g}", "lowrank": f", p={top}"}[kind.name]
     head = (
-        f"n0 ({args.method}, {structure}, s={args.s}, d={args.d}{where})"
-        if structure != "sparse"
+        f"n0 ({args.method}, {kind.name}, s={args.s}, d={args.d}{where})"
+        if kind.name != "sparse"
         else f"n0 ({args.method}, s={args.s}, d={args.d})"
     )
     if se:
