@@ -21,7 +21,7 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
-from . import MODELS, projections, steps, structures, theory
+from . import MODELS, oracle, projections, steps, structures, theory
 from .cluster_config import validate_cluster
 from .errors import InputError
 from .problem import SIGNALS
@@ -219,6 +219,12 @@ class SweepConfig:
     dtype: str = _spec(_one_of(DTYPES), "float64 or float32 (its own normals: other samples)", "float64")
     signal: str = _spec(_one_of(SIGNALS), "nonzeros of w*: gaussian | rademacher (equal magnitude)", "gaussian")
     traces: int = _spec(_int_at_least(0), "trials per cell whose full error trace is kept (0 = none)", 5)
+    convex_limit: bool = _spec(
+        lambda name, value: _bool(name, value),
+        "also solve each convex set's program (l1, group-l1, nuclear, none) on every trial and n: convex_success, "
+        "the line PGD is read against",
+        False,
+    )
     memory_budget: int = _spec(
         lambda name, value: parse_bytes(name, value), "per task; a trial that cannot fit is a config error", "1GiB"
     )
@@ -359,6 +365,7 @@ def validate(raw, text=""):
     elif values["traces"] and _layout(values) == "probe":
         raise InputError("traces", values["traces"], "must be 0 with ratio_range or mode = 'adaptive' (no traces kept)")
     _check_structure(values)
+    _check_convex(values)
     cluster = raw.get("cluster", {})
     if not isinstance(cluster, dict):
         raise InputError("cluster", cluster, "must be a table")
@@ -406,6 +413,35 @@ def _check_structure(values):
         )
     if values["n0"] not in kind.n0:
         raise InputError("n0", values["n0"], f"is not an n0 method for {kind.name} w* (known: {', '.join(kind.n0)})")
+
+
+def _check_convex(values):
+    """``convex_limit`` needs a convex set among the sweep's, its solver installed, and a
+    tolerance the solver's answer can meet (:data:`sweep.oracle.PROGRAMS`)."""
+    if not values["convex_limit"]:
+        return
+    sets = [g for g in values["regularizers"] if oracle.convex(g)]
+    if not sets:
+        raise InputError(
+            "convex_limit",
+            True,
+            f"needs a convex set among regularizers {list(values['regularizers'])} (known: {', '.join(oracle.PROGRAMS)})",
+        )
+    for g in sets:
+        module = oracle.missing(g)
+        if module:
+            raise InputError(
+                "convex_limit",
+                True,
+                f'with {g} needs {module}, from the {oracle.EXTRA!r} extra: pip install ".[{oracle.EXTRA}]"',
+            )
+        accuracy = oracle.PROGRAMS[g].accuracy
+        if values["tolerance"] < accuracy:
+            raise InputError(
+                "tolerance",
+                values["tolerance"],
+                f"is below what the {g} program's solver reaches ({accuracy:g}); convex_limit needs at least that",
+            )
 
 
 def _check_design(raw, values):
@@ -460,7 +496,10 @@ def trial_bytes(config, d, ns):
     arrays = 2 * n_max * d + 4 * n_max * P + 6 * d * P
     wide = 8 * P * (config.iterations + 1 + d + n_max) + 8 * 2 * n_max
     screen = 2 * n_max * d + 4 * P * d
-    return int(item * arrays + wide + screen)
+    # the convex program (convex_limit): X's rows in float64, [A, -A] of the LP and the
+    # solver's own copy, after the PGD problems' scratch is freed
+    convex = 8 * 6 * n_max * d if config.convex_limit else 0
+    return int(item * arrays + wide + screen + convex)
 
 
 def task_bytes(config, d, ns, batch):
@@ -517,6 +556,12 @@ def parse_bytes(field_name, value):
     if n <= 0:
         raise InputError(field_name, value, "must be positive")
     return n
+
+
+def _bool(name, value):
+    if not isinstance(value, bool):
+        raise InputError(name, value, "must be true or false")
+    return value
 
 
 def _int(name, value, minimum):

@@ -41,6 +41,15 @@ VARIABLES = {
     "iterations_run": dict(long_name="PGD iterations run before the trial stopped", units="1"),
     "shrinks": dict(long_name="times a step rule's safeguard shortened a step, summed over the run", units="1"),
     "trace": dict(long_name="relative error ||w_t - w*|| / ||w*|| per iteration", units="1"),
+    "convex_success": dict(
+        long_name="the convex program min R(w) subject to the observations recovers w* within tolerance "
+        "(same X, w* and y as PGD)",
+        flag_meanings="failed succeeded",
+        comment="the convex limit (docs/design.md#the-convex-limit): ReLU observations give equalities on the "
+        "positive outputs and <x_i, w> <= 0 on the zero ones; the same for every step_size (the program has no "
+        "step and no cap); NaN for sets that are not convex (l0, group-l0, rank); a program the solver failed on "
+        "counts as failed (convex_solver_failures)",
+    ),
 }
 
 # In-memory dtypes of the per-trial variables and the fill of cells that were not run.
@@ -54,6 +63,7 @@ PACKED = {
     "iterations": ("i2", -2),
     "iterations_run": ("i2", -2),
     "shrinks": ("i4", -1),
+    "convex_success": ("i1", -1),
     "n": ("i4", -1),
     "round": ("i2", -1),
 }
@@ -235,6 +245,7 @@ RESULT_MODULES = (
     "engine",
     "fit",
     "kernel",
+    "oracle",
     "problem",
     "projections",
     "steps",

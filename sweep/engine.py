@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import kernel, problem
+from . import kernel, oracle, problem
 from .config import SweepConfig, task_bytes
 
 #: Per-trial variables a task returns (shape: model, regularizer, ratio, trial).
@@ -27,7 +27,13 @@ RESULT_VARS = (
     "stalled",
     "iterations_run",
     "shrinks",
+    "convex_success",
+    "convex_failed",
 )
+#: The convex program's variables (:mod:`sweep.oracle`): NaN unless the config asks for them
+#: (``convex_limit``) and the set is convex; ``convex_failed`` marks a program the solver
+#: failed on, on the first step's slot of its size only, so that summing it counts programs.
+CONVEX_VARS = ("convex_success", "convex_failed")
 #: Per-probe variables of a :class:`ProbeTask` (shape: model, regularizer, trial, probe).
 PROBE_VARS = RESULT_VARS + ("n",)
 TARGET_TASK_SECONDS = 10.0  # short tasks: worker deaths and --lifetime lose little (docs/design.md#storage)
@@ -185,11 +191,18 @@ def run_task(plan, task):
         else:
             groups = [([r], (task.d, task.s, trial, round(config.ratio[r] * 1e6)), ns[r]) for r in range(R)]
         for rs, key, n_max in groups:
-            res = _solve_draw(plan, task, key, n_max, [ns[r] for r in rs])
+            res, limits = _solve_draw(plan, task, key, n_max, [ns[r] for r in rs])
             shape = cell + (len(rs),)
             for v in RESULT_VARS:
+                if v in CONVEX_VARS:
+                    continue
                 value = res.rel_error <= config.tolerance if v == "success" else getattr(res, v)
                 out[v][..., list(rs), b] = np.asarray(value, dtype=np.float64).reshape(shape)
+            for (i, j), (success, failed) in limits.items():
+                for r in rs:  # a failed program counted once: first step, first ratio of its n
+                    out["convex_success"][i, j, :, r, b] = success[ns[r]]
+                    out["convex_failed"][i, j, :, r, b] = 0.0
+                    out["convex_failed"][i, j, 0, r, b] = ns[r] in failed and ns.index(ns[r]) == r
             if b < k:
                 out["trace"][..., list(rs), b, :] = res.trace.reshape(shape + (-1,))
     return out
@@ -232,12 +245,25 @@ def run_probe_task(plan, task, width=None):
             kernel.Problem(config.models[i], config.regularizers[j], n, config.steps[k]) for i, j, k, _, n in slots
         ]
         res = kernel.solve(X, w_star, labels, probs, config.iterations, config.tolerance, group_size=config.block)
+        sizes = {}
+        for i, j, _, _, n in slots:
+            sizes.setdefault((i, j), []).append(n)
+        limits = convex_limits(config, X, w_star, labels, sizes)
         del X  # freed before the next trial's draw: a task's peak is one trial's
         i, j, k, p, n = np.array(slots).T
         for v in RESULT_VARS:
+            if v in CONVEX_VARS:
+                continue
             value = res.rel_error <= config.tolerance if v == "success" else getattr(res, v)
             out[v][i, j, k, b, p] = np.asarray(value, dtype=np.float64)
         out["n"][i, j, k, b, p] = n
+        counted = set()
+        for i, j, k, p, n in slots:
+            if (i, j) in limits:
+                success, failed = limits[i, j]
+                out["convex_success"][i, j, k, b, p] = success[n]
+                out["convex_failed"][i, j, k, b, p] = n in failed and (i, j, n) not in counted
+                counted.add((i, j, n))
     return out
 
 
@@ -247,7 +273,8 @@ def _cells(probes, cell):
 
 
 def _solve_draw(plan, task, key, n_max, ns):
-    """Draw one design and solve every (model, regularizer, step, n) on it.
+    """Draw one design and solve every (model, regularizer, step, n) on it, and the convex
+    program of every convex set at every ``n`` (:func:`convex_limits`).
 
     A function of its own so that the design is freed before the next one is drawn: a
     task's peak memory is one trial's, whatever its batch size.
@@ -264,4 +291,24 @@ def _solve_draw(plan, task, key, n_max, ns):
         for mu in config.steps
         for n in ns
     ]
-    return kernel.solve(X, w_star, labels, probs, config.iterations, config.tolerance, group_size=config.block)
+    res = kernel.solve(X, w_star, labels, probs, config.iterations, config.tolerance, group_size=config.block)
+    sizes = {(i, j): ns for i in range(len(config.models)) for j in range(len(config.regularizers))}
+    return res, convex_limits(config, X, w_star, labels, sizes)
+
+
+def convex_limits(config, X, w_star, labels, sizes):
+    """The convex program's outcome on one design for every convex set of the sweep, when
+    the config asks for it (``convex_limit``): ``{(model index, regularizer index):
+    ({n: success}, {n the solver failed on})}`` over the sizes ``sizes[i, j]`` of that cell.
+
+    Once per (model, set, n) of the trial, whatever the steps: the program has no step and
+    no cap. The same ``X``, ``w*`` and labels as PGD's problems.
+    """
+    if not config.convex_limit:
+        return {}
+    return {
+        (i, j): oracle.limit(g, X, labels[m], m, w_star, ns, config.tolerance, config.block)
+        for (i, j), ns in sizes.items()
+        for m, g in [(config.models[i], config.regularizers[j])]
+        if oracle.convex(g)
+    }

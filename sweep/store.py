@@ -275,8 +275,15 @@ class Parts:
 
 def _as_configured(ds, config):
     """Without ``step_sizes`` in the config, the dataset has no ``step_size`` dimension: the
-    file such a config always wrote; without a step rule among them, no ``shrinks``."""
+    file such a config always wrote; without a step rule among them, no ``shrinks``; without
+    ``convex_limit``, no ``convex_success``, and with it the count of programs the solver
+    failed on as an attribute (``convex_failed`` is that count's source, not a variable)."""
     ds = conventions.without_unused(ds)
+    if config.convex_limit:
+        ds.attrs["convex_solver_failures"] = int(np.nansum(ds["convex_failed"].values))
+        ds = ds.drop_vars("convex_failed")
+    else:
+        ds = ds.drop_vars(["convex_success", "convex_failed"])
     return ds if config.step_axis else conventions.without_step_axis(ds)
 
 
@@ -346,6 +353,7 @@ def _global_attrs(config, batch_size):
         traces=config.traces,
         batch_size=batch_size,
     )
+
     if config.ratio_range is not None:
         attrs.update(ratio_range=list(config.ratio_range), n_step=config.n_step)
     if config.structure != "sparse":  # a sparse w*'s files stay as they were

@@ -251,3 +251,63 @@ def structure_n0(structure, s, d, method="approx", group_size=1, seed=0):
     if method not in methods:
         raise ValueError(f"n0 method for {structure} must be one of {sorted(methods)}, got {method!r}")
     return methods[method](s, d, group_size, seed)
+
+
+# --- the convex limit of linear and ReLU observations (docs/design.md#the-convex-limit) ---
+
+
+def linear_limit(m, delta, spread=0.0):
+    """Probability that ``m`` Gaussian linear observations make ``w*`` the unique solution
+    of a convex program whose descent cone has statistical dimension ``delta``.
+
+    The kinematic formula (Amelunxen, Lotz, McCoy and Tropp 2014, Theorem II): the null
+    space of ``m`` Gaussian rows misses the cone with probability about ``P(V <= m)``, ``V``
+    the cone's intrinsic-volume variable, whose mean is ``delta``. ``spread = 0`` takes
+    ``V = delta`` (the formula's limit: success exactly when ``m >= delta``); a positive
+    ``spread`` takes ``V`` normal with that standard deviation (it is ``O(sqrt(d))``).
+    """
+    from scipy import special
+
+    m = np.asarray(m, dtype=np.float64)
+    if spread <= 0:
+        return (m >= delta).astype(np.float64)
+    return special.ndtr((m - delta) / spread)
+
+
+def relu_limit(n, delta, spread=0.0):
+    """Probability that ``n`` Gaussian ReLU observations make ``w*`` the unique solution of the
+    convex program (:mod:`sweep.oracle`): :func:`linear_limit` at ``n_+ ~ Binomial(n, 1/2)``
+    rows, ``sum_k C(n, k) 2^-n linear_limit(k)``.
+
+    Why: the zero outputs' constraints are inactive at ``w*``, so only the positive rows
+    decide uniqueness; a row's sign does not change the span, so those rows' null space is
+    distributed as a Gaussian one of ``n_+`` rows; each row is positive with probability 1/2.
+    """
+    from scipy import stats
+
+    n = np.atleast_1d(np.asarray(n, dtype=np.int64))
+    out = np.empty(n.shape, dtype=np.float64)
+    for idx, size in np.ndenumerate(n):
+        k = np.arange(size + 1)
+        out[idx] = float(np.dot(stats.binom.pmf(k, size, 0.5), linear_limit(k, delta, spread)))
+    return out
+
+
+def relu_limit_n50(delta, spread=0.0):
+    """Where :func:`relu_limit` crosses 1/2, interpolated linearly between the integers
+    around it (about ``2 delta``)."""
+    n = max(1, int(2 * delta) - 8)
+    while relu_limit(n, delta, spread)[0] < 0.5:
+        n += 1
+    lo, hi = relu_limit(n - 1, delta, spread)[0], relu_limit(n, delta, spread)[0]
+    return float(n - 1 + (0.5 - lo) / (hi - lo)) if hi > lo else float(n)
+
+
+def limit_n50(model, delta, spread=0.0):
+    """The convex limit's ``n50`` for observation ``model``: ``delta`` for linear observations
+    (where :func:`linear_limit` crosses 1/2), :func:`relu_limit_n50` for ReLU ones."""
+    if model == "linear":
+        return float(delta)
+    if model == "relu":
+        return relu_limit_n50(delta, spread)
+    raise ValueError(f"model must be 'relu' or 'linear', got {model!r}")
