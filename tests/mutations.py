@@ -292,6 +292,48 @@ MUTATIONS = (
         "    if False:",
         ("tests/sweep/test_structures.py::test_group_configs_are_checked_field_by_field",),
     ),
+    Mutation(
+        "relu-oracle-without-inequalities",
+        "the ReLU program drops the zero outputs' constraints <x_i, w> <= 0 (on Gaussian data they never bind: "
+        "only an instance with an active zero row tells)",
+        "sweep/oracle.py",
+        "return X[positive], y[positive], X[~positive]",
+        "return X[positive], y[positive], X[:0]",
+        ("tests/sweep/test_oracle.py::test_relu_program_reads_zero_outputs_as_inequalities",),
+    ),
+    Mutation(
+        "oracle-on-wrong-trial",
+        "the convex program solved on the next trial's design, not the one PGD saw",
+        "sweep/engine.py",
+        "return res, convex_limits(config, X, w_star, labels, sizes)",
+        "return res, convex_limits(config, problem.draw_trial(config.seed, (task.d, task.s, key[2] + 1), task.d, "
+        "task.s, n_max)[0], w_star, labels, sizes)",
+        ("tests/sweep/test_oracle.py::test_convex_success_is_the_program_solved_again_on_that_trial",),
+    ),
+    Mutation(
+        "convex-bisection-off-by-one",
+        "the bisection's first success marked a failure",
+        "sweep/oracle.py",
+        "return {n: i >= lo for i, n in enumerate(sizes)}, failed",
+        "return {n: i > lo for i, n in enumerate(sizes)}, failed",
+        ("tests/sweep/test_oracle.py::test_bisection_equals_solving_every_size",),
+    ),
+    Mutation(
+        "convex-tolerance-unchecked",
+        "a tolerance below what the convex program's solver reaches is accepted (every program would fail)",
+        "sweep/config.py",
+        'if values["tolerance"] < accuracy:',
+        "if False:",
+        ("tests/sweep/test_oracle.py::test_config_refuses_a_convex_limit_it_cannot_give",),
+    ),
+    Mutation(
+        "relu-limit-all-rows",
+        "the ReLU limit counts every row as informative (no Binomial(n, 1/2) thinning)",
+        "sweep/theory.py",
+        "out[idx] = float(np.dot(stats.binom.pmf(k, size, 0.5), linear_limit(k, delta, spread)))",
+        "out[idx] = float(np.dot(stats.binom.pmf(k, size, 1.0), linear_limit(k, delta, spread)))",
+        ("tests/sweep/test_oracle.py::test_the_theory_line_against_a_monte_carlo_of_the_kinematic_formula",),
+    ),
 )
 
 
@@ -309,6 +351,9 @@ QUICK = (
     "group-chi-moment-wrong",
     "nuclear-tangent-space-halved",
     "structures-mixed",
+    "relu-limit-all-rows",
+    "relu-oracle-without-inequalities",
+    "convex-tolerance-unchecked",
 )
 
 
