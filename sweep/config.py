@@ -425,7 +425,8 @@ def _check_convex(values):
         raise InputError(
             "convex_limit",
             True,
-            f"needs a convex set among regularizers {list(values['regularizers'])} (known: {', '.join(oracle.PROGRAMS)})",
+            f"needs a convex set among regularizers {list(values['regularizers'])} "
+            f"(known: {', '.join(oracle.PROGRAMS)})",
         )
     for g in sets:
         module = oracle.missing(g)
