@@ -19,7 +19,7 @@ import xarray as xr
 from sweep import steps as step_rules
 from sweep import theory
 
-from .stats import median_slope, success_rate, time_data
+from .stats import limit_n50, median_slope, success_rate, time_data
 
 THEORY_LINES = (
     # coordinate, label, line style
@@ -226,13 +226,36 @@ def plot_heatmaps(ds):
             for var, label, style in THEORY_LINES:
                 if var in ds.coords and (var != "n0_l0_mc" or reg == "l0") and (var != "n0_l1" or reg != "none"):
                     ax.plot(_pos(ds[var].sel(d=d).values / n0, ratios), y, label=_theory_label(ds, var, label), **style)
+            _draw_convex_limit(ax, ds, reg, model, d, n0, ratios, y)
             emp = [_crossing(sub.sel(s=s).values, ratios) for s in ds.s.values]
             ax.plot(_pos(np.array(emp), ratios), y, **EMPIRICAL)
             ax.set_xlim(0, len(ratios))
         handles, labels = axes[0, 0].get_legend_handles_labels()
-        fig.legend(handles, labels, loc="outside lower center", ncols=len(labels), frameon=False)
+        # at most three entries a row: the figure is as wide as its panels, and a legend wider is cut
+        fig.legend(handles, labels, loc="outside lower center", ncols=min(3, len(labels)), frameon=False)
         figs[f"heatmap_{reg}"] = fig
     return figs
+
+
+RELU_LIMIT = dict(color="#ff7f0e", ls="-", lw=2.2)
+CONVEX_MEASURED = dict(color="#ff7f0e", marker="D", ms=5, lw=0, mec="black")
+
+
+def _limit_words(model):
+    """The convex limit of an observation model in a legend (docs/design.md#the-convex-limit)."""
+    return "convex limit of ReLU observations (≈ 2δ)" if model == "relu" else "convex limit (δ)"
+
+
+def _draw_convex_limit(ax, ds, reg, model, d, n0, ratios, y):
+    """On a heatmap panel: the ReLU observations' convex limit (about 2δ; the linear one is the δ
+    line already drawn), and where the dataset has it the convex program's measured 50% point."""
+    limit = limit_n50(ds)
+    if limit is not None and model == "relu" and reg != "none":
+        ax.plot(_pos(limit.sel(model=model, d=d).values / n0, ratios), y, label=_limit_words(model), **RELU_LIMIT)
+    if "convex_success" in ds and ds.convex_success.sel(regularizer=reg).notnull().any():
+        rate = ds.convex_success.sel(model=model, regularizer=reg, d=d).mean("trial").transpose("s", "ratio")
+        at = [_crossing(rate.sel(s=s).values, ratios) for s in ds.s.values]
+        ax.plot(_pos(np.array(at), ratios), y, label="convex program, 50% (measured)", **CONVEX_MEASURED)
 
 
 @per_step
@@ -373,6 +396,8 @@ def plot_caps(table, ds):
     cells = table[["d", "s"]].drop_duplicates().values.tolist()
     palette = sns.color_palette("viridis", len(cells))
     n0 = ds["n0_approx"] if "n0_approx" in ds.coords else ds["n0"]
+    words = N0_WORDS[_structure(ds)]["approx"] if "n0_approx" in ds.coords else _n0_label(ds)
+    limit = limit_n50(ds)
     for i, reg in enumerate(regs):
         for j, model in enumerate(models):
             ax = axes[i, j]
@@ -390,10 +415,14 @@ def plot_caps(table, ds):
                     color=palette[k],
                     label=f"d = {d}, s = {s}",
                 )
+                if limit is not None and reg != "none":
+                    level = float(limit.sel(model=model, d=d, s=s)) / base
+                    words_k = f"{_limit_words(model)}, d = {d}, s = {s}"
+                    ax.axhline(level, color=palette[k], ls=":", lw=1.2, label=words_k)
             _log_x(ax, sorted(table.cap.unique()))
             ax.set_title(f"{model} observations, {reg}")
             ax.set_xlabel("iteration cap")
-            ax.set_ylabel("n50 / (2 s log(d/s))")
+            ax.set_ylabel(f"n50 / ({words})")
     axes[0, -1].legend(fontsize=7, ncols=1 + len(cells) // 8)
     fig.suptitle("Where recovery starts, against the iteration cap (bars: 95% intervals)", fontsize=13)
     return {"caps": fig}
@@ -625,23 +654,39 @@ def plot_steps(fit, ds):
                     color=palette[k],
                     label=f"d = {d}, s = {s}",
                 )
-                if "n0_l1" in ds.coords:
-                    delta = float(ds.n0_l1.sel(d=d, s=s)) / n0
-                    ax.axhline(delta, color=palette[k], ls=":", lw=1.2, label=f"delta, d = {d}, s = {s}")
+                _steps_floor(ax, fit, ds, dict(model=model, regularizer=reg, d=d, s=s), n0, palette[k])
             if steps:
                 _log_x(ax, steps)
             ax.set_title(f"{model} observations, {reg}")
             ax.set_xlabel("step size mu_t (t >= 1)")
             ax.set_ylabel(f"n50 / n0   (n0 = {_n0_label(ds)})")
     axes[0, -1].legend(fontsize=7)
+    keys = [f"dotted: the convex limit (δ = the {N0_WORDS[_structure(ds)]['l1']} for linear, ≈ 2δ for ReLU)"]
+    if "n50_convex" in fit:
+        keys.append("solid, hatched: the convex program measured, 95%")
+    if rules:
+        keys.append("dashed: " + ", ".join(map(step_rules.label, rules)) + " step, 95% shaded")
     fig.suptitle(
-        "Where recovery starts, against the step size\n(bars: 95% intervals; dotted: delta, the "
-        f"{N0_WORDS[_structure(ds)]['l1']}"
-        f"{'; dashed: ' + ', '.join(map(step_rules.label, rules)) + ' step, 95% shaded' if rules else ''}); "
-        f"cap {ds.attrs.get('iterations', '?')}",
-        fontsize=12,
+        "Where recovery starts, against the step size; bars: 95% intervals; "
+        f"cap {ds.attrs.get('iterations', '?')}\n" + ";\n".join(keys),
+        fontsize=11,
     )
     return {"steps": fig}
+
+
+def _steps_floor(ax, fit, ds, cell, n0, color):
+    """What a step panel is read against: the model's convex limit (dotted) and, where
+    measured, the convex program's n50 on the same trials (solid, its 95% interval hatched)."""
+    words = f"d = {cell['d']}, s = {cell['s']}"
+    if "n50_limit" in fit and cell["regularizer"] != "none":
+        level = float(fit.n50_limit.sel(**cell).isel(step_size=0)) / n0
+        ax.axhline(level, color=color, ls=":", lw=1.2, label=f"{_limit_words(cell['model'])}, {words}")
+    if "n50_convex" in fit and np.isfinite(fit.n50_convex.sel(**cell)).all():
+        at = fit.sel(**cell)
+        ax.axhline(float(at.n50_convex) / n0, color=color, ls="-", lw=1.0, label=f"convex program n50, {words}")
+        ax.axhspan(
+            float(at.n50_convex_lower) / n0, float(at.n50_convex_upper) / n0, color=color, alpha=0.12, hatch="//", lw=0
+        )
 
 
 def plot_time_data(ds):

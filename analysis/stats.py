@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from sweep import theory
 from sweep.adaptive import by_size
 from sweep.fit import RESAMPLES, Z95, _width, ratio_nested, transition_nested
 
@@ -142,16 +143,20 @@ def transitions(ds, cap=None, resamples=RESAMPLES, seed=0):
     xarray.Dataset
         ``n50``, ``n50_lower``, ``n50_upper``, ``width`` and ``c_approx``, ``c_l1``,
         ``c_l0_mc`` (the empirical constant against each n0) over
-        ``(model, regularizer, step_size, d, s)``; the attrs name the cap and the interval's
-        method. A dataset taken at one step (no ``step_size`` dimension) gives the same
-        without it.
+        ``(model, regularizer, step_size, d, s)``; ``n50_limit``, the convex limit of the
+        model (:func:`limit_n50`), where the dataset has the statistical dimension; and where
+        it has ``convex_success`` the convex program's own ``n50_convex`` with its interval and
+        PGD's ``over_convex = n50 / n50_convex`` with its paired interval
+        (:func:`convex_fits`); the attrs name the cap and the interval's method. A dataset
+        taken at one step (no ``step_size`` dimension) gives the same without it.
     """
     dims = tuple(d for d in CELL if d in ds.dims)
     shape = tuple(ds.sizes[d] for d in dims)
     fields = {k: np.full(shape, np.nan) for k in ("n50", "n50_lower", "n50_upper", "width")}
     if "probe" in ds.dims:
         _probe_transitions(ds, cap, resamples, seed, dims, fields)
-        return _transition_dataset(ds, cap, resamples, dims, fields, "cluster bootstrap over trials")
+        out = _transition_dataset(ds, cap, resamples, dims, fields, "cluster bootstrap over trials")
+        return _with_limits(ds, cap, resamples, seed, out)
     succ = success_at(ds, cap).transpose(*dims, "ratio", "trial").values
     nvals = ds.n.transpose("d", "s", "ratio").values
     nested = ds.attrs.get("sampling", "nested") == "nested"
@@ -165,7 +170,7 @@ def transitions(ds, cap=None, resamples=RESAMPLES, seed=0):
         for key, v in transition(n.ravel(), succ[idx].ravel()).items():
             fields[key][idx] = v
     interval = "cluster bootstrap over trials" if nested else "delta method"
-    return _transition_dataset(ds, cap, resamples, dims, fields, interval)
+    return _with_limits(ds, cap, resamples, seed, _transition_dataset(ds, cap, resamples, dims, fields, interval))
 
 
 def _probe_transitions(ds, cap, resamples, seed, dims, fields):
@@ -197,16 +202,131 @@ def _transition_dataset(ds, cap, resamples, dims, fields, interval):
     return out
 
 
+def limit_n50(ds):
+    """The convex limit's ``n50`` per ``(model, d, s)``: ``δ`` (the ``n0_l1`` coordinate: the
+    statistical dimension of the structure's convex set) for linear observations, the ReLU
+    limit (about ``2 δ``, :func:`sweep.theory.limit_n50`) for ReLU ones; ``None`` without
+    ``n0_l1``. For the nonconvex sets it is the line of their structure's convex set."""
+    if "n0_l1" not in ds.coords and "n0_l1" not in ds:
+        return None
+    delta = ds["n0_l1"].transpose("d", "s").values
+    values = np.array([[[theory.limit_n50(str(m), float(x)) for x in row] for row in delta] for m in ds.model.values])
+    out = xr.DataArray(values, dims=("model", "d", "s"), coords=dict(model=ds.model, d=ds.d, s=ds.s))
+    out.attrs.update(long_name="n50 of the convex limit: delta (linear), about 2 delta (ReLU)", units="1")
+    return out
+
+
+def _convex_cell(ds, cell, keep=None):
+    """``(sizes, outcome)`` of the convex program in one ``(model, regularizer, d, s)`` cell, in
+    :func:`sweep.fit.transition_nested`'s layout. The program has no step: a probe dataset's
+    probes of every step are pooled (a trial's repeated sizes are one outcome)."""
+    cs = ds.convex_success.sel(**cell)
+    if "probe" not in ds.dims:
+        first = cs.isel(step_size=0) if "step_size" in cs.dims else cs
+        return ds.n.sel(d=cell["d"], s=cell["s"]).values, first.transpose("ratio", "trial").values
+    n = ds.n.sel(**cell)
+    order = ("trial", *(d for d in ("step_size",) if d in n.dims), "probe")
+    T = ds.sizes["trial"]
+    return by_size(n.transpose(*order).values.reshape(T, -1), cs.transpose(*order).values.reshape(T, -1), keep)
+
+
+def _pgd_cell(ds, succ, cell, keep=None):
+    """``(sizes, outcome)`` of PGD in one cell (a step among its keys), as :func:`_convex_cell`."""
+    if "probe" not in ds.dims:
+        return ds.n.sel(d=cell["d"], s=cell["s"]).values, succ.sel(**cell).transpose("ratio", "trial").values
+    n = ds.n.sel(**cell).transpose("trial", "probe").values
+    return by_size(n, succ.sel(**cell).transpose("trial", "probe").values, keep)
+
+
+def convex_fits(ds, cap=None, resamples=RESAMPLES, seed=0):
+    """The convex program's transition and PGD's distance from it, where ``ds`` has
+    ``convex_success`` (``docs/design.md#the-convex-limit``).
+
+    Returns
+    -------
+    xarray.Dataset
+        ``n50_convex`` with ``n50_convex_lower`` and ``n50_convex_upper`` (trial bootstrap, as
+        ``n50``) over ``(model, regularizer, d, s)``, NaN for the sets that are not convex;
+        ``over_convex`` = PGD's ``n50`` over ``n50_convex`` with ``over_convex_lower`` and
+        ``over_convex_upper`` over ``(model, regularizer, step_size, d, s)``: a paired
+        interval (:func:`sweep.fit.ratio_nested`: both see each trial's ``X``, and each
+        resample weights a trial once for both). ``cap`` as in :func:`transitions` (PGD's
+        only: the program has no cap).
+    """
+    dims = tuple(d for d in CELL if d in ds.dims)
+    cell_dims = tuple(d for d in dims if d != "step_size")
+    conv = {k: np.full(tuple(ds.sizes[d] for d in cell_dims), np.nan) for k in ("n50", "n50_lower", "n50_upper")}
+    over = {k: np.full(tuple(ds.sizes[d] for d in dims), np.nan) for k in ("ratio", "ratio_lower", "ratio_upper")}
+    succ = success_at(ds, cap)
+    steps = ds.step_size.values if "step_size" in dims else [None]
+    for idx in np.ndindex(*conv["n50"].shape):
+        cell = {d: ds[d].values[i] for d, i in zip(cell_dims, idx, strict=True)}
+        if ds.convex_success.sel(**cell).isnull().all():
+            continue  # a set that is not convex
+        sizes, outcome = _convex_cell(ds, cell)
+        if sizes.size:
+            for key, v in transition_nested(sizes, outcome, resamples, seed).items():
+                if key in conv:
+                    conv[key][idx] = v
+        for k, mu in enumerate(steps):
+            at = dict(cell, **({"step_size": mu} if mu is not None else {}))
+            keep = _probed(ds, succ, at) if "probe" in ds.dims else None
+            (na, sa), (nb, sb) = _pgd_cell(ds, succ, at, keep), _convex_cell(ds, cell, keep)
+            fit = ratio_nested(na, sa, nb, sb, resamples, seed) if na.size and nb.size else {}
+            full = tuple(k if d == "step_size" else idx[cell_dims.index(d)] for d in dims)
+            for key in over:
+                over[key][full] = fit.get(key, np.nan)
+    coords = {d: ds[d].values for d in dims}
+    out = xr.Dataset(
+        {f"n50_convex{suffix}": (cell_dims, conv[f"n50{suffix}"]) for suffix in ("", "_lower", "_upper")}
+        | {f"over_convex{suffix}": (dims, over[f"ratio{suffix}"]) for suffix in ("", "_lower", "_upper")},
+        coords=coords,
+    )
+    out["n50_convex"].attrs.update(long_name="samples at 50% success of the convex program", units="1")
+    out["over_convex"].attrs.update(long_name="n50 of PGD over n50 of the convex program, same trials", units="1")
+    return out
+
+
+def _probed(ds, succ, cell):
+    """The trials with a PGD probe or a program outcome in ``cell``: both sides of a paired
+    ratio are resampled over the same trials."""
+    n = ds.n.sel(**cell)
+    pgd = (np.isfinite(n) & succ.sel(**cell).notnull()).any("probe")
+    cell_wo = {k: v for k, v in cell.items() if k != "step_size"}
+    conv = ds.convex_success.sel(**cell_wo).notnull().any([d for d in ("step_size", "probe") if d in ds.dims])
+    return (pgd | conv).values
+
+
+def _with_limits(ds, cap, resamples, seed, out):
+    """:func:`transitions`' dataset with the convex limit's lines (:func:`limit_n50`) and, where
+    measured, the convex program's fits (:func:`convex_fits`)."""
+    limit = limit_n50(ds)
+    if limit is not None:
+        out["n50_limit"] = limit.broadcast_like(out.n50).transpose(*out.n50.dims)
+    if "convex_success" in ds:
+        out = out.merge(convex_fits(ds, cap, resamples, seed))
+    return out
+
+
 def transition_table(ds, cap=None, resamples=RESAMPLES, seed=0):
     """:func:`transitions` as a tidy DataFrame, one row per ``(model, regularizer, step_size,
     d, s)``."""
     return transitions(ds, cap, resamples, seed).to_dataframe().reset_index()
 
 
+#: The columns of ``transitions.csv`` that only a dataset with ``convex_success`` has.
+CONVEX_COLUMNS = (
+    *("n50_convex", "n50_convex_lower", "n50_convex_upper"),
+    *("over_convex", "over_convex_lower", "over_convex_upper"),
+)
 #: The columns of ``transitions.csv`` (``analysis report``), in order: keep them stable.
 CSV_COLUMNS = (
     *("model", "regularizer", "step_size", "d", "s", "cap"),
     *("n50", "n50_lower", "n50_upper", "width", "c_approx", "c_l1", "c_l0_mc"),
+    # the convex limit: its theory line (where the dataset has the statistical dimension), then
+    # the program's measured n50 and PGD over it (where the dataset has convex_success)
+    "n50_limit",
+    *CONVEX_COLUMNS,
 )
 
 
