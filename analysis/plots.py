@@ -142,7 +142,10 @@ def _log_x(ax, ticks):
     """A log x axis labelled at exactly ``ticks`` (caps, dimensions): the values a reader
     looks up, not matplotlib's decades."""
     ax.set_xscale("log")
-    ax.set_xticks(ticks, [f"{v:g}" for v in ticks])
+    # a label closer than a quarter octave to the next one is left out (the last is kept): a cap
+    # ladder ends 12800, 25600, 30000, and two labels that close overprint each other
+    shown = [v for v, w in zip(ticks, [*ticks[1:], None], strict=True) if w is None or math.log2(w / v) >= 0.25]
+    ax.set_xticks(ticks, [f"{v:g}" if v in shown else "" for v in ticks])
     ax.set_xticks([], minor=True)
 
 

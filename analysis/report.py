@@ -134,7 +134,20 @@ def report(ds, out, fmt="png", figure1=None):
         "coordinate subspaces containing supp(w*): an upper bound on the l0 set's width). `settled`: n50 at half "
         "the cap lies inside this interval, so the cap no longer moves it. A dash: no transition inside the grid, "
         "or an interval open on one side. `step_size` is `mu_t` for t >= 1 (`mu_0` = 2 for ReLU, 1 for linear; "
-        f"the paper's `mu_t` is 1); {conventions.COORDS['step_size']['comment']}.",
+        f"the paper's `mu_t` is 1); {conventions.COORDS['step_size']['comment']}."
+        + (
+            " `n50_limit` is the convex limit of the model in theory (δ = `n0_l1` for linear observations, about 2δ "
+            "for ReLU ones: docs/design.md#the-convex-limit)."
+            if "n50_limit" in fit
+            else ""
+        )
+        + (
+            " `n50_convex` is the convex program's n50 on the same trials (`convex_success`, every step's probes "
+            "pooled: it has no step and no cap), with the same interval; `over_convex` is `n50 / n50_convex` with "
+            "a paired interval (each resample weights a trial once for both)."
+            if "n50_convex" in fit
+            else ""
+        ),
         "",
         f"## n50 / n0 per (model, regularizer, step_size, d, s) at the cap of {cap} iterations",
         "",

@@ -113,3 +113,27 @@ def test_the_structure_tables(report):
 
 def _step(mu):
     return f"step {mu:g}" if steps.is_fixed(mu) else steps.label(mu)
+
+
+def test_the_convex_limit_table():
+    """PGD against the convex program (data/step-settle_report), in units of δ, as results.md
+    prints it."""
+    rows = _at_cap("step-settle_report")
+    delta = float((rows.n50 / rows.c_l1).iloc[0])
+
+    def units(row, name):
+        return f"{getattr(row, name) / delta:.3f} [{getattr(row, name + '_lower') / delta:.3f}, " + (
+            f"{getattr(row, name + '_upper') / delta:.3f}]"
+        )
+
+    def over(row):
+        return f"{row.over_convex:.3f} [{row.over_convex_lower:.3f}, {row.over_convex_upper:.3f}]"
+
+    for model in ("linear", "relu"):
+        cell = rows[rows.model == model]
+        norm = next(cell[cell.step_size == 0].itertuples())
+        small = next(cell[cell.step_size == 0.18].itertuples())
+        line = f"| {LABEL[model]} | {units(norm, 'n50_convex')} | {norm.n50_limit / delta:.3f} | {units(norm, 'n50')}"
+        line += f" | {over(norm)} | {units(small, 'n50')}"
+        assert line in RESULTS, line
+        assert f"| {over(small)} |" in RESULTS

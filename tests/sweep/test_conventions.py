@@ -60,6 +60,7 @@ def test_a_fresh_figure1_dataset_is_cf_clean(tmp_path):
         "flicker-normalized.nc",
         "structures-group.nc",
         "structures-lowrank.nc",
+        "step-settle.nc",
     ],
 )
 def test_the_committed_datasets_are_cf_clean(tmp_path, name):

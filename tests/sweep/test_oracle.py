@@ -5,6 +5,7 @@ sweep's ``convex_success`` against the program solved again on the trial's own d
 
 import dataclasses
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,6 +15,8 @@ from sweep import config, oracle, problem, theory
 from sweep.errors import InputError
 
 from .helpers import run_config
+
+ROOT = Path(__file__).resolve().parents[2]
 
 CONVEX = """
 name = "convex"
@@ -247,3 +250,29 @@ def test_config_refuses_a_convex_limit_it_cannot_give(monkeypatch):
     with pytest.raises(InputError, match=r'needs cvxpy, from the \'convex\' extra: pip install ".\[convex\]"'):
         config.loads(group)
     assert config.loads(CONVEX).convex_limit  # l1 needs scipy only
+
+
+def test_the_committed_convex_limit_study_is_the_program_on_its_trials():
+    """``data/step-settle.nc``: cells of ``convex_success`` against the program solved again on
+    the trial's data, and PGD's against the kernel (the probe layout: one trial, one n)."""
+    from sweep import kernel
+
+    ds = xr.open_dataset(ROOT / "data" / "step-settle.nc").load()
+    cfg = config.loads(ds.attrs["config"])
+    rng = np.random.default_rng(1)
+    cell = ds.sel(regularizer="l1", d=1000, s=20)
+    checked = 0
+    while checked < 4:
+        model, trial, probe = (str(rng.choice(ds.model.values)), int(rng.integers(60)), int(rng.integers(5)))
+        mu = float(rng.choice(ds.step_size.values))
+        at = cell.sel(model=model, trial=trial, probe=probe, step_size=mu)
+        if not np.isfinite(float(at.n)):
+            continue
+        n = int(at.n)
+        X, w = problem.draw_trial(cfg.seed, (1000, 20, trial), 1000, 20, n)
+        y = problem.observe(X, w, model)
+        assert float(at.convex_success) == oracle.recovers("l1", X, y, model, w, cfg.tolerance)[0], (model, trial, n)
+        if float(at.success) == 1:  # a success is cheap to recompute: the same iteration, bit for bit
+            res = kernel.solve(X, w, {model: y}, [kernel.Problem(model, "l1", n, mu)], cfg.iterations, cfg.tolerance)
+            assert res.iterations[0] == float(at.iterations)
+        checked += 1
