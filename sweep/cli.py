@@ -5,14 +5,21 @@ value), 1 on any other failure.
 """
 
 import argparse
+import ipaddress
+import os
+import socket
 import sys
 from pathlib import Path
 
-from .cluster_config import DASHBOARD, KINDS
+from .cluster_config import DASHBOARD, KINDS, MAX_WORKERS
 from .errors import InputError, OneLineParser, RunError, sigterm_raises, stopped
 
+# The seed is stored as a NetCDF int64 attribute (sweep.config.MAX_SEED, restated: the
+# config module imports Dask, which the CLI loads only for the commands that need it).
+MAX_SEED = 2**63 - 1
 
-def _positive_int(name):
+
+def _positive_int(name, maximum=None):
     def parse(text):
         try:
             value = int(text)
@@ -20,9 +27,73 @@ def _positive_int(name):
             raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
         if value < 1:
             raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+        if maximum is not None and value > maximum:
+            raise argparse.ArgumentTypeError(f"must be at most {maximum}, got {value}")
         return value
 
     return parse
+
+
+def _seed(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"must be in 0 .. 2^63 - 1 (a NetCDF int64), got {value}")
+    return value
+
+
+def _out_path(text):
+    """A file path the dataset can be written to: not a directory, under a directory (or one
+    that can be made: no part of the way is a file), writable where it exists."""
+    path = Path(text)
+    if not text or path.is_dir():
+        example = f"{text.rstrip('/')}/NAME.nc"
+        raise argparse.ArgumentTypeError(f"{text!r} is a directory; give a file path such as {example}")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise argparse.ArgumentTypeError(f"{text!r}: {parent} is a file, not a directory")
+            if not os.access(parent, os.W_OK | os.X_OK):
+                raise argparse.ArgumentTypeError(f"{text!r}: {parent} is not writable")
+            break
+    return path
+
+
+def _dashboard(text):
+    """``HOST:PORT`` (or ``:PORT``, every interface; an IPv6 host in brackets) with a port in
+    0..65535 (0: any free port) and a host this machine has: checked here, before a lock, a
+    manifest or a kernel compilation, and by ``--dry-run`` too."""
+    host, sep, port = text.rpartition(":")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"must be HOST:PORT or :PORT, got {text!r}")
+    try:
+        number = int(port)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"port must be an integer in 0..65535, got {port!r}") from None
+    if not 0 <= number <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be in 0..65535, got {number}")
+    bare = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if bare:
+        try:
+            v6 = isinstance(ipaddress.ip_address(bare), ipaddress.IPv6Address)
+            family = socket.AF_INET6 if v6 else socket.AF_INET
+        except ValueError:
+            family = socket.AF_INET  # a host name: resolved by the bind below
+        try:
+            with socket.socket(family, socket.SOCK_STREAM) as probe:
+                probe.bind((bare, 0))  # a free port of that address: is the address this machine's?
+        except OSError as exc:
+            why = f"host {bare!r} is not an address of this machine ({exc.strerror})"
+            raise argparse.ArgumentTypeError(why) from None
+    return text
+
+
+def _open_to_network(address):
+    """Whether a dashboard address listens on every interface."""
+    host = address.rpartition(":")[0].strip("[]")
+    return host in ("", "0.0.0.0", "::")
 
 
 def build_parser():
@@ -32,8 +103,12 @@ def build_parser():
     r = sub.add_parser("run", help="run (or resume) a sweep from a TOML config")
     r.add_argument("config", type=Path, help="sweep config (TOML)")
     r.add_argument("--cluster", help=f"{' | '.join(KINDS)} | tcp://HOST:PORT (default: config [cluster].kind or local)")
-    r.add_argument("--workers", type=_positive_int("--workers"), help="worker processes (local) or jobs (slurm)")
-    r.add_argument("--out", type=Path, help="output NetCDF (default: the config's path with .nc)")
+    r.add_argument(
+        "--workers",
+        type=_positive_int("--workers", MAX_WORKERS),
+        help="worker processes (local) or batch jobs (slurm, pbs, sge, lsf, htcondor, oar)",
+    )
+    r.add_argument("--out", type=_out_path, help="output NetCDF (default: the config's path with .nc)")
     r.add_argument("--batch-size", type=_positive_int("--batch-size"), help="trials per task (default: derived)")
     r.add_argument(
         "--dry-run", action="store_true", help="validate, print the plan (and the SLURM job script), submit nothing"
@@ -41,6 +116,7 @@ def build_parser():
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
     r.add_argument(
         "--dashboard",
+        type=_dashboard,
         default=DASHBOARD,
         help=f"HOST:PORT of the scheduler's dashboard (default {DASHBOARD}: this machine only; :PORT: every interface)",
     )
@@ -48,9 +124,9 @@ def build_parser():
     rs = sub.add_parser("resume", help="finish the sweep whose parts folder is given")
     rs.add_argument("parts", type=Path, help="PATH.nc.parts folder")
     rs.add_argument("--cluster")
-    rs.add_argument("--workers", type=_positive_int("--workers"))
+    rs.add_argument("--workers", type=_positive_int("--workers", MAX_WORKERS))
     rs.add_argument("--no-progress", action="store_true")
-    rs.add_argument("--dashboard", default=DASHBOARD)
+    rs.add_argument("--dashboard", type=_dashboard, default=DASHBOARD)
 
     st = sub.add_parser("status", help="tasks done / total of a sweep's parts folder")
     st.add_argument("parts", type=Path)
@@ -58,8 +134,8 @@ def build_parser():
     f = sub.add_parser("figure1", help="the paper's Figure 1 experiment (d=1000, s=20, n=625, l0)")
     f.add_argument("--trials", type=_positive_int("--trials"), default=100)
     f.add_argument("--iterations", type=_positive_int("--iterations"), default=20)
-    f.add_argument("--seed", type=int, default=2017)
-    f.add_argument("--out", type=Path, default=Path("data/figure1.nc"))
+    f.add_argument("--seed", type=_seed, default=2017)
+    f.add_argument("--out", type=_out_path, default=Path("data/figure1.nc"))
 
     n = sub.add_parser("n0", help="the sample-size threshold n0 for a structured w* in R^d")
     n.add_argument("--s", type=_positive_int("--s"), required=True, help="nonzeros, nonzero groups or rank")
@@ -72,7 +148,7 @@ def build_parser():
         help="of w*: s-sparse, s groups of --group-size, or rank s as a p x p matrix (d = p^2)",
     )
     n.add_argument("--group-size", type=_positive_int("--group-size"), default=1)
-    n.add_argument("--seed", type=int, default=0, help="seed of a Monte-Carlo estimate (l0-mc, lowrank l1)")
+    n.add_argument("--seed", type=_seed, default=0, help="seed of a Monte-Carlo estimate (l0-mc, lowrank l1)")
     return p
 
 
@@ -109,6 +185,12 @@ def _dispatch(args):
         return _n0(args)
     if args.command == "figure1":
         return _figure1(args)
+    if args.command in ("run", "resume") and _open_to_network(args.dashboard):
+        print(
+            f"sweep: warning: --dashboard {args.dashboard} listens on every interface: the dashboard is open to the "
+            "network",
+            file=sys.stderr,
+        )
     if args.command == "run":
         from . import config
 

@@ -65,6 +65,9 @@ _STRING_LISTS = ("job_extra_directives", "job_script_prologue", "worker_extra_ar
 #: The dashboard's default address: this machine only. ``--dashboard :PORT`` exposes it on
 #: every interface, deliberately; an SSH tunnel reaches it from a laptop.
 DASHBOARD = "127.0.0.1:8787"
+# More worker processes or batch jobs than a scheduler serves well (distributed's own
+# guidance is thousands of workers at most); a larger number is a typo, refused in one line.
+MAX_WORKERS = 10_000
 _WALLTIME = re.compile(r"^(?:(\d+)-)?(\d{1,3}):(\d{2})(?::(\d{2}))?$")
 
 
@@ -77,6 +80,8 @@ def validate_cluster(table):
         v = out.get(key)
         if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < (0 if key == "minimum_jobs" else 1)):
             raise InputError(f"cluster.{key}", v, "must be a positive integer")
+        if v is not None and key in ("workers", "minimum_jobs", "maximum_jobs") and v > MAX_WORKERS:
+            raise InputError(f"cluster.{key}", v, f"must be at most {MAX_WORKERS} (worker processes or batch jobs)")
     for key in ("lifetime", "lifetime_stagger", "scheduler_host", "shared_temp_directory", *TLS_FILES, *_STRINGS):
         if out.get(key) is not None and not isinstance(out[key], str):
             raise InputError(f"cluster.{key}", out[key], "must be a string")

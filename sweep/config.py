@@ -42,6 +42,8 @@ MAX_TRIALS = 10**6
 MAX_D = 10**6
 MAX_N = 2**31 - 1
 MAX_SIZES = 10**6
+# A seed is stored as a NetCDF int64 attribute: one past 2^63 - 1 could never be written.
+MAX_SEED = 2**63 - 1
 
 
 def _spec(check, doc, default=dataclasses.MISSING, table=None):
@@ -164,7 +166,7 @@ class SweepConfig:
     """A validated sweep configuration: one field per config key, documented in its metadata."""
 
     name: str = _spec(_name, "a label for the sweep (dataset title, progress messages)")
-    seed: int = _spec(_int_at_least(0), "every trial's data derives from it deterministically")
+    seed: int = _spec(_int_at_least(0, MAX_SEED), "every trial's data derives from it deterministically")
     trials: int = _spec(_int_at_least(1, MAX_TRIALS), "trials per grid cell")
     iterations: int = _spec(_int_at_least(1, 30000), "PGD iteration cap")
     tolerance: float = _spec(_tolerance, "success: ||w_T - w*|| / ||w*|| <= tolerance")
@@ -227,6 +229,12 @@ class SweepConfig:
     )
     memory_budget: int = _spec(
         lambda name, value: parse_bytes(name, value), "per task; a trial that cannot fit is a config error", "1GiB"
+    )
+    dataset_budget: int = _spec(
+        lambda name, value: parse_bytes(name, value),
+        "the most the dataset may take in memory when it is assembled (every variable, traces included); "
+        "a larger plan is refused before any work",
+        "8GiB",
     )
     cluster: dict = dataclasses.field(default_factory=dict, compare=False)
     text: str = dataclasses.field(default="", compare=False, repr=False)
@@ -321,18 +329,20 @@ def load(path):
     """
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_bytes().decode("utf-8")
     except OSError as exc:
         raise InputError("config", str(path), f"cannot be read ({exc.strerror})") from None
-    return loads(text)
+    except UnicodeDecodeError as exc:
+        raise InputError("config", str(path), f"is not UTF-8 text (byte {exc.start}); TOML files are UTF-8") from None
+    return loads(text, source=str(path))
 
 
-def loads(text):
-    """Validate config text; see :func:`load`."""
+def loads(text, source="<text>"):
+    """Validate config text; see :func:`load`. ``source`` names it in a TOML syntax error."""
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise InputError("config", "TOML", f"is not valid TOML: {exc}") from None
+        raise InputError("config", source, f"is not valid TOML: {exc}") from None
     return validate(raw, text)
 
 
@@ -373,6 +383,7 @@ def validate(raw, text=""):
     table = config.n0_table()
     _check_sizes(config, table)
     _check_memory(config, table)
+    _check_dataset(config, table)
     return config
 
 
@@ -543,6 +554,34 @@ def _check_memory(config, table):
                 dask.utils.format_bytes(config.memory_budget),
                 f"is too small for d = {d}, s = {s}, n = {max(ns)}: one trial needs {dask.utils.format_bytes(need)}",
             )
+
+
+#: Float64 arrays the assembled dataset holds per trial and sample size: the per-trial
+#: variables of sweep.engine (PROBE_VARS) and the probe layout's round, with room to spare
+#: (tests/sweep/test_config.py holds it above their count).
+DATASET_VARIABLES = 16
+
+
+def dataset_bytes(config, table):
+    """Bytes of the dataset a sweep plans, as assembled in memory (float64): every per-trial
+    variable over every cell, trial and sample size (or probe slot), and the traces."""
+    cells = len(config.models) * len(config.regularizers) * len(config.steps) * len(config.d) * len(config.s)
+    sizes = config.sample_sizes(table)
+    width = max(config.probes_per_draw(ns) if config.layout == "probe" else len(ns) for ns in sizes.values())
+    trials = 8 * cells * width * config.trials * DATASET_VARIABLES
+    traces = 8 * cells * width * config.traces * (config.iterations + 1)
+    return trials + traces
+
+
+def _check_dataset(config, table):
+    need = dataset_bytes(config, table)
+    if need > config.dataset_budget:
+        raise InputError(
+            "dataset_budget",
+            dask.utils.format_bytes(config.dataset_budget),
+            f"is below the planned dataset, {dask.utils.format_bytes(need)} (trials, sizes, traces and iterations); "
+            "raise dataset_budget or plan a smaller sweep",
+        )
 
 
 def parse_bytes(field_name, value):

@@ -91,6 +91,9 @@ def run(
         cluster.connect, kind, workers, config.cluster, dashboard_address, parts.path.resolve(), log
     )
     with parts.lock():
+        for stale in Path(out).parent.glob(f".{Path(out).name}.*.tmp"):  # a final write cut short by a kill
+            log(f"sweep: removing {stale}, left by a write that was cut short")
+            stale.unlink(missing_ok=True)
         with _writing(parts.path):
             bs = parts.open(config, batch_size, engine.default_batch_size(config, sizes), out, sizes)
         done, damaged = parts.check()

@@ -334,6 +334,30 @@ MUTATIONS = (
         "out[idx] = float(np.dot(stats.binom.pmf(k, size, 1.0), linear_limit(k, delta, spread)))",
         ("tests/sweep/test_oracle.py::test_the_theory_line_against_a_monte_carlo_of_the_kinematic_formula",),
     ),
+    Mutation(
+        "seed-unbounded",
+        "a seed past int64 accepted: every task computed, then the dataset can never be written",
+        "sweep/config.py",
+        'seed: int = _spec(_int_at_least(0, MAX_SEED), "every',
+        'seed: int = _spec(_int_at_least(0), "every',
+        ("tests/sweep/test_cli.py::test_a_seed_past_int64_is_refused_before_any_work",),
+    ),
+    Mutation(
+        "out-dir-unchecked",
+        "--out that is a directory accepted: the whole sweep runs, then the write fails",
+        "sweep/cli.py",
+        'r.add_argument("--out", type=_out_path,',
+        'r.add_argument("--out", type=Path,',
+        ("tests/sweep/test_cli.py::test_an_output_that_cannot_be_written_is_refused_before_any_work",),
+    ),
+    Mutation(
+        "dataset-budget-unchecked",
+        "a plan of hundreds of GiB accepted (the traces alone)",
+        "sweep/config.py",
+        "    _check_dataset(config, table)\n    return config",
+        "    return config",
+        ("tests/sweep/test_config.py::test_a_plan_past_the_dataset_budget_is_refused_with_its_size",),
+    ),
 )
 
 
@@ -354,6 +378,8 @@ QUICK = (
     "relu-limit-all-rows",
     "relu-oracle-without-inequalities",
     "convex-tolerance-unchecked",
+    "seed-unbounded",
+    "dataset-budget-unchecked",
 )
 
 

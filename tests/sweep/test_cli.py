@@ -121,13 +121,82 @@ def test_a_task_that_keeps_raising_exits_1_naming_it(tmp_path, monkeypatch):
     assert not out.exists() and store.parts_path(out).is_dir()
 
 
-def test_an_output_that_cannot_be_written_exits_1(tmp_path):
+def test_an_output_that_cannot_be_written_is_refused_before_any_work(tmp_path):
+    """A parent that is a file, or an output that is a directory: one line naming --out, exit 2,
+    nothing written (no parts folder, no lock), before the config's work is planned."""
     cfg = tmp_path / "small.toml"
     cfg.write_text(SMALL)
     (tmp_path / "file").write_text("not a folder")
-    res = _run_cli(cfg, tmp_path / "file" / "small.nc", "--workers", 1)
-    assert res.returncode == 1
-    assert res.stderr.strip().splitlines()[-1].startswith(f"sweep: error: cannot write {tmp_path / 'file'}")
+    (tmp_path / "folder").mkdir()
+    for out in (tmp_path / "file" / "small.nc", tmp_path / "folder"):
+        res = _run_cli(cfg, out, "--workers", 1)
+        assert res.returncode == 2, res.stderr
+        assert len(res.stderr.strip().splitlines()) == 1 and "--out" in res.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "folder", "small.toml"]
+    assert list((tmp_path / "folder").iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "flags, field",
+    [
+        (["--dashboard", "garbage"], "--dashboard"),
+        (["--dashboard", "127.0.0.1:99999"], "--dashboard"),
+        (["--dashboard", ":-1"], "--dashboard"),
+        (["--dashboard", "1.2.3.4:8787"], "--dashboard"),
+        (["--workers", "100001"], "--workers"),
+        (["--batch-size", "0"], "--batch-size"),
+    ],
+)
+def test_bad_run_flags_are_one_line_even_in_a_dry_run(tmp_path, flags, field):
+    cfg = tmp_path / "small.toml"
+    cfg.write_text(SMALL)
+    for dry in ([], ["--dry-run"]):
+        res = sweep("run", cfg, "--out", tmp_path / "small.nc", "--no-progress", *flags, *dry)
+        assert res.returncode == 2 and len(res.stderr.strip().splitlines()) == 1 and field in res.stderr
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["small.toml"]
+
+
+def test_a_dashboard_on_every_interface_is_said_once(tmp_path):
+    cfg = tmp_path / "small.toml"
+    cfg.write_text(SMALL)
+    res = sweep("run", cfg, "--dashboard", "0.0.0.0:0", "--dry-run")
+    assert res.returncode == 0
+    assert [line for line in res.stderr.splitlines() if "open to the network" in line] == [
+        "sweep: warning: --dashboard 0.0.0.0:0 listens on every interface: the dashboard is open to the network"
+    ]
+
+
+def test_a_config_that_is_not_utf8_or_not_toml_is_one_line_naming_the_file(tmp_path):
+    bad = tmp_path / "latin1.toml"
+    bad.write_bytes(SMALL.replace('"small"', '"sm\xe4ll"').encode("latin-1"))  # a latin-1 umlaut
+    res = sweep("run", bad, "--dry-run")
+    assert res.returncode == 2 and res.stderr.strip() == (
+        f"sweep: error: config = '{bad}': is not UTF-8 text (byte {bad.read_bytes().index(0xE4)}); TOML files are UTF-8"
+    )
+    broken = tmp_path / "broken.toml"
+    broken.write_text("name = \n")
+    res = sweep("run", broken, "--dry-run")
+    assert res.returncode == 2 and res.stderr.startswith(f"sweep: error: config = '{broken}': is not valid TOML")
+    assert len(res.stderr.strip().splitlines()) == 1
+
+
+def test_a_seed_past_int64_is_refused_before_any_work(tmp_path):
+    cfg = tmp_path / "seed.toml"
+    cfg.write_text(SMALL.replace("seed = 7", f"seed = {2**64}"))
+    res = sweep("run", cfg, "--dry-run")
+    assert res.returncode == 2 and res.stderr.strip().startswith(f"sweep: error: seed = {2**64}: must be at most")
+    assert sweep("figure1", "--seed", 2**63, cwd=tmp_path).returncode == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["seed.toml"]
+
+
+def test_a_rerun_removes_the_temporary_file_of_a_write_cut_short(tmp_path):
+    cfg = tmp_path / "small.toml"
+    cfg.write_text(SMALL)
+    stale = tmp_path / ".small.nc.abc123.tmp"
+    stale.write_bytes(b"half a file")
+    res = _run_cli(cfg, tmp_path / "small.nc", "--workers", 1)
+    assert res.returncode == 0, res.stderr
+    assert not stale.exists() and (tmp_path / "small.nc").exists()
 
 
 def test_a_full_disk_is_our_one_line_and_nothing_from_the_libraries(tmp_path):

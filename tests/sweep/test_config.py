@@ -14,6 +14,7 @@ except ModuleNotFoundError:  # Python 3.10
 import pytest
 
 from sweep import cli, config
+from sweep.errors import InputError
 
 from .helpers import ADAPTIVE, SMALL
 
@@ -241,3 +242,21 @@ def test_the_readme_names_the_required_fields():
         )
     ]
     assert sorted(listed) == sorted(required)
+
+
+def test_a_plan_past_the_dataset_budget_is_refused_with_its_size():
+    """A million traced trials at a cap of 30000: hundreds of GiB planned, refused in one line
+    naming the key that raises the limit, before anything is enumerated or run."""
+    from sweep.engine import PROBE_VARS
+
+    assert config.DATASET_VARIABLES >= len(PROBE_VARS) + 1  # the per-trial variables and round
+    text = SMALL.replace("trials = 6", "trials = 1000000").replace("traces = 2", "traces = 1000000")
+    text = text.replace("iterations = 120", "iterations = 30000")
+    with pytest.raises(InputError, match=r"dataset_budget = '8.00 GiB': is below the planned dataset, \d+\.\d+ TiB"):
+        config.loads(text)
+    assert config.loads(text.replace("[grid]", 'dataset_budget = "16TiB"\n[grid]')).trials == 1000000
+
+
+def test_cluster_workers_are_bounded():
+    with pytest.raises(InputError, match="cluster.workers = 20000: must be at most 10000"):
+        config.loads(SMALL + "[cluster]\nworkers = 20000\n")
