@@ -91,9 +91,6 @@ def run(
         cluster.connect, kind, workers, config.cluster, dashboard_address, parts.path.resolve(), log
     )
     with parts.lock():
-        for stale in Path(out).parent.glob(f".{Path(out).name}.*.tmp"):  # a final write cut short by a kill
-            log(f"sweep: removing {stale}, left by a write that was cut short")
-            stale.unlink(missing_ok=True)
         with _writing(parts.path):
             bs = parts.open(config, batch_size, engine.default_batch_size(config, sizes), out, sizes)
         done, damaged = parts.check()
@@ -197,9 +194,17 @@ def _write_part(parts):
     return write
 
 
+def _remove_stale_writes(out, log):
+    """Remove the temporary files of a final write of ``out`` cut short by a kill."""
+    for stale in Path(out).parent.glob(f".{Path(out).name}.*.tmp"):
+        log(f"sweep: removing {stale}, left by a write that was cut short")
+        stale.unlink(missing_ok=True)
+
+
 def cli_run(args, cfg):
     """``sweep run``, with the config the CLI has already loaded and validated."""
     out = args.out or args.config.with_suffix(".nc")
+    _remove_stale_writes(out, lambda m: print(m, file=sys.stderr))
     run(
         cfg,
         out,
