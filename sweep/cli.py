@@ -11,22 +11,19 @@ import socket
 import sys
 from pathlib import Path
 
+from . import MAX_SEED
 from .cluster_config import DASHBOARD, KINDS, MAX_WORKERS
 from .errors import InputError, OneLineParser, RunError, sigterm_raises, stopped
 
-# The seed is stored as a NetCDF int64 attribute (sweep.config.MAX_SEED, restated: the
-# config module imports Dask, which the CLI loads only for the commands that need it).
-MAX_SEED = 2**63 - 1
 
-
-def _positive_int(name, maximum=None):
+def _int_between(minimum, maximum=None):
     def parse(text):
         try:
             value = int(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
-        if value < 1:
-            raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
         if maximum is not None and value > maximum:
             raise argparse.ArgumentTypeError(f"must be at most {maximum}, got {value}")
         return value
@@ -34,14 +31,11 @@ def _positive_int(name, maximum=None):
     return parse
 
 
-def _seed(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
-    if not 0 <= value <= MAX_SEED:
-        raise argparse.ArgumentTypeError(f"must be in 0 .. 2^63 - 1 (a NetCDF int64), got {value}")
-    return value
+def _positive_int(name, maximum=None):
+    return _int_between(1, maximum)
+
+
+_seed = _int_between(0, MAX_SEED)  # a NetCDF int64 attribute
 
 
 def _out_path(text):

@@ -21,7 +21,7 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
-from . import MODELS, oracle, projections, steps, structures, theory
+from . import MAX_SEED, MODELS, oracle, projections, steps, structures, theory
 from .cluster_config import validate_cluster
 from .errors import InputError
 from .problem import SIGNALS
@@ -42,8 +42,6 @@ MAX_TRIALS = 10**6
 MAX_D = 10**6
 MAX_N = 2**31 - 1
 MAX_SIZES = 10**6
-# A seed is stored as a NetCDF int64 attribute: one past 2^63 - 1 could never be written.
-MAX_SEED = 2**63 - 1
 
 
 def _spec(check, doc, default=dataclasses.MISSING, table=None):
