@@ -24,6 +24,8 @@ STRUCTURED = CASES + [
 #: The steps every kernel-against-reference test runs at: the paper's, two smaller and the
 #: normalized rule.
 STEPS = (1.0, 0.5, 0.25, "normalized")
+#: The kernel's traces against the reference's, relative (see the first test).
+RTOL = 1e-8
 
 
 def _trial(case, trial=0, dtype=np.float64, steps=(1.0,)):
@@ -47,9 +49,11 @@ def test_kernel_traces_equal_plain_pgd(case, step):
         y = labels[p.model][: p.n]
         ref = pgd.pgd(X[: p.n], y, w, p.model, p.regularizer, 40, step=p.step, shrinks=shrinks, group_size=g)
         both = np.isfinite(ref) & np.isfinite(res.trace[j]) & (ref > 1e-6)
-        # atol: the relative error's own rounding, a few eps of ||w*|| = 1 (numpy's BLAS sums
-        # in another order than the loop)
-        np.testing.assert_allclose(res.trace[j][both], ref[both], rtol=1e-10, atol=4e-16, err_msg=str(p))
+        # numpy's BLAS sums in another order than the loop, and in an order that depends on
+        # the CPU's kernels; along a trajectory that does not contract the rounding grows (up
+        # to 5e-10 relative in 40 iterations on the machines measured): rtol 1e-8 leaves a
+        # margin of 20, far below what a change to the update moves (1e-3 and up).
+        np.testing.assert_allclose(res.trace[j][both], ref[both], rtol=RTOL, atol=4e-16, err_msg=str(p))
         assert np.isinf(ref).any() == bool(res.diverged[j])
 
 

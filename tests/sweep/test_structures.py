@@ -159,7 +159,8 @@ def test_an_adaptive_group_sweep_runs(tmp_path):
 
 @pytest.mark.parametrize("name", ["structures-group.nc", "structures-lowrank.nc"])
 def test_the_committed_structure_studies_have_not_drifted(name):
-    """Probes of the committed studies recomputed alone by the kernel, bit for bit."""
+    """Probes of the committed studies recomputed alone by the kernel: bit for bit where the
+    kernel is its own loops (group), to rounding where it calls LAPACK (low rank)."""
     path = Path(__file__).resolve().parents[2] / "data" / name
     with xr.open_dataset(path) as ds:
         ds = ds.load()
@@ -180,6 +181,17 @@ def test_the_committed_structure_studies_have_not_drifted(name):
         step = float(cell.step_size) if "step_size" in ds.dims else 1.0
         p = kernel.Problem(model, str(cell.regularizer.values), n, step)
         res = kernel.solve(X, w, {model: y}, [p], cfg.iterations, cfg.tolerance, group_size=cfg.block)
-        for var in ("rel_error", "iterations", "iterations_run", "stalled") + (("shrinks",) if "shrinks" in ds else ()):
-            assert float(cell[var]) == np.float64(getattr(res, var)[0]), (name, pick, var)
+        names = ("rel_error", "iterations", "iterations_run", "stalled") + (("shrinks",) if "shrinks" in ds else ())
+        if cfg.structure == "lowrank":
+            # The SVD is LAPACK's, whose kernels (and so its rounding) the CPU picks: bit for
+            # bit on the machine that wrote the file only. Elsewhere a converged trial ends the
+            # same to rounding; one that does not contract may wander anywhere, but not to w*.
+            converged = float(cell.rel_error) < cfg.tolerance
+            assert converged == (res.rel_error[0] < cfg.tolerance), (name, pick)
+            if converged:
+                assert float(cell.rel_error) == pytest.approx(res.rel_error[0], rel=1e-6), (name, pick)
+                assert int(cell.iterations) == res.iterations[0], (name, pick)
+        else:
+            for var in names:
+                assert float(cell[var]) == np.float64(getattr(res, var)[0]), (name, pick, var)
         checked += 1
