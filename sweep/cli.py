@@ -5,15 +5,14 @@ value), 1 on any other failure.
 """
 
 import argparse
-import ipaddress
 import os
 import socket
 import sys
 from pathlib import Path
 
 from . import MAX_SEED
-from .cluster_config import DASHBOARD, KINDS, MAX_WORKERS
-from .errors import InputError, OneLineParser, RunError, sigterm_raises, stopped
+from .cluster_config import CONNECT_TIMEOUT, DASHBOARD, KINDS, MAX_WORKERS
+from .errors import ClusterError, InputError, OneLineParser, RunError, sigterm_raises, stopped
 
 
 def _int_between(minimum, maximum=None):
@@ -56,38 +55,36 @@ def _out_path(text):
 
 
 def _dashboard(text):
-    """``HOST:PORT`` (or ``:PORT``, every interface; an IPv6 host in brackets) with a port in
-    0..65535 (0: any free port) and a host this machine has: checked here, before a lock, a
-    manifest or a kernel compilation, and by ``--dry-run`` too."""
+    """``HOST:PORT`` (or ``:PORT``, every interface) with a port in 0..65535 (0: any free
+    port) and a host this machine has: checked here, before a lock, a manifest or a kernel
+    compilation, and by ``--dry-run`` too. distributed reads the address by splitting it at
+    ``:`` and ``,``: an IPv6 host, or a list, cannot be given to it."""
     host, sep, port = text.rpartition(":")
-    if not sep:
+    if not sep or "," in text:
         raise argparse.ArgumentTypeError(f"must be HOST:PORT or :PORT, got {text!r}")
+    if ":" in host:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: the dashboard takes an IPv4 address or a host name (:PORT listens on every interface)"
+        )
     try:
         number = int(port)
     except ValueError:
         raise argparse.ArgumentTypeError(f"port must be an integer in 0..65535, got {port!r}") from None
     if not 0 <= number <= 65535:
         raise argparse.ArgumentTypeError(f"port must be in 0..65535, got {number}")
-    bare = host[1:-1] if host.startswith("[") and host.endswith("]") else host
-    if bare:
+    if host:
         try:
-            v6 = isinstance(ipaddress.ip_address(bare), ipaddress.IPv6Address)
-            family = socket.AF_INET6 if v6 else socket.AF_INET
-        except ValueError:
-            family = socket.AF_INET  # a host name: resolved by the bind below
-        try:
-            with socket.socket(family, socket.SOCK_STREAM) as probe:
-                probe.bind((bare, 0))  # a free port of that address: is the address this machine's?
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+                probe.bind((host, 0))  # a free port of that address: is the address this machine's?
         except OSError as exc:
-            why = f"host {bare!r} is not an address of this machine ({exc.strerror})"
+            why = f"host {host!r} is not an address of this machine ({exc.strerror})"
             raise argparse.ArgumentTypeError(why) from None
     return text
 
 
 def _open_to_network(address):
     """Whether a dashboard address listens on every interface."""
-    host = address.rpartition(":")[0].strip("[]")
-    return host in ("", "0.0.0.0", "::")
+    return address.rpartition(":")[0] in ("", "0.0.0.0")
 
 
 def build_parser():
@@ -114,6 +111,13 @@ def build_parser():
         default=DASHBOARD,
         help=f"HOST:PORT of the scheduler's dashboard (default {DASHBOARD}: this machine only; :PORT: every interface)",
     )
+    r.add_argument(
+        "--connect-timeout",
+        type=_int_between(1, 3600),
+        default=CONNECT_TIMEOUT,
+        metavar="SECONDS",
+        help=f"how long to wait for a scheduler given by address (default {CONNECT_TIMEOUT})",
+    )
 
     rs = sub.add_parser("resume", help="finish the sweep whose parts folder is given")
     rs.add_argument("parts", type=Path, help="PATH.nc.parts folder")
@@ -121,6 +125,7 @@ def build_parser():
     rs.add_argument("--workers", type=_positive_int("--workers", MAX_WORKERS))
     rs.add_argument("--no-progress", action="store_true")
     rs.add_argument("--dashboard", type=_dashboard, default=DASHBOARD)
+    rs.add_argument("--connect-timeout", type=_int_between(1, 3600), default=CONNECT_TIMEOUT, metavar="SECONDS")
 
     st = sub.add_parser("status", help="tasks done / total of a sweep's parts folder")
     st.add_argument("parts", type=Path)
@@ -157,6 +162,9 @@ def main(argv=None):
         return 2
     except RunError as exc:
         print(f"sweep: error: {exc}; finished tasks are kept, rerun to resume", file=sys.stderr)
+        return 1
+    except ClusterError as exc:
+        print(f"sweep: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt as exc:
         how, status = stopped(exc)

@@ -12,12 +12,13 @@ The ``[cluster]`` table it is built from is validated, with the rest of the conf
 
 import contextlib
 import logging
+import signal
 import urllib.parse
 import warnings
 from pathlib import Path
 
-from .cluster_config import DASHBOARD, JOBQUEUE, passthrough, walltime_minutes
-from .errors import InputError
+from .cluster_config import CONNECT_TIMEOUT, DASHBOARD, JOBQUEUE, passthrough, walltime_minutes
+from .errors import ClusterError, InputError
 
 # Dask's housekeeping, turned down for the sweep's clusters (local and SLURM): on a small
 # machine the defaults burn a noticeable share of the cores the workers need
@@ -230,15 +231,81 @@ def jobqueue_cluster(kind, table, workers=None, dashboard_address=DASHBOARD, tls
     return _built(kind, lambda: cluster_class(kind)(**kwargs)), bounds
 
 
+def check_reachable(address, timeout=CONNECT_TIMEOUT):
+    """Raise :class:`~sweep.errors.ClusterError` unless a Dask scheduler answers at
+    ``address`` within ``timeout`` seconds.
+
+    One connection with distributed's handshake, opened and closed: decided before the run
+    takes its parts folder's lock or writes its manifest. Without it an address with
+    nothing behind it (or something that is not a scheduler) fails inside distributed,
+    after its timeout, in a traceback."""
+    import asyncio
+
+    from distributed import Security
+    from distributed.comm import connect
+
+    async def probe():
+        comm = await connect(address, timeout=timeout, **Security().get_connection_args("client"))
+        await comm.close()
+
+    try:
+        asyncio.run(probe())
+    except OSError as exc:  # refused, timed out, no such host (distributed retries until the timeout)
+        why = str(exc).splitlines()[0][:200] or type(exc).__name__
+        raise ClusterError(f"no Dask scheduler answered at {address} within {timeout:g} s: {why}") from None
+    except (MemoryError, ValueError, TypeError, KeyError) as exc:  # a handshake read from bytes that are not Dask's
+        why = f"what answered does not speak Dask's protocol ({type(exc).__name__})"
+        if "TLS" in str(exc):
+            why = "a tls:// address needs the client's certificates in Dask's config (distributed.comm.tls)"
+        raise ClusterError(f"no Dask scheduler answered at {address}: {why}") from None
+
+
+def dashboard_link(client):
+    """Where the dashboard really listens, as a link: distributed's own link names a
+    loopback or the machine's name even when the server listens on every interface. The
+    addresses are read from the scheduler's HTTP server where it runs in this process (a
+    local or batch cluster); a remote scheduler's is its own link."""
+    server = getattr(getattr(getattr(client, "cluster", None), "scheduler", None), "http_server", None)
+    bound = sorted({s.getsockname()[:2] for s in getattr(server, "_sockets", {}).values()})
+    if not bound:
+        return client.dashboard_link
+    links = [f"http://{f'[{host}]' if ':' in host else host}:{port}/status" for host, port in bound]
+    every = any(host in ("0.0.0.0", "::") for host, _ in bound)
+    return " and ".join(links) + (" (every interface)" if every else "")
+
+
+#: What a terminal's Ctrl-C and ``timeout`` or ``scancel`` send to the whole process group.
+STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
+
+
 @contextlib.contextmanager
 def _own_words(dashboard_address, log, make, **kwargs):
     """``make(dashboard_address=..., **kwargs)`` as a context manager, with distributed's
     warning about a busy dashboard port (four lines, with a source path) said in one line
-    of ours instead."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        cluster = make(dashboard_address=dashboard_address, **kwargs)
+    of ours instead.
+
+    The cluster is made with Ctrl-C and SIGTERM blocked in this thread. Its event-loop
+    thread, started meanwhile, inherits the mask, and so does every worker process that
+    thread spawns, now or after a worker dies (a blocked mask survives fork and exec): a
+    signal sent to the whole process group reaches only this process, which then closes
+    the cluster and its workers, instead of each worker dying in its own traceback. A
+    signal that lands during the start waits until the cluster can be closed."""
+    if kwargs.get("processes"):
+        # multiprocessing's resource tracker, started with the first worker process,
+        # unblocks both signals in the thread that starts it: started first, it is not again.
+        from multiprocessing import resource_tracker
+
+        resource_tracker.ensure_running()
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            cluster = make(dashboard_address=dashboard_address, **kwargs)
+    except BaseException:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+        raise
     with cluster:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)  # a held signal lands here, where the cluster closes
         for w in caught:
             if "already in use" in str(w.message):
                 asked, got = dashboard_address.rpartition(":")[2], urllib.parse.urlparse(cluster.dashboard_link).port
@@ -269,7 +336,16 @@ def _quiet_when_stopped(client):
 
 
 @contextlib.contextmanager
-def connect(kind, workers, table, dashboard_address=DASHBOARD, tls_dir=None, log=None, in_process=False):
+def connect(
+    kind,
+    workers,
+    table,
+    dashboard_address=DASHBOARD,
+    tls_dir=None,
+    log=None,
+    in_process=False,
+    connect_timeout=CONNECT_TIMEOUT,
+):
     """A ``distributed.Client`` on the cluster named by ``kind``.
 
     Parameters
@@ -296,6 +372,8 @@ def connect(kind, workers, table, dashboard_address=DASHBOARD, tls_dir=None, log
         processes. Starting processes costs seconds (each imports numpy, numba and
         distributed), more than a small sweep's work; the compiled loop releases the GIL,
         so threads run it in parallel.
+    connect_timeout : float
+        Seconds to wait for a scheduler given by address.
     """
     import dask
     from distributed import Client, LocalCluster
@@ -337,5 +415,5 @@ def connect(kind, workers, table, dashboard_address=DASHBOARD, tls_dir=None, log
                     cluster.adapt(**bounds)
                     yield client
         else:
-            with Client(kind) as client:
+            with Client(kind, timeout=connect_timeout) as client:
                 yield client

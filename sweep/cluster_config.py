@@ -65,6 +65,8 @@ _STRING_LISTS = ("job_extra_directives", "job_script_prologue", "worker_extra_ar
 #: The dashboard's default address: this machine only. ``--dashboard :PORT`` exposes it on
 #: every interface, deliberately; an SSH tunnel reaches it from a laptop.
 DASHBOARD = "127.0.0.1:8787"
+#: Seconds to wait for a scheduler given by address (distributed's own connect timeout).
+CONNECT_TIMEOUT = 30
 # More worker processes or batch jobs than a scheduler serves well (distributed's own
 # guidance is thousands of workers at most); a larger number is a typo, refused in one line.
 MAX_WORKERS = 10_000

@@ -2,8 +2,9 @@
 
 The CLIs print an :class:`InputError` as one line naming the field and the value and exit
 with status 2; a :class:`RunError` (a task that kept raising, an output that cannot be
-written) as one line with status 1; :class:`OneLineParser` makes argparse's own errors the
-same one line as an :class:`InputError`.
+written) and a :class:`ClusterError` (a scheduler that cannot be reached) as one line with
+status 1; :class:`OneLineParser` makes argparse's own errors the same one line as an
+:class:`InputError`.
 """
 
 import argparse
@@ -32,6 +33,11 @@ class InputError(ValueError):
 class RunError(RuntimeError):
     """A sweep that cannot finish: a task raised on every retry, or a file cannot be
     written. Finished parts are kept; the message says what failed."""
+
+
+class ClusterError(RuntimeError):
+    """A cluster that cannot be reached: said before the parts folder is touched, so
+    nothing was run and nothing written."""
 
 
 class OneLineParser(argparse.ArgumentParser):

@@ -36,6 +36,7 @@ def run(
     dry_run=False,
     log=None,
     in_process=None,
+    connect_timeout=cluster.CONNECT_TIMEOUT,
 ):
     """Run (or resume) the sweep of ``config`` and write its dataset to ``out``.
 
@@ -57,6 +58,9 @@ def run(
         For a local cluster: tasks on threads of this process (True) or on worker
         processes (False); default: threads when the work is estimated below
         :data:`IN_PROCESS_SECONDS`. The numbers are the same either way.
+    connect_timeout : float
+        Seconds to wait for a scheduler given by address; one that does not answer is a
+        :class:`~sweep.errors.ClusterError` before the parts folder is touched.
 
     Returns
     -------
@@ -87,8 +91,17 @@ def run(
             print(script)
             log(f"adaptive scaling between {bounds['minimum_jobs']} and {bounds['maximum_jobs']} jobs")
         return Summary(0, 0, out)
+    if kind not in cluster_config.KINDS:  # an address: is anyone there, before the lock and the manifest?
+        cluster.check_reachable(kind, connect_timeout)
     connect = functools.partial(
-        cluster.connect, kind, workers, config.cluster, dashboard_address, parts.path.resolve(), log
+        cluster.connect,
+        kind,
+        workers,
+        config.cluster,
+        dashboard_address,
+        parts.path.resolve(),
+        log,
+        connect_timeout=connect_timeout,
     )
     with parts.lock():
         with _writing(parts.path):
@@ -133,7 +146,7 @@ class _Session:
             self.client = self.stack.enter_context(self.connect(in_process=in_process))
             where = "threads of this process (a small sweep)" if in_process and self.kind == "local" else ""
             self.log(
-                f"scheduler: {self.client.scheduler.address}; dashboard: {self.client.dashboard_link}"
+                f"scheduler: {self.client.scheduler.address}; dashboard: {cluster.dashboard_link(self.client)}"
                 + (f"; on {where}" if where else "")
             )
         fanout.compute(self.client, self.plan, todo, _write_part(self.parts), progress=self.progress, desc=desc)
@@ -214,6 +227,7 @@ def cli_run(args, cfg):
         progress=not args.no_progress,
         dashboard_address=args.dashboard,
         dry_run=args.dry_run,
+        connect_timeout=args.connect_timeout,
     )
     return 0
 
@@ -241,6 +255,7 @@ def cli_resume(args):
         m["batch_size"],
         progress=not args.no_progress,
         dashboard_address=args.dashboard,
+        connect_timeout=args.connect_timeout,
     )
     return 0
 

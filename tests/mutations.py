@@ -358,6 +358,30 @@ MUTATIONS = (
         "    return config",
         ("tests/sweep/test_config.py::test_a_plan_past_the_dataset_budget_is_refused_with_its_size",),
     ),
+    Mutation(
+        "workers-see-sigint",
+        "the local cluster started with Ctrl-C open: a terminal's Ctrl-C reaches every worker, each in a traceback",
+        "sweep/cluster.py",
+        "    held = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)",
+        "    held = signal.pthread_sigmask(signal.SIG_BLOCK, ())",
+        ("tests/sweep/test_cli.py::test_a_signal_to_the_whole_process_group_is_one_line",),
+    ),
+    Mutation(
+        "scheduler-unchecked",
+        "a scheduler address taken on trust: the lock and the manifest written, then distributed's traceback",
+        "sweep/runner.py",
+        "        cluster.check_reachable(kind, connect_timeout)",
+        "        pass",
+        ("tests/sweep/test_cli.py::test_an_unreachable_scheduler_is_one_line_before_the_lock",),
+    ),
+    Mutation(
+        "resource-tracker-unblocks",
+        "the worker processes' signal mask opened again by multiprocessing's resource tracker",
+        "sweep/cluster.py",
+        "        resource_tracker.ensure_running()",
+        "        pass",
+        ("tests/sweep/test_cli.py::test_a_signal_to_the_whole_process_group_is_one_line",),
+    ),
 )
 
 

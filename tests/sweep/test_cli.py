@@ -1,5 +1,6 @@
 """The ``sweep`` command as users run it: a real subprocess, exit codes, files."""
 
+import os
 import re
 import signal
 import subprocess
@@ -143,6 +144,9 @@ def test_an_output_that_cannot_be_written_is_refused_before_any_work(tmp_path):
         (["--dashboard", "127.0.0.1:99999"], "--dashboard"),
         (["--dashboard", ":-1"], "--dashboard"),
         (["--dashboard", "1.2.3.4:8787"], "--dashboard"),
+        (["--dashboard", "[::]:18789"], "--dashboard"),  # distributed splits at ':' and cannot take IPv6
+        (["--dashboard", ":8787,:8788"], "--dashboard"),
+        (["--connect-timeout", "3601"], "--connect-timeout"),
         (["--workers", "100001"], "--workers"),
         (["--batch-size", "0"], "--batch-size"),
     ],
@@ -164,6 +168,21 @@ def test_a_dashboard_on_every_interface_is_said_once(tmp_path):
     assert [line for line in res.stderr.splitlines() if "open to the network" in line] == [
         "sweep: warning: --dashboard 0.0.0.0:0 listens on every interface: the dashboard is open to the network"
     ]
+
+
+def test_the_log_names_the_address_the_dashboard_really_bound(tmp_path):
+    """distributed's link says 127.0.0.1 for a dashboard on every interface."""
+    cfg = tmp_path / "small.toml"
+    cfg.write_text(SMALL)
+    res = subprocess.run(
+        [sys.executable, "-m", "sweep", "run", str(cfg), "--out", str(tmp_path / "s.nc"), "--no-progress"]
+        + ["--workers", "1", "--dashboard", ":0"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert res.returncode == 0, res.stderr
+    assert re.search(r"; dashboard: http://0\.0\.0\.0:\d+/status \(every interface\)", res.stderr), res.stderr
 
 
 def test_a_config_that_is_not_utf8_or_not_toml_is_one_line_naming_the_file(tmp_path):
@@ -360,3 +379,104 @@ def test_every_n0_method_runs_end_to_end(tmp_path, method):
         np.testing.assert_array_equal(ds.n0, ds[column])
         assert (ds.n == np.maximum(1, np.ceil(ds.ratio * ds.n0))).all()
         assert ds.success.notnull().all()
+
+
+def _worker_started(proc):
+    import psutil
+
+    try:
+        return any("spawn_main" in " ".join(c.cmdline()) for c in psutil.Process(proc.pid).children(recursive=True))
+    except psutil.Error:
+        return False
+
+
+def _when(moment, proc, parts):
+    """Wait for a moment of a run: its cluster starting (a worker process exists, no part
+    written yet), its tasks running (a part written), or its last part written (the
+    dataset being assembled and written, or just written)."""
+    t0 = time.time()
+    while time.time() - t0 < 120 and proc.poll() is None:
+        done = len(store.Parts(parts).done()) if (parts / "manifest.json").exists() else 0
+        if (moment == "start-up" and _worker_started(proc) and done == 0) or (
+            moment == "running" and done >= 1 or moment == "writing" and done == SLOW_TASKS
+        ):
+            return
+        time.sleep(0.01)
+    pytest.fail(f"the run ended or never reached {moment}: {proc.communicate()}")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+@pytest.mark.parametrize("moment", ["start-up", "running", "writing"])
+def test_a_signal_to_the_whole_process_group_is_one_line(tmp_path, moment, sig):
+    """What a terminal's Ctrl-C does (SIGINT to every process of the foreground group) and
+    what `timeout` and `scancel` do with SIGTERM: the workers do not hear it, the client
+    closes them, and the user reads the run's own lines and one line more; no traceback,
+    no worker left. A signal after the last part may find the run done (exit 0) or dying
+    on its way out (killed by the signal): quiet either way."""
+    import psutil
+
+    cfg = tmp_path / "slow.toml"
+    cfg.write_text(SLOW)
+    out = tmp_path / "slow.nc"
+    parts = store.parts_path(out)
+    proc = sweep_cli(cfg, "--out", out, "--workers", 2, "--batch-size", 2, start_new_session=True)
+    _when(moment, proc, parts)
+    children = psutil.Process(proc.pid).children(recursive=True)
+    os.killpg(proc.pid, sig)
+    _, err = proc.communicate(timeout=120)
+    lines = err.strip().splitlines()
+    ours = ("slow: ", "scheduler: ", "wrote ", "sweep: ")
+    assert all(line.startswith(ours) for line in lines), err
+    status = 130 if sig == signal.SIGINT else 143
+    if proc.returncode == status:
+        word = "interrupted" if sig == signal.SIGINT else "terminated"
+        assert lines[-1].startswith(f"sweep: {word}: ") and lines[-1].endswith("to finish"), err
+        assert not out.exists()
+    else:
+        assert moment == "writing" and proc.returncode in (0, -sig), (proc.returncode, err)
+    psutil.wait_procs(children, timeout=20)
+    assert not [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
+
+
+def test_an_unreachable_scheduler_is_one_line_before_the_lock(tmp_path):
+    """Nothing listening, and something listening that is not Dask: one line naming the
+    address and the wait, exit 1, and no parts folder (no lock, no manifest)."""
+    import socket
+    import threading
+
+    cfg = tmp_path / "small.toml"
+    cfg.write_text(SMALL)
+    out = tmp_path / "s.nc"
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        nobody = closed.getsockname()[1]  # bound, never listening: connections are refused
+        res = sweep("run", cfg, "--out", out, "--cluster", f"tcp://127.0.0.1:{nobody}", "--connect-timeout", 1)
+    assert res.returncode == 1, res.stderr
+    assert res.stderr.strip().splitlines() == [
+        f"sweep: error: no Dask scheduler answered at tcp://127.0.0.1:{nobody} within 1 s: "
+        f"Timed out trying to connect to tcp://127.0.0.1:{nobody} after 1 s"
+    ]
+    with socket.socket() as stranger:
+        stranger.bind(("127.0.0.1", 0))
+        stranger.listen()
+        port = stranger.getsockname()[1]
+
+        def babble():
+            conn, _ = stranger.accept()
+            with conn:
+                conn.sendall(b"HTTP/1.1 200 OK\r\n\r\n" * 4)
+                time.sleep(2)
+
+        threading.Thread(target=babble, daemon=True).start()
+        res = sweep("run", cfg, "--out", out, "--cluster", f"tcp://127.0.0.1:{port}", "--connect-timeout", 5)
+    assert res.returncode == 1, res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(
+        f"sweep: error: no Dask scheduler answered at tcp://127.0.0.1:{port}"
+    )
+    assert not store.parts_path(out).exists() and not out.exists()
+
+
+def test_the_connect_timeout_is_bounded():
+    res = sweep("run", "x.toml", "--connect-timeout", 0)
+    assert res.returncode == 2 and "--connect-timeout" in res.stderr and "at least 1" in res.stderr
