@@ -5,6 +5,7 @@ Exit status 0 on success, 2 on bad input (one line naming the field and the valu
 """
 
 import sys
+import time
 from pathlib import Path
 
 from sweep.errors import InputError, OneLineParser, sigterm_raises, stopped
@@ -31,20 +32,23 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from . import io, plots, report
-
+    started = time.time()
     try:
         with sigterm_raises():
+            import matplotlib  # seconds of imports: a Ctrl-C here is the same one line
+
+            matplotlib.use("Agg")
+            from . import io, plots, report
+
             paths = _draw(args, io, plots, report)
     except InputError as exc:
         print(f"analysis: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as exc:  # each figure is written whole (or not at all) before the next
         how, status = stopped(exc)
-        print(f"analysis: {how}; {args.out} holds the files written so far; rerun to finish", file=sys.stderr)
+        written = [p for p in args.out.glob("*") if p.stat().st_mtime >= started] if args.out.is_dir() else []
+        kept = f"{args.out} holds the {len(written)} files written so far" if written else "nothing written yet"
+        print(f"analysis: {how}; {kept}; rerun to finish", file=sys.stderr)
         return status
     for path in paths:
         print(path)

@@ -335,6 +335,25 @@ def _quiet_when_stopped(client):
         raise
 
 
+def _local(workers, table, in_process):
+    """The arguments of a ``LocalCluster``: one worker process per core (or ``workers``), or
+    one worker of as many threads in this process."""
+    import os
+
+    n = workers or table.get("workers") or os.cpu_count() or 1
+    if in_process:
+        return dict(
+            n_workers=1,
+            threads_per_worker=n,
+            processes=False,
+            protocol="tcp",  # inproc would show the machine's address in the dashboard link
+            host="127.0.0.1",
+            worker_dashboard_address="127.0.0.1:0",  # default: every interface
+        )
+    # preload: each worker process imports the engine as it starts, not on its first task
+    return dict(n_workers=n, threads_per_worker=1, processes=True, preload=["sweep.fanout"])
+
+
 @contextlib.contextmanager
 def connect(
     kind,
@@ -384,21 +403,8 @@ def connect(
     # exports (worker_exports); an existing cluster's workers keep their own.
     with dask.config.set({"distributed.scheduler.allowed-failures": 20, **QUIET}):
         if kind == "local":
-            import os
-
-            n = workers or table.get("workers") or os.cpu_count() or 1
-            threads = dict(
-                n_workers=1,
-                threads_per_worker=n,
-                processes=False,
-                protocol="tcp",  # inproc would show the machine's address in the dashboard link
-                host="127.0.0.1",
-                worker_dashboard_address="127.0.0.1:0",  # default: every interface
-            )
-            # preload: each worker process imports the engine as it starts, not on its first task
-            procs = dict(n_workers=n, threads_per_worker=1, processes=True, preload=["sweep.fanout"])
             with (
-                _own_words(dashboard_address, log, LocalCluster, **(threads if in_process else procs)) as cluster,
+                _own_words(dashboard_address, log, LocalCluster, **_local(workers, table, in_process)) as cluster,
                 Client(cluster) as client,
                 _quiet_when_stopped(client),
             ):

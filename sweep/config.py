@@ -54,9 +54,17 @@ def _spec(check, doc, default=dataclasses.MISSING, table=None):
     return dataclasses.field(default=default, metadata=meta)
 
 
+#: A name is printed in every log line and written in the dataset's title: printable text.
+MAX_NAME = 200
+
+
 def _name(name, value):
     if not isinstance(value, str) or not value.strip():
         raise InputError(name, value, "must be a non-empty string")
+    if not value.isprintable():  # a NUL, an escape sequence a terminal would act on, a line break
+        raise InputError(name, value, "must be printable text (no control characters)")
+    if len(value) > MAX_NAME:
+        raise InputError(name, value[:40] + "...", f"must be at most {MAX_NAME} characters, got {len(value)}")
     return value
 
 

@@ -82,32 +82,19 @@ def run(
     plan = engine.Plan.from_config(config, sizes)
     parts = store.Parts(store.parts_path(out))
     if dry_run:
-        bs = batch_size or engine.default_batch_size(config, sizes)
-        log(f"{config.name}: {_plan_words(config, sizes, bs)} on {kind}; would write {out}")
-        if kind in cluster_config.JOBQUEUE:
-            _, bounds = cluster.jobqueue_kwargs(config.cluster, workers, kind=kind)
-            if not cluster.tls_enabled(config.cluster):
-                log(cluster.NO_TLS_WARNING)
+        _print_plan(config, sizes, batch_size or engine.default_batch_size(config, sizes), kind, workers, out, log)
+        if script:
             print(script)
-            log(f"adaptive scaling between {bounds['minimum_jobs']} and {bounds['maximum_jobs']} jobs")
         return Summary(0, 0, out)
     if kind not in cluster_config.KINDS:  # an address: is anyone there, before the lock and the manifest?
         cluster.check_reachable(kind, connect_timeout)
-    connect = functools.partial(
-        cluster.connect,
-        kind,
-        workers,
-        config.cluster,
-        dashboard_address,
-        parts.path.resolve(),
-        log,
-        connect_timeout=connect_timeout,
-    )
+    where = (kind, workers, config.cluster, dashboard_address, parts.path.resolve(), log)
+    connect = functools.partial(cluster.connect, *where, connect_timeout=connect_timeout)
     with parts.lock():
         with _writing(parts.path):
             bs = parts.open(config, batch_size, engine.default_batch_size(config, sizes), out, sizes)
         done, damaged = parts.check()
-        parts.set_aside(damaged, log)
+        parts.set_aside(damaged, log, _all_task_names(config, bs))
         with contextlib.ExitStack() as stack:
             session = _Session(config, plan, kind, connect, stack, progress, log, in_process, parts)
             if config.layout == "ratio":
@@ -118,6 +105,16 @@ def run(
             store.write_dataset(ds, out)
         log(f"wrote {out}")
         return Summary(total, session.computed, out)
+
+
+def _print_plan(config, sizes, bs, kind, workers, out, log):
+    """What a dry run says: the plan, and for a batch scheduler its scaling bounds."""
+    log(f"{config.name}: {_plan_words(config, sizes, bs)} on {kind}; would write {out}")
+    if kind in cluster_config.JOBQUEUE:
+        _, bounds = cluster.jobqueue_kwargs(config.cluster, workers, kind=kind)
+        if not cluster.tls_enabled(config.cluster):
+            log(cluster.NO_TLS_WARNING)
+        log(f"adaptive scaling between {bounds['minimum_jobs']} and {bounds['maximum_jobs']} jobs")
 
 
 def _plan_words(config, sizes, bs):
@@ -247,6 +244,7 @@ def cli_resume(args):
         if parts.path.name.endswith(".parts")
         else Path(m["out"])
     )
+    _remove_stale_writes(out, lambda msg: print(msg, file=sys.stderr))
     run(
         cfg,
         out,
@@ -260,12 +258,18 @@ def cli_resume(args):
     return 0
 
 
+def _all_task_names(cfg, batch_size):
+    """Every task name of a grid sweep; ``None`` for the probe layout, whose later rounds'
+    tasks depend on the results."""
+    return {t.name for t in engine.make_tasks(cfg, batch_size)} if cfg.layout == "ratio" else None
+
+
 def _tasks_done(parts, m, cfg, good):
     """``(done, total, progress)``: the intact parts among the sweep's tasks (an adaptive
     sweep's: those of the rounds placed so far, with its :class:`~sweep.adaptive.Progress`;
     a grid's: every task, and no progress)."""
     if cfg.layout == "ratio":
-        names = {t.name for t in engine.make_tasks(cfg, m["batch_size"])}
+        names = _all_task_names(cfg, m["batch_size"])
         return len(good & names), len(names), None
     progress = store.probe_progress(parts, cfg, m, good)[1]
     names = {t.name for t in progress.tasks}
@@ -286,8 +290,9 @@ def kept(path):
 def cli_status(args):
     parts, m, cfg = _open_parts(args.parts)
     good, damaged = parts.check()
+    tasks = _all_task_names(cfg, m["batch_size"])
     for name, why in sorted(damaged.items()):  # status only looks; a run or resume sets them aside
-        print(f"sweep: {parts.path / name} is damaged ({why}); not counted, to be recomputed", file=sys.stderr)
+        print(f"sweep: {parts.path / name} {store.describe(name, why, tasks)}; not counted", file=sys.stderr)
     done, total, progress = _tasks_done(parts, m, cfg, good)
     if progress is None:
         print(f"{cfg.name}: {done} / {total} tasks done ({100 * done / total:.0f}%); output {m['out']}")

@@ -42,6 +42,16 @@ def parts_path(out):
     return Path(str(out) + ".parts")
 
 
+def describe(name, why, tasks=None):
+    """What a part that failed its check is, in words: a damaged part of the sweep, or a
+    file that no task of the sweep writes (``tasks``: every task name, where known)."""
+    if tasks is None:
+        return f"is damaged ({why}); its task, if the sweep has it, is computed again"
+    if name[: -len(".npz")] not in tasks:
+        return f"is not a part of this sweep ({why}); ignored"
+    return f"is damaged ({why}); to be recomputed"
+
+
 class Parts:
     """The parts folder of one sweep."""
 
@@ -175,12 +185,14 @@ class Parts:
         """Names of the tasks whose part is intact (:meth:`check`)."""
         return self.check()[0]
 
-    def set_aside(self, bad, log):
+    def set_aside(self, bad, log, tasks=None):
         """Rename each damaged part ``NAME.npz`` to ``NAME.npz.corrupt`` (kept for a look,
-        never read again), saying so in one line each."""
+        never read again), saying so in one line each: ``tasks``, the names of the sweep's
+        tasks where the layout knows them all, tells a damaged part of the sweep (to be
+        recomputed) from a file that is not one of its tasks."""
         for name, why in sorted(bad.items()):
             os.replace(self.path / name, self.path / f"{name}.corrupt")
-            log(f"sweep: {self.path / name} is damaged ({why}); set aside as {name}.corrupt, to be recomputed")
+            log(f"sweep: {self.path / name} {describe(name, why, tasks)}; set aside as {name}.corrupt")
 
     def write(self, task, arrays):
         name = f"{task.name}.npz"

@@ -125,12 +125,18 @@ def test_bad_config_exits_2_naming_the_field(tmp_path, capsys, case):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.toml"]  # no out dir, no parts
 
 
+UNPRINTABLE = "must be printable text (no control characters)"
+
+
 @pytest.mark.parametrize(
     "old,new,line",
     [
         ("s = [2, 4]", "s = [2, 2]", "grid.s = [2, 2]: has repeated values"),
         ("tolerance = 1e-4", "tolerance = true", "tolerance = True: must be a finite number"),
         ("trials = 6", "trials = -3", "trials = -3: must be at least 1"),
+        # a terminal's escape sequence and a NUL, shown escaped, never acted on
+        ('name = "small"', 'name = "\\u001b[31mred"', "name = '\\x1b[31mred': " + UNPRINTABLE),
+        ('name = "small"', 'name = "a\\u0000b"', "name = 'a\\x00b': " + UNPRINTABLE),
     ],
 )
 def test_the_validators_line_is_field_value_problem(tmp_path, capsys, old, new, line):

@@ -41,7 +41,7 @@ ADAPTIVE = {**BASE, "mode": "adaptive", "adaptive": {"first_trials": 1, "round_t
 #: Where each key lives: every config field, and the cluster table's own keys.
 PLACES = [(f.metadata["table"], f.name) for f in config.FIELDS] + [("cluster", k) for k in cluster_config.OWN]
 
-EXTREME_INTS = st.sampled_from([0, -1, 1, 2, 2**31 - 1, 2**31, 2**53 + 1, 2**63 - 1, 2**63, 10**12, -(2**63)])
+EXTREME_INTS = st.sampled_from([0, -1, 1, 2, 2**31 - 1, 2**31, 2**53 + 1, 2**63 - 1, 2**63, 2**64, 10**12, -(2**63)])
 EXTREME_FLOATS = st.sampled_from(
     [0.0, -0.0, 1e-300, 5e-324, 0.5, 1.0, 4.0, 4.000001, 1e308, -1e308, math.inf, -math.inf, math.nan]
 )
@@ -128,24 +128,30 @@ def _at_most(seconds):
         signal.signal(signal.SIGALRM, old)
 
 
-def _dry_run(text):
+def _dry_run(text, flags=None):
+    """``sweep run --dry-run`` of the config ``text`` in a fresh folder, with ``flags``
+    (default: an output in a folder yet to be made); ``{tmp}`` in a flag is that folder."""
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "fuzz.toml"
         path.write_text(text)
+        flags = ["--out", str(Path(tmp) / "out" / "fuzz.nc")] if flags is None else flags
         err = io.StringIO()
         with _at_most(SECONDS), contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
-            status = cli.main(["run", str(path), "--dry-run", "--out", str(Path(tmp) / "out" / "fuzz.nc")])
+            try:
+                status = cli.main(["run", str(path), "--dry-run", *(f.replace("{tmp}", tmp) for f in flags)])
+            except SystemExit as exc:  # argparse's way out, with our one line (OneLineParser)
+                status = exc.code
         left = sorted(p.name for p in Path(tmp).iterdir())
     return status, err.getvalue(), left
 
 
-def _holds(text):
-    status, err, left = _dry_run(text)
+def _holds(text, flags=None):
+    status, err, left = _dry_run(text, flags)
     assert status in (0, 2), (status, err)
     assert "Traceback" not in err, err
     if status == 2:
-        lines = err.strip().splitlines()
-        assert len(lines) == 1 and lines[0].startswith("sweep: error: "), err
+        lines = [line for line in err.strip().splitlines() if not line.startswith("sweep: warning: ")]
+        assert len(lines) == 1 and lines[0].startswith(("sweep: error: ", "sweep run: error: ")), err
     assert left == ["fuzz.toml"], left  # nothing written, not even an empty folder
 
 
@@ -175,3 +181,52 @@ def test_the_extremes_found_so_far(edit):
 @given(raw=configs())
 def test_any_config_exits_0_or_2_with_one_line_and_writes_nothing(raw):
     _holds(toml(raw))
+
+
+#: Values of each flag a user can pass to ``sweep run``: the sane, the edges and the absurd
+#: (``{tmp}`` is the run's folder, which holds the config ``fuzz.toml``).
+FLAG_VALUES = {
+    "--out": st.sampled_from(
+        [
+            "{tmp}/a.nc",
+            "{tmp}/new/deeper/a.nc",
+            "{tmp}",
+            "{tmp}/",
+            "{tmp}/a.txt",
+            "{tmp}/fuzz.toml/a.nc",
+            "{tmp}/fuzz.toml",
+            "",
+            ".nc",
+            "{tmp}/\u00e9.nc",
+            "{tmp}/" + "a" * 300 + ".nc",
+            "/proc/a.nc",
+        ]
+    ),
+    "--dashboard": st.sampled_from(
+        ["127.0.0.1:0", ":0", "0.0.0.0:0", "garbage", ":", "127.0.0.1:65536", ":-1", "[::]:0", "1.2.3.4:1", ":1,:2"]
+    ),
+    "--cluster": st.sampled_from(["local", "slurm", "tcp://127.0.0.1:1", "tcp://", "http://x:1", "", "LOCAL"]),
+    "--workers": st.one_of(EXTREME_INTS.map(str), STRINGS),
+    "--batch-size": st.one_of(EXTREME_INTS.map(str), STRINGS),
+    "--connect-timeout": st.one_of(EXTREME_INTS.map(str), st.sampled_from(["1.5", "inf", "nan", ""])),
+}
+
+
+@settings(
+    max_examples=int(os.environ.get("FUZZ_EXAMPLES", 80)),
+    derandomize=not os.environ.get("FUZZ_RANDOM"),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+@given(
+    flags=st.dictionaries(st.sampled_from(sorted(FLAG_VALUES)), st.none(), min_size=1).flatmap(
+        lambda keys: st.fixed_dictionaries({k: FLAG_VALUES[k] for k in keys})
+    )
+)
+def test_any_flags_exit_0_or_2_with_one_line_and_write_nothing(flags):
+    """The flags' contract is the config's: a dry run with any of them exits 0, or 2 with
+    one line (an every-interface dashboard adds its warning line); nothing is written."""
+    argv = [x for k, v in flags.items() for x in (k, v) if "\x00" not in v]
+    if "--out" not in flags:
+        argv += ["--out", "{tmp}/fuzz.nc"]
+    _holds(toml(BASE), argv)

@@ -45,17 +45,25 @@ def test_damaged_parts_are_set_aside_and_recomputed(tmp_path, small_reference):
     a.write_bytes(data_b)
     b.write_bytes(data_a)
 
+    junk = parts / names[0].replace("-s2-", "-s9-")  # named like a part, no task of this sweep
+    assert junk.name not in names
+    junk.write_bytes(b"left by a hand")
+
     status = _sweep("status", parts)
     assert status.returncode == 0 and "4 / 8 tasks" in status.stdout
-    assert sorted(line.split()[1] for line in status.stderr.splitlines()) == [str(parts / n) for n in names[:4]]
-    assert len(list(parts.glob("*.npz"))) == 8  # status only looks
+    said = {line.split()[1]: line for line in status.stderr.splitlines()}
+    assert sorted(said) == sorted([str(parts / n) for n in names[:4]] + [str(junk)])
+    assert said[str(junk)].endswith("is not a part of this sweep (not recorded in parts.sha256); ignored; not counted")
+    assert said[str(truncated)].endswith("to be recomputed; not counted")
+    assert len(list(parts.glob("*.npz"))) == 9  # status only looks
 
     res = _resume(parts)
     assert res.returncode == 0, res.stderr
     assert "4 already done, 4 to run" in res.stderr
     aside = [line for line in res.stderr.splitlines() if "set aside" in line]
-    assert len(aside) == 4 and "checksum" in aside[0]
-    assert sorted(p.name for p in parts.glob("*.corrupt")) == sorted(f"{n}.corrupt" for n in names[:4])
+    assert len(aside) == 5 and "checksum" in aside[0]
+    assert sum("not a part of this sweep" in line for line in aside) == 1
+    assert sorted(p.name for p in parts.glob("*.corrupt")) == sorted(f"{n}.corrupt" for n in names[:4] + [junk.name])
     with xr.open_dataset(out) as ds:
         assert_same_numbers(ds.load(), small_reference)
     assert "8 / 8 tasks" in _sweep("status", parts).stdout
