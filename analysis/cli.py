@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+from sweep import __version__
 from sweep.errors import InputError, OneLineParser, sigterm_raises, stopped
 
 from .report import FORMATS
@@ -15,6 +16,7 @@ from .report import FORMATS
 
 def build_parser():
     p = OneLineParser(prog="analysis", description="Phase-transition figures and reports from relu-phase datasets.")
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     for name, help_ in (
         ("heatmap", "phase-transition heatmaps with the n0 lines"),

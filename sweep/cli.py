@@ -10,7 +10,7 @@ import socket
 import sys
 from pathlib import Path
 
-from . import MAX_SEED
+from . import MAX_SEED, __version__
 from .cluster_config import CONNECT_TIMEOUT, DASHBOARD, KINDS, MAX_WORKERS
 from .errors import ClusterError, InputError, OneLineParser, RunError, sigterm_raises, stopped
 
@@ -89,6 +89,7 @@ def _open_to_network(address):
 
 def build_parser():
     p = OneLineParser(prog="sweep", description="Phase-transition sweeps of PGD for learning ReLUs.")
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
 
     r = sub.add_parser("run", help="run (or resume) a sweep from a TOML config")
@@ -97,7 +98,7 @@ def build_parser():
     r.add_argument(
         "--workers",
         type=_positive_int("--workers", MAX_WORKERS),
-        help="worker processes (local) or batch jobs (slurm, pbs, sge, lsf, htcondor, oar)",
+        help=f"worker processes (local) or batch jobs ({', '.join(KINDS[1:])})",
     )
     r.add_argument("--out", type=_out_path, help="output NetCDF (default: the config's path with .nc)")
     r.add_argument("--batch-size", type=_positive_int("--batch-size"), help="trials per task (default: derived)")
@@ -119,12 +120,18 @@ def build_parser():
         help=f"how long to wait for a scheduler given by address (default {CONNECT_TIMEOUT})",
     )
 
+    r.add_argument("--keep-parts", action="store_true", help="keep PATH.nc.parts after the dataset is written")
+    r.add_argument(
+        "--overwrite", action="store_true", help="replace an existing PATH.nc made by another config or code"
+    )
+
     rs = sub.add_parser("resume", help="finish the sweep whose parts folder is given")
     rs.add_argument("parts", type=Path, help="PATH.nc.parts folder")
     rs.add_argument("--cluster")
     rs.add_argument("--workers", type=_positive_int("--workers", MAX_WORKERS))
     rs.add_argument("--no-progress", action="store_true")
     rs.add_argument("--dashboard", type=_dashboard, default=DASHBOARD)
+    rs.add_argument("--keep-parts", action="store_true")
     rs.add_argument("--connect-timeout", type=_int_between(1, 3600), default=CONNECT_TIMEOUT, metavar="SECONDS")
 
     st = sub.add_parser("status", help="tasks done / total of a sweep's parts folder")

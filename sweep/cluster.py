@@ -17,7 +17,7 @@ import urllib.parse
 import warnings
 from pathlib import Path
 
-from .cluster_config import CONNECT_TIMEOUT, DASHBOARD, JOBQUEUE, passthrough, walltime_minutes
+from .cluster_config import CONNECT_TIMEOUT, DASHBOARD, JOBQUEUE, OWN, passthrough, walltime_minutes
 from .errors import ClusterError, InputError
 
 # Dask's housekeeping, turned down for the sweep's clusters (local and SLURM): on a small
@@ -132,6 +132,43 @@ def worker_exports(settings=QUIET):
         return "DASK_" + "__".join(part.upper().replace("-", "_") for part in key.split("."))
 
     return [f"export {var(key)}={value}" for key, value in settings.items()]
+
+
+def jobqueue_parameters():
+    """Every argument some dask-jobqueue cluster or job class takes, by name: read from the
+    classes' signatures, so a release that adds one is followed without a change here."""
+    import inspect
+
+    import dask_jobqueue
+    from dask_jobqueue.core import Job, JobQueueCluster
+
+    names = set()
+    for name in JOBQUEUE.values():
+        cls = getattr(dask_jobqueue, name)
+        for f in (cls.__init__, cls.job_cls.__init__, Job.__init__, JobQueueCluster.__init__):
+            names |= {p.name for p in inspect.signature(f).parameters.values() if p.kind is p.KEYWORD_ONLY}
+            names |= {p.name for p in inspect.signature(f).parameters.values() if p.kind is p.POSITIONAL_OR_KEYWORD}
+    return names - {"self"}
+
+
+def check_known_keys(table):
+    """A key of the ``[cluster]`` table that is neither the sweep's own nor an argument of
+    any batch scheduler's class is a typo (``workrs = 2``): refused in one line, with the
+    nearest key. A batch argument is accepted whatever the kind, so that a SLURM config also
+    runs with ``--cluster local``."""
+    import difflib
+
+    strangers = [key for key in table if key not in OWN]
+    if not strangers:
+        return
+    known = set(OWN) | jobqueue_parameters()
+    for key in strangers:
+        if key not in known:
+            near = difflib.get_close_matches(key, sorted(known), n=1)
+            hint = f"; did you mean {near[0]!r}?" if near else ""
+            raise InputError(
+                f"cluster.{key}", table[key], f"is not a key of [cluster] nor a batch scheduler's argument{hint}"
+            )
 
 
 def cluster_class(kind):

@@ -202,6 +202,7 @@ def provenance(title, history):
         title=title,
         history=f"{utc_now()} {history}",
         relu_phase_version=__version__,
+        relu_phase_code=code_id(),
         git_commit=git_commit(),
         created=utc_now(),
         python_version=platform.python_version(),

@@ -37,6 +37,7 @@ def run(
     log=None,
     in_process=None,
     connect_timeout=cluster.CONNECT_TIMEOUT,
+    keep_parts=False,
 ):
     """Run (or resume) the sweep of ``config`` and write its dataset to ``out``.
 
@@ -61,6 +62,9 @@ def run(
     connect_timeout : float
         Seconds to wait for a scheduler given by address; one that does not answer is a
         :class:`~sweep.errors.ClusterError` before the parts folder is touched.
+    keep_parts : bool
+        Keep the parts folder after the dataset is written and read back equal; by default
+        it is removed then (the dataset holds every number it held).
 
     Returns
     -------
@@ -72,11 +76,7 @@ def run(
         raise InputError("--out", str(out), "must end in .nc")
     kind = cluster_config.check_kind("--cluster", kind or config.cluster["kind"])
     workers = workers or config.cluster.get("workers")
-    script = None
-    if kind in cluster_config.JOBQUEUE:  # the class judges its arguments before anything is written
-        script = cluster.job_script(config.cluster, workers, store.parts_path(out).resolve(), kind=kind)
-        if not dry_run:
-            cluster.check_interface(config.cluster)
+    script = _check_cluster(config, kind, workers, out, dry_run)
     tables = store.n0_tables(config)
     sizes = store.sample_sizes(config, tables)
     plan = engine.Plan.from_config(config, sizes)
@@ -101,10 +101,30 @@ def run(
                 ds, total = _run_grid(config, parts, plan, tables, bs, done, session)
             else:
                 ds, total = _run_probes(config, parts, sizes, tables, bs, done, session)
-        with _writing(out):
-            store.write_dataset(ds, out)
-        log(f"wrote {out}")
+        _finish(ds, out, parts, keep_parts, log)
         return Summary(total, session.computed, out)
+
+
+def _check_cluster(config, kind, workers, out, dry_run):
+    """The cluster's table judged before anything is written: its keys, and for a batch
+    scheduler the class's own judgement (its job script, returned) and the interface."""
+    cluster.check_known_keys(config.cluster)
+    if kind not in cluster_config.JOBQUEUE:
+        return None
+    script = cluster.job_script(config.cluster, workers, store.parts_path(out).resolve(), kind=kind)
+    if not dry_run:
+        cluster.check_interface(config.cluster)
+    return script
+
+
+def _finish(ds, out, parts, keep_parts, log):
+    """Write the dataset; read it back and remove the parts folder unless asked to keep it."""
+    with _writing(out):
+        store.write_dataset(ds, out)
+    log(f"wrote {out}")
+    if not keep_parts:
+        store.verify(ds, out)
+        parts.remove()
 
 
 def _print_plan(config, sizes, bs, kind, workers, out, log):
@@ -214,6 +234,13 @@ def _remove_stale_writes(out, log):
 def cli_run(args, cfg):
     """``sweep run``, with the config the CLI has already loaded and validated."""
     out = args.out or args.config.with_suffix(".nc")
+    if not args.overwrite:
+        why = store.made_by(out, cfg)
+        if why == "":
+            print(f"{cfg.name}: {out} is up to date (this config, this code); nothing to run", file=sys.stderr)
+            return 0
+        if why is not None:
+            raise InputError("--out", str(out), f"{why}; pass --overwrite to replace it")
     _remove_stale_writes(out, lambda m: print(m, file=sys.stderr))
     run(
         cfg,
@@ -225,6 +252,7 @@ def cli_run(args, cfg):
         dashboard_address=args.dashboard,
         dry_run=args.dry_run,
         connect_timeout=args.connect_timeout,
+        keep_parts=args.keep_parts,
     )
     return 0
 
@@ -254,6 +282,7 @@ def cli_resume(args):
         progress=not args.no_progress,
         dashboard_address=args.dashboard,
         connect_timeout=args.connect_timeout,
+        keep_parts=args.keep_parts,
     )
     return 0
 

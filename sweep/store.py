@@ -131,6 +131,12 @@ class Parts:
         if m.get("n", sizes) != sizes:
             raise InputError("n", sizes, f"differs from the sample sizes of the parts in {self.path}; {start_afresh}")
 
+    def remove(self):
+        """Delete the folder and everything in it (its dataset written and verified)."""
+        for p in sorted(self.path.iterdir()):
+            p.unlink()
+        self.path.rmdir()
+
     @contextlib.contextmanager
     def lock(self):
         """Hold the folder for this process: a second writer is refused with one line naming
@@ -453,6 +459,44 @@ def n0_tables(config):
 
 def _sha256(data):
     return hashlib.sha256(data).hexdigest()
+
+
+def verify(ds, out):
+    """:class:`RunError` unless the dataset at ``out``, read back, equals ``ds`` (values,
+    coordinates and attributes): what makes the parts folder safe to remove."""
+    try:
+        with xr.open_dataset(out) as back:
+            same = back.load().equals(ds)
+    except (OSError, ValueError) as exc:
+        raise RunError(f"{out} cannot be read back ({exc}); the parts folder is kept") from exc
+    if not same:
+        raise RunError(f"{out} read back differs from the dataset written; the parts folder is kept")
+
+
+def made_by(out, config):
+    """What the file at ``out`` is to a run of ``config``: ``None`` when there is none,
+    ``""`` when it is the dataset this config and this code make (nothing to run), else
+    why it is not, in words."""
+    import netCDF4
+
+    if not Path(out).exists():
+        return None
+    try:
+        with netCDF4.Dataset(out) as nc:
+            attrs = {k: nc.getncattr(k) for k in ("config", "relu_phase_code") if k in nc.ncattrs()}
+    except OSError:
+        return "is not a NetCDF file"
+    if "config" not in attrs:
+        return "is not a relu-phase sweep dataset"
+    try:
+        same = config_mod.loads(attrs["config"]).canonical() == config.canonical()
+    except InputError:
+        same = False
+    if not same:
+        return "holds the dataset of another config"
+    if attrs.get("relu_phase_code") != conventions.code_id():
+        return f"was made by other code ({attrs.get('relu_phase_code', 'unrecorded')}; this is {conventions.code_id()})"
+    return ""
 
 
 def write_dataset(ds, out):

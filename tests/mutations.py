@@ -375,6 +375,30 @@ MUTATIONS = (
         ("tests/sweep/test_cli.py::test_an_unreachable_scheduler_is_one_line_before_the_lock",),
     ),
     Mutation(
+        "cluster-key-unchecked",
+        "a typo in [cluster] (workrs = 2) accepted and ignored by a local run",
+        "sweep/runner.py",
+        "    cluster.check_known_keys(config.cluster)\n",
+        "",
+        ("tests/sweep/test_cluster.py::test_what_the_class_refuses_is_one_line_and_exit_2",),
+    ),
+    Mutation(
+        "parts-removed-unverified",
+        "the parts folder removed after a write that was never read back",
+        "sweep/runner.py",
+        "        store.verify(ds, out)\n",
+        "",
+        ("tests/sweep/test_cli.py::test_a_dataset_that_reads_back_wrong_keeps_its_parts",),
+    ),
+    Mutation(
+        "existing-dataset-overwritten",
+        "sweep run onto a dataset of another config replaces it without a word",
+        "sweep/runner.py",
+        "    if not args.overwrite:\n",
+        "    if False:\n",
+        ("tests/sweep/test_cli.py::test_a_finished_run_removes_its_parts_and_a_rerun_is_up_to_date",),
+    ),
+    Mutation(
         "resource-tracker-unblocks",
         "the worker processes' signal mask opened again by multiprocessing's resource tracker",
         "sweep/cluster.py",
@@ -404,6 +428,7 @@ QUICK = (
     "convex-tolerance-unchecked",
     "seed-unbounded",
     "dataset-budget-unchecked",
+    "cluster-key-unchecked",
 )
 
 

@@ -88,8 +88,9 @@ def assert_same_numbers(a, b):
         assert x.tobytes() == y.tobytes(), name
 
 
-def run_config(text, out, workers, batch_size=None, kind=None, in_process=None):
-    """Run a sweep from this process, quietly, with a dashboard on a free port."""
+def run_config(text, out, workers, batch_size=None, kind=None, in_process=None, keep_parts=True):
+    """Run a sweep from this process, quietly, with a dashboard on a free port; its parts
+    folder kept for the tests that look into it."""
     return runner.run(
         config.loads(text),
         out,
@@ -100,6 +101,7 @@ def run_config(text, out, workers, batch_size=None, kind=None, in_process=None):
         dashboard_address="127.0.0.1:0",
         in_process=in_process,
         log=lambda m: None,
+        keep_parts=keep_parts,
     )
 
 

@@ -18,6 +18,7 @@ from .helpers import SLOW, SMALL, assert_same_numbers, sweep_cli, wait_for_parts
 
 ROOT = Path(__file__).resolve().parents[2]
 SLOW_TASKS = 24  # SLOW in tasks of 2 trials
+LONG_TASKS = 80  # SLOW at 80 trials, in tasks of 2
 
 
 def sweep(*args, cwd=None):
@@ -213,7 +214,7 @@ def test_a_rerun_removes_the_temporary_file_of_a_write_cut_short(tmp_path):
     cfg.write_text(SMALL)
     stale = tmp_path / ".small.nc.abc123.tmp"
     stale.write_bytes(b"half a file")
-    res = _run_cli(cfg, tmp_path / "small.nc", "--workers", 1)
+    res = _run_cli(cfg, tmp_path / "small.nc", "--workers", 1, "--keep-parts")
     assert res.returncode == 0, res.stderr
     assert not stale.exists() and (tmp_path / "small.nc").exists()
     stale.write_bytes(b"half a file")  # and a resume, from the parts folder
@@ -363,7 +364,10 @@ def test_a_changed_batch_size_is_refused(tmp_path):
     cfg = tmp_path / "small.toml"
     cfg.write_text(SMALL)
     out = tmp_path / "small.nc"
-    assert _run_cli(cfg, out, "--workers", 1, "--batch-size", 3).returncode == 0
+    assert _run_cli(cfg, out, "--workers", 1, "--batch-size", 3, "--keep-parts").returncode == 0
+    res = _run_cli(cfg, out, "--workers", 1, "--batch-size", 2)  # the same numbers: nothing to run
+    assert res.returncode == 0 and "is up to date" in res.stderr, res.stderr
+    out.unlink()  # parts without their dataset: a run cut short, to be finished at its own batch size
     res = _run_cli(cfg, out, "--workers", 1, "--batch-size", 2)
     assert res.returncode == 2
     assert res.stderr.strip() == f"sweep: error: --batch-size = 2: differs from 3 used by {store.parts_path(out)}"
@@ -401,7 +405,7 @@ def _when(moment, proc, parts):
     while time.time() - t0 < 120 and proc.poll() is None:
         done = len(store.Parts(parts).done()) if (parts / "manifest.json").exists() else 0
         if (moment == "start-up" and _worker_started(proc) and done == 0) or (
-            moment == "running" and done >= 1 or moment == "writing" and done == SLOW_TASKS
+            moment == "running" and done >= 1 or moment == "writing" and done == LONG_TASKS
         ):
             return
         time.sleep(0.01)
@@ -419,7 +423,7 @@ def test_a_signal_to_the_whole_process_group_is_one_line(tmp_path, moment, sig):
     import psutil
 
     cfg = tmp_path / "slow.toml"
-    cfg.write_text(SLOW)
+    cfg.write_text(SLOW.replace("trials = 24", f"trials = {LONG_TASKS}"))  # running: many tasks still to go
     out = tmp_path / "slow.nc"
     parts = store.parts_path(out)
     proc = sweep_cli(cfg, "--out", out, "--workers", 2, "--batch-size", 2, start_new_session=True)
@@ -483,3 +487,69 @@ def test_an_unreachable_scheduler_is_one_line_before_the_lock(tmp_path):
 def test_the_connect_timeout_is_bounded():
     res = sweep("run", "x.toml", "--connect-timeout", 0)
     assert res.returncode == 2 and "--connect-timeout" in res.stderr and "at least 1" in res.stderr
+
+
+def test_both_commands_say_their_version_which_is_the_packages():
+    from importlib.metadata import version
+
+    for command in ("sweep", "analysis"):
+        res = subprocess.run([sys.executable, "-m", command, "--version"], capture_output=True, text=True)
+        assert res.returncode == 0 and res.stdout.strip() == f"{command} {version('relu-phase')}", res
+
+
+def test_a_finished_run_removes_its_parts_and_a_rerun_is_up_to_date(tmp_path):
+    """The dataset holds every number its parts held: after it is written and read back
+    equal, the parts folder goes (``--keep-parts`` keeps it). The same config and code again
+    is nothing to do; another config onto the same file needs ``--overwrite``."""
+    cfg = tmp_path / "small.toml"
+    cfg.write_text(SMALL)
+    out = tmp_path / "small.nc"
+    assert _run_cli(cfg, out, "--workers", 1).returncode == 0
+    assert out.exists() and not store.parts_path(out).exists()
+    written = out.read_bytes()
+
+    res = _run_cli(cfg, out, "--workers", 1)
+    assert (
+        res.returncode == 0
+        and res.stderr.strip() == f"small: {out} is up to date (this config, this code); nothing to run"
+    )
+    assert out.read_bytes() == written
+
+    other = tmp_path / "other.toml"
+    other.write_text(SMALL.replace("seed = 7", "seed = 8"))
+    res = _run_cli(other, out, "--workers", 1)
+    assert res.returncode == 2 and res.stderr.strip() == (
+        f"sweep: error: --out = '{out}': holds the dataset of another config; pass --overwrite to replace it"
+    )
+    assert out.read_bytes() == written and not store.parts_path(out).exists()
+    res = _run_cli(other, out, "--workers", 1, "--overwrite", "--keep-parts")
+    assert res.returncode == 0, res.stderr
+    assert out.read_bytes() != written and store.parts_path(out).exists()
+
+    stranger = tmp_path / "notes.nc"
+    stranger.write_text("not a dataset")
+    res = _run_cli(cfg, stranger, "--workers", 1)
+    assert res.returncode == 2 and "is not a NetCDF file; pass --overwrite" in res.stderr
+    assert stranger.read_text() == "not a dataset"
+
+
+def test_a_dataset_that_reads_back_wrong_keeps_its_parts(tmp_path, monkeypatch):
+    """The parts are removed only after the written file is read back equal to what was
+    meant: a write that lands something else (here a changed number) is an error and the
+    parts stay, so a rerun can write it again."""
+    from sweep import runner
+
+    from .helpers import run_config
+
+    real = store.write_dataset
+
+    def wrong(ds, out):
+        ds = ds.copy(deep=True)
+        ds["rel_error"][(0,) * ds["rel_error"].ndim] += 1.0
+        real(ds, out)
+
+    monkeypatch.setattr(store, "write_dataset", wrong)
+    out = tmp_path / "small.nc"
+    with pytest.raises(runner.RunError, match="read back differs"):
+        run_config(SMALL, out, workers=1, keep_parts=False)
+    assert len(store.Parts(store.parts_path(out)).done()) > 0

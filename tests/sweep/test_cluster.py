@@ -95,7 +95,9 @@ def test_what_the_table_leaves_out_comes_from_the_sites_jobqueue_yaml(tmp_path):
 @pytest.mark.parametrize(
     "kind,extra,words",
     [
-        ("pbs", "colour = 'blue'\n", "unexpected keyword argument 'colour'"),
+        ("pbs", "colour = 'blue'\n", "cluster.colour = 'blue': is not a key of [cluster] nor a batch scheduler's"),
+        ("pbs", "workrs = 2\n", "did you mean 'workers'?"),
+        ("pbs", "lsf_units = 'MB'\n", "unexpected keyword argument 'lsf_units'"),  # LSF's, not PBS's
         ("htcondor", "", "disk"),  # HTCondor needs a disk request, from the table or the site
         ("slurm", "walltime = 'soon'\n", "cluster.walltime = 'soon'"),
     ],
@@ -127,7 +129,7 @@ def test_a_job_without_its_size_is_named_in_the_configs_words(tmp_path, kind):
 
 def test_a_refused_table_writes_nothing_on_a_real_run(tmp_path):
     path = tmp_path / "site.toml"
-    path.write_text(SMALL + "[cluster]\n" + COMMON + "colour = 'blue'\n")
+    path.write_text(SMALL + "[cluster]\n" + COMMON + "lsf_units = 'MB'\n")
     res = subprocess.run(
         [sys.executable, "-m", "sweep", "run", str(path), "--cluster", "sge", "--out", str(tmp_path / "o.nc")],
         capture_output=True,

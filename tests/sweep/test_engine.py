@@ -128,7 +128,7 @@ def test_killing_a_worker_loses_nothing(tmp_path, slow_reference):
         LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address="127.0.0.1:0") as cluster,
         Client(cluster) as client,
     ):
-        proc = _sweep_cli(cfg, "--out", out, "--cluster", cluster.scheduler_address, "--batch-size", 2)
+        proc = _sweep_cli(cfg, "--out", out, "--cluster", cluster.scheduler_address, "--batch-size", 2, "--keep-parts")
         _wait_for_parts(store.parts_path(out), 2, proc)
         victim = next(iter(client.run(os.getpid).values()))
         os.kill(victim, signal.SIGKILL)

@@ -25,7 +25,9 @@ def _sweep(*args, cwd=None, env=None):
 
 
 def _resume(parts, cwd=None, env=None):
-    return _sweep("resume", parts, "--workers", 1, "--no-progress", "--dashboard", "127.0.0.1:0", cwd=cwd, env=env)
+    return _sweep(
+        "resume", parts, "--workers", 1, "--no-progress", "--dashboard", "127.0.0.1:0", "--keep-parts", cwd=cwd, env=env
+    )
 
 
 def test_damaged_parts_are_set_aside_and_recomputed(tmp_path, small_reference):
