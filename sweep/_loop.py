@@ -35,10 +35,14 @@ import numpy as np
 from numba import njit
 from numba.cpython.unsafe.numbers import trailing_zeros
 
+from . import _cache
+
+_cache.install()  # compiled functions cached in the user's folder, not site-packages
+
 # compiled projections, by code (sweep.kernel maps names to codes)
 L0, L1, NONE, GL0, GL1, RANK, NUCLEAR = 0, 1, 2, 3, 4, 5, 6
 FIXED, NORMALIZED = 0, 1  # step rules, by code: a fixed step[p], or sweep.steps.RULES' twins
-# sweep.steps' constants, restated here because this module imports nothing of the package
+# sweep.steps' constants, restated here because this module imports nothing of the package (but its cache's place)
 # (tests/sweep/test_kernel.py holds them equal)
 PAPER_STEP = 1.0
 SAFEGUARD_C = 0.01

@@ -23,6 +23,10 @@ import warnings
 import numpy as np
 from numba import njit
 
+from . import _cache
+
+_cache.install()  # compiled functions cached in the user's folder, not site-packages
+
 try:  # numba's private copy of numpy's tables; a numba without it means drawing with numpy
     from numba.np.random import _constants as _zig
 except ImportError:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import _loop, pgd, problem, projections, steps
+from . import _cache, _loop, pgd, problem, projections, steps
 
 DIVERGE_AT = 1e8  # relative error; far beyond any recovery, still far from overflow
 # Measured on 3920 problems (d = 100..2000, l0 and l1, both models): with the geometric bound
@@ -175,13 +175,20 @@ def solve(X, w_star, labels, problems, iterations, tolerance, stop_early=True, s
     return out
 
 
-def warm_up(dtype="float64"):
+def warm_up(dtype="float64", log=None):
     """Compile the loop and the normal generator for ``dtype`` (or load them from numba's
     cache) on a tiny trial, drawn as a sweep draws one.
 
-    The first compile is slow and is cached beside the package; calling this once in the
-    client before workers start means each worker loads the cache instead of all
-    compiling at once. The draw also runs the generator's one-off check against numpy.
+    The first compile is slow and is cached in the user's cache folder
+    (:mod:`sweep._cache`); calling this once in the client before workers start means each
+    worker loads the cache instead of all compiling at once. The draw also runs the
+    generator's one-off check against numpy. ``log``, when given, hears once that a first
+    compile is about to take its time.
     """
+    if log is not None and not _cache.is_cached(_loop.__file__):
+        log(
+            f"compiling the kernel for this machine ({dtype}): about a minute, once; later runs load it "
+            f"from {_cache.cache_root()}"
+        )
     X, w_star = problem.draw_trial(0, (2, 1, 0), 2, 1, 2, dtype=np.dtype(dtype))
     solve(X, w_star, {"relu": problem.observe(X, w_star, "relu")}, [Problem("relu", "l0", 2)], 1, 0.0)

@@ -158,7 +158,7 @@ class _Session:
         """Run ``todo`` and write their parts; ``estimate`` is the sweep's rough one-core
         time (:func:`sweep.engine.sweep_seconds`), which picks threads or processes."""
         if self.client is None:
-            kernel.warm_up(self.config.dtype)  # compiled once here; the workers then load numba's cache
+            kernel.warm_up(self.config.dtype, self.log)  # compiled once here; the workers then load numba's cache
             in_process = self.in_process if self.in_process is not None else estimate < IN_PROCESS_SECONDS
             self.client = self.stack.enter_context(self.connect(in_process=in_process))
             where = "threads of this process (a small sweep)" if in_process and self.kind == "local" else ""

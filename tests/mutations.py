@@ -399,6 +399,14 @@ MUTATIONS = (
         ("tests/sweep/test_cli.py::test_a_finished_run_removes_its_parts_and_a_rerun_is_up_to_date",),
     ),
     Mutation(
+        "numba-cache-beside-package",
+        "the compiled kernel cached inside the package (site-packages), where pip uninstall leaves it",
+        "sweep/_cache.py",
+        "    locators.insert(0, PackageCacheLocator)",
+        "    pass",
+        ("tests/sweep/test_cache.py",),
+    ),
+    Mutation(
         "resource-tracker-unblocks",
         "the worker processes' signal mask opened again by multiprocessing's resource tracker",
         "sweep/cluster.py",

@@ -19,7 +19,7 @@ MAX_LINES = 80
 LAYERS = {
     "base": ["__init__", "errors", "atomic"],
     "science": ["theory", "structures", "projections", "steps", "pgd", "fit", "oracle"],
-    "kernel": ["_normal", "_loop", "problem", "kernel"],
+    "kernel": ["_cache", "_normal", "_loop", "problem", "kernel"],
     "engine": ["cluster_config", "config", "engine", "adaptive", "conventions", "store", "figure1"],
     "dask": ["cluster", "fanout", "runner"],
     "cli": ["cli", "__main__"],
