@@ -17,9 +17,9 @@ import seaborn as sns
 import xarray as xr
 
 from sweep import steps as step_rules
-from sweep import theory
+from sweep import structures, theory
 
-from .stats import limit_n50, median_slope, success_rate, time_data
+from .stats import N0_METHODS, limit_n50, median_slope, success_rate, time_data
 
 THEORY_LINES = (
     # coordinate, label, line style
@@ -81,29 +81,27 @@ def _step_words(mu):
     return f"step mu_t = {mu:g}" if step_rules.is_fixed(mu) else f"{step_rules.label(mu)} step"
 
 
-#: How each n0 method reads, per structure of w* (sweep.structures): in axis labels, and
-#: beside the theory lines (``n = ...``).
-N0_WORDS = {
-    "sparse": {"approx": "2 s log(d/s)", "l1": "l1 statistical dimension", "l0-mc": "l0 union-bound width² (MC)"},
-    "group": {"approx": "s (√g + √(2 log(G/s)))²", "l1": "group-l1 statistical dimension"},
-    "lowrank": {"approx": "3 r (2p − r)", "l1": "nuclear-norm statistical dimension (MC)"},
-}
+def _words(ds):
+    """The words of the dataset's structure of ``w*`` (:class:`sweep.structures.Structure`):
+    the one source of its labels, so a new structure cannot borrow another's."""
+    return structures.get(ds.attrs.get("structure", "sparse"))
 
 
-def _structure(ds):
-    return ds.attrs.get("structure", "sparse")
+def _n0_words(ds, method):
+    """An n0 method (``approx``, ``l1``, ``l0-mc`` or its variable spelling ``l0_mc``) in
+    the structure's words."""
+    return _words(ds).n0_words.get(method.replace("_", "-"), method)
 
 
 def _n0_label(ds):
-    method = ds.attrs.get("n0_method", "approx")
-    return N0_WORDS[_structure(ds)].get(method, method)
+    return _n0_words(ds, ds.attrs.get("n0_method", "approx"))
 
 
 def _theory_label(ds, var, label):
     """A theory line's legend entry: the sparse one as written, another structure's by its words."""
-    if _structure(ds) == "sparse":
+    if _words(ds).name == "sparse":
         return label
-    return "n = " + N0_WORDS[_structure(ds)][var.removeprefix("n0_").replace("_", "-")]
+    return "n = " + _n0_words(ds, var.removeprefix("n0_"))
 
 
 def _pos(r, ratios):
@@ -201,7 +199,7 @@ def _cell_heatmap(ax, ds, values, title, cbar_label, **kwargs):
     ax.invert_yaxis()
     ax.set_title(title)
     ax.set_xlabel(f"n / n0   (n0 = {_n0_label(ds)})")
-    ax.set_ylabel("sparsity s")
+    ax.set_ylabel(_words(ds).s_words)
 
 
 @per_step
@@ -263,7 +261,8 @@ def _draw_convex_limit(ax, ds, reg, model, d, n0, ratios, y):
 
 @per_step
 def plot_donoho_tanner(ds):
-    """Success rate in the Donoho-Tanner plane ``(delta = n/d, rho = s/n)``.
+    """Success rate in the Donoho-Tanner plane ``(n/d, rho = s/n)`` (their ``delta`` is
+    ``n/d``; here δ is kept for the statistical dimension).
 
     The predicted curves trace ``n = n0(s, d)`` as ``s`` varies: below a curve
     (``rho`` small for the given ``delta``) PGD should succeed.
@@ -272,7 +271,7 @@ def plot_donoho_tanner(ds):
     figs = {}
     for reg, fig, axes, panels in _facets(ds, "Donoho-Tanner plane, constraint {reg}"):
         for ax, d, model, panel_title in panels:
-            structure, g = _structure(ds), int(ds.attrs.get("group_size", 1))
+            structure, g = _words(ds).name, int(ds.attrs.get("group_size", 1))
             s_line = np.unique(np.geomspace(1, d / g / 4, 200))
             sub = rates.sel(model=model, regularizer=reg, d=d)
             n = ds.n.sel(d=d)
@@ -284,10 +283,10 @@ def plot_donoho_tanner(ds):
                 if (structure, method) in theory.SAMPLED:
                     continue
                 n0 = np.array([theory.structure_n0(structure, s, d, method, g)[0] for s in s_line])
-                ax.plot(n0 / d, s_line / n0, label="n = " + N0_WORDS[structure][method], lw=2, **style)
+                ax.plot(n0 / d, s_line / n0, label="n = " + _n0_words(ds, method), lw=2, **style)
             ax.set_xlim(0, min(1.05 * float(delta.max()), 1.5))
             ax.set_ylim(0, min(1.0, 1.1 * float(rho.max())))
-            ax.set_xlabel("δ = n / d  (undersampling)")
+            ax.set_xlabel("n / d  (undersampling; Donoho–Tanner's δ)")
             ax.set_ylabel("ρ = s / n  (sparsity)")
             ax.set_title(panel_title)
             fig.colorbar(sc, ax=ax, label="success rate")
@@ -399,7 +398,7 @@ def plot_caps(table, ds):
     cells = table[["d", "s"]].drop_duplicates().values.tolist()
     palette = sns.color_palette("viridis", len(cells))
     n0 = ds["n0_approx"] if "n0_approx" in ds.coords else ds["n0"]
-    words = N0_WORDS[_structure(ds)]["approx"] if "n0_approx" in ds.coords else _n0_label(ds)
+    words = _n0_words(ds, "approx") if "n0_approx" in ds.coords else _n0_label(ds)
     limit = limit_n50(ds)
     for i, reg in enumerate(regs):
         for j, model in enumerate(models):
@@ -540,9 +539,6 @@ def plot_strips(ds):
     return figs
 
 
-N0_NAMES = {"approx": "2 s log(d/s)", "l1": "l1 statistical dimension", "l0_mc": "l0 union-bound width² (MC)"}
-
-
 @per_step
 def plot_scale(fit, ratios):
     """How the answer moves with ``d``: ``c = n50 / n0`` against ``d`` (log axis), one panel
@@ -553,7 +549,7 @@ def plot_scale(fit, ratios):
     :func:`analysis.stats.model_ratio`'s table.
     """
     regs = list(fit.regularizer.values)
-    methods = [m for m in N0_NAMES if f"c_{m}" in fit]
+    methods = [m for m in N0_METHODS if f"c_{m}" in fit]
     fig, axes = plt.subplots(
         len(regs),
         len(methods),
@@ -585,8 +581,8 @@ def plot_scale(fit, ratios):
                     )
             _log_x(ax, d)
             ax.set_xlabel("d")
-            ax.set_ylabel(f"c = n50 / ({N0_NAMES[method]})")
-            ax.set_title(f"{reg}, n0 = {N0_NAMES[method]}")
+            ax.set_ylabel(f"c = n50 / ({_n0_words(fit, method)})")
+            ax.set_title(f"{reg}, n0 = {_n0_words(fit, method)}")
     handles, labels = axes[0, 0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside right upper", fontsize=8)
     fig.suptitle("The empirical constant c = n50 / n0 against d (bars: 95% intervals, trials resampled)", fontsize=12)
@@ -664,7 +660,7 @@ def plot_steps(fit, ds):
             ax.set_xlabel("step size mu_t (t >= 1)")
             ax.set_ylabel(f"n50 / n0   (n0 = {_n0_label(ds)})")
     axes[0, -1].legend(fontsize=7)
-    keys = [f"dotted: the convex limit (δ = the {N0_WORDS[_structure(ds)]['l1']} for linear, ≈ 2δ for ReLU)"]
+    keys = [f"dotted: the convex limit (δ = the {_n0_words(ds, 'l1')} for linear, ≈ 2δ for ReLU)"]
     if "n50_convex" in fit:
         keys.append("solid, hatched: the convex program measured, 95%")
     if rules:

@@ -6,7 +6,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from sweep import conventions
+from sweep import conventions, structures
 from sweep.atomic import atomic_path
 
 from .flicker import flicker_table
@@ -92,6 +92,19 @@ def _is_range(ds):
     return "probe" in ds.dims and ds.attrs.get("mode") != "adaptive"
 
 
+def _constants_words(ds):
+    """What ``c_<method>`` divides by, in the words of the dataset's structure of ``w*``."""
+    kind = structures.get(ds.attrs.get("structure", "sparse"))
+    said = {
+        "approx": f"`approx` ({kind.n0_words['approx']})",
+        "l1": f"`l1` (the exact statistical dimension δ of the {kind.convex} descent cone at w*)",
+        "l0-mc": "`l0_mc` (Monte-Carlo squared width of the union of 2s-sparse coordinate subspaces containing "
+        "supp(w*): an upper bound on the l0 set's width)",
+    }
+    methods = [said[m] for m in kind.n0_words]
+    return f"`c_<method>` is `n50 / n0` with n0 by {', '.join(methods[:-1])} and {methods[-1]}."
+
+
 def report(ds, out, fmt="png", figure1=None):
     """Every figure of ``ds`` (and of a Figure-1 dataset), ``out/report.md`` and
     ``out/transitions.csv`` (n50 at every rung of the cap ladder; columns
@@ -129,9 +142,8 @@ def report(ds, out, fmt="png", figure1=None):
         "Success means a final relative error `||w_T - w*|| / ||w*||` at most the tolerance within the iteration "
         f"cap ({cap}). `n50` is the sample size at 50% success from a logistic fit in `log n` (Firth-penalised "
         f"maximum likelihood); its 95% interval is {interval}. `width` is n at 90% minus n at 10%; "
-        "`c_<method>` is `n50 / n0` with n0 by `approx` (2 s log(d/s)), `l1` (exact statistical "
-        "dimension of the l1 descent cone) and `l0_mc` (Monte-Carlo squared width of the union of 2s-sparse "
-        "coordinate subspaces containing supp(w*): an upper bound on the l0 set's width). `settled`: n50 at half "
+        + _constants_words(ds)
+        + " `settled`: n50 at half "
         "the cap lies inside this interval, so the cap no longer moves it. A dash: no transition inside the grid, "
         "or an interval open on one side. `step_size` is `mu_t` for t >= 1 (`mu_0` = 2 for ReLU, 1 for linear; "
         f"the paper's `mu_t` is 1); {conventions.COORDS['step_size']['comment']}."

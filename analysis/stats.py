@@ -198,6 +198,7 @@ def _transition_dataset(ds, cap, resamples, dims, fields, interval):
     out.attrs.update(
         cap=int(ds.attrs.get("iterations", -1) if cap is None else cap),
         interval=f"{interval} ({resamples} resamples)" if "bootstrap" in interval else interval,
+        structure=ds.attrs.get("structure", "sparse"),  # whose words label the constants
     )
     return out
 

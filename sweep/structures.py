@@ -30,6 +30,9 @@ class Structure:
     ``g`` do not fit the structure (or None); ``signal(rng, d, s, g, kind, dtype)`` draws
     a unit-norm ``w*``; ``n0`` maps method names to ``(s, d, g, seed) -> (n0, se)``
     (:data:`sweep.theory.STRUCTURES`); ``signals`` are the kinds of nonzeros it draws.
+    Its words, the one source of every label and sentence about it: ``s_words`` what ``s``
+    counts, as an axis says it; ``n0_words`` each n0 method as a label and a theory line
+    say it (``n = ...``); ``convex`` the norm of its convex set.
     """
 
     name: str
@@ -39,16 +42,21 @@ class Structure:
     signal: Callable
     n0: dict
     signals: tuple
+    s_words: str
+    n0_words: dict
+    convex: str
 
 
 STRUCTURES: dict[str, Structure] = {}
 
 
-def register(name, counts, limit, misfit, signals):
+def register(name, counts, limit, misfit, signals, s_words, n0_words, convex):
     """Decorator registering ``signal`` as the draw of structure ``name``."""
 
     def wrap(signal):
-        STRUCTURES[name] = Structure(name, counts, limit, misfit, signal, theory.STRUCTURES[name], signals)
+        n0 = theory.STRUCTURES[name]
+        assert set(n0_words) == set(n0), (name, sorted(n0_words), sorted(n0))  # a word for every method
+        STRUCTURES[name] = Structure(name, counts, limit, misfit, signal, n0, signals, s_words, n0_words, convex)
         return signal
 
     return wrap
@@ -66,7 +74,16 @@ def _unit(values):
     return values / math.sqrt(math.fsum(values.ravel() * values.ravel()))
 
 
-@register("sparse", "nonzero coordinates", limit=lambda d, g: d, misfit=lambda d, g: None, signals=SIGNALS)
+@register(
+    "sparse",
+    "nonzero coordinates",
+    limit=lambda d, g: d,
+    misfit=lambda d, g: None,
+    signals=SIGNALS,
+    s_words="sparsity s (nonzero entries)",
+    n0_words={"approx": "2 s log(d/s)", "l1": "l1 statistical dimension", "l0-mc": "l0 union-bound width² (MC)"},
+    convex="l1",
+)
 def sparse_signal(rng, d, s, g=1, kind="gaussian", dtype=np.float64):
     """Unit-norm ``s``-sparse ``w*`` with a uniformly random support; ``kind="gaussian"``
     draws the nonzeros i.i.d. N(0, 1), ``"rademacher"`` gives them equal magnitude and
@@ -87,6 +104,9 @@ def sparse_signal(rng, d, s, g=1, kind="gaussian", dtype=np.float64):
     limit=lambda d, g: d // g,
     misfit=lambda d, g: None if d % g == 0 else f"d = {d} is not a multiple of group_size = {g}",
     signals=("gaussian",),
+    s_words="s (nonzero groups)",
+    n0_words={"approx": "s (√g + √(2 log(G/s)))²", "l1": "group-l1 statistical dimension"},
+    convex="group-l1",
 )
 def group_signal(rng, d, s, g=1, kind="gaussian", dtype=np.float64):
     """Unit-norm ``w*`` with ``s`` uniformly random groups of ``g`` consecutive coordinates,
@@ -108,6 +128,9 @@ def _side(d):
     limit=lambda d, g: _side(d),
     misfit=lambda d, g: None if _side(d) ** 2 == d else f"d = {d} is not a square p^2 (a p x p matrix)",
     signals=("gaussian",),
+    s_words="s (rank r of the p × p W*)",
+    n0_words={"approx": "3 r (2p − r)", "l1": "nuclear-norm statistical dimension (MC)"},
+    convex="nuclear-norm",
 )
 def lowrank_signal(rng, d, s, g=1, kind="gaussian", dtype=np.float64):
     """Unit-Frobenius-norm ``W* = A B^T`` with ``A, B`` ``p x s`` Gaussian factors (rank

@@ -407,6 +407,14 @@ MUTATIONS = (
         ("tests/sweep/test_cache.py",),
     ),
     Mutation(
+        "structure-words-borrowed",
+        "every figure labelled with the sparse structure's n0 words, whatever the dataset's w*",
+        "analysis/plots.py",
+        '    return structures.get(ds.attrs.get("structure", "sparse"))',
+        '    return structures.get("sparse")',
+        ("tests/analysis/test_figures.py::test_every_figure_of_a_committed_report_speaks_its_structures_words",),
+    ),
+    Mutation(
         "resource-tracker-unblocks",
         "the worker processes' signal mask opened again by multiprocessing's resource tracker",
         "sweep/cluster.py",

@@ -168,3 +168,53 @@ def test_a_separated_cells_interval_draws_as_its_point(example):
     table["n50_upper"] = table.n50 * (1 - 1e-12)
     fig = analysis.plot_caps(table, example)["caps"]
     assert fig.axes
+
+
+def _texts(fig):
+    """Every word a figure shows: titles, axis labels, legend entries, colour bars."""
+    out = [fig.get_suptitle()] + [t.get_text() for t in fig.texts]
+    for ax in fig.axes:
+        out += [ax.get_title(), ax.get_xlabel(), ax.get_ylabel()]
+        legend = ax.get_legend()
+        if legend is not None:
+            out += [t.get_text() for t in legend.get_texts()]
+    for legend in fig.legends:
+        out += [t.get_text() for t in legend.get_texts()]
+    return [t for t in out if t]
+
+
+@pytest.mark.parametrize("name", ["example", "structures-group", "structures-lowrank"])
+def test_every_figure_of_a_committed_report_speaks_its_structures_words(tmp_path, monkeypatch, name):
+    """The labels of each figure ``analysis report`` draws (matplotlib's text objects), held
+    to the dataset's structure of w* (sweep.structures): each n0 it names is one of that
+    structure's, and no other structure's n0 appears."""
+    import matplotlib.pyplot as plt
+
+    from analysis import report as report_mod
+    from sweep import structures
+
+    ds = analysis.open_sweep(ROOT / "data" / f"{name}.nc")
+    own = structures.get(ds.attrs.get("structure", "sparse"))
+    others = {w for s in structures.STRUCTURES.values() if s is not own for w in s.n0_words.values()}
+    others -= set(own.n0_words.values())
+    seen = []
+
+    def collect(figs, out, fmt="png", dpi=130):
+        for fig in figs.values():
+            seen.extend(_texts(fig))
+            plt.close(fig)
+        return []
+
+    monkeypatch.setattr(report_mod, "save_figures", collect)
+    report_mod.report(ds, tmp_path, "png")
+    assert seen
+    for text in seen:
+        rest = text
+        for w in sorted(own.n0_words.values(), key=len, reverse=True):  # "group-l1 ..." holds "l1 ..."
+            rest = rest.replace(w, "")
+        assert not [w for w in others if w in rest], (name, text)
+    named = [t for t in seen if "n0 = " in t or "n50 / (" in t]
+    assert named and all(any(w in t for w in own.n0_words.values()) for t in named), named
+    if own.name != "sparse":
+        assert not any("sparsity" in t for t in seen)
+    assert (tmp_path / "report.md").read_text().count(own.n0_words["approx"]) >= 1
