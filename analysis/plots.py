@@ -198,8 +198,8 @@ def _cell_heatmap(ax, ds, values, title, cbar_label, **kwargs):
     )
     ax.invert_yaxis()
     ax.set_title(title)
-    ax.set_xlabel(f"n / n0   (n0 = {_n0_label(ds)})")
-    ax.set_ylabel(_words(ds).s_words)
+    ax.set_xlabel(f"n / n0   (n0 = {_n0_label(ds)}; one column per ratio, not to scale)")
+    ax.set_ylabel(f"{_words(ds).s_words}, one row each")
 
 
 @per_step
@@ -320,20 +320,35 @@ def plot_curves(ds):
 
 @per_step
 def plot_slopes(ds):
-    """Median convergence slope per cell; the theory's ``log10(1/2)`` marked on the colour bar."""
-    slopes = median_slope(ds)
+    """Median convergence slope per cell, over the trials that did not diverge; the theory's
+    ``log10(1/2)`` marked on the colour bar. A cell where at least half the trials diverged
+    is hatched, not coloured: the median of the few that did not would read as a fast cell
+    (the slope of a diverging run is not a rate of convergence)."""
+    diverged = ds.diverged.mean("trial")
+    slopes = median_slope(ds).where(diverged < 0.5)
     lo = float(min(np.nanmin(slopes.values) if np.isfinite(slopes.values).any() else -1, 2 * SLOPE_THEORY))
     figs = {}
     title = (
-        "Median convergence slope of log10 relative error per iteration, constraint {reg} (grey: every trial diverged)"
+        "Median convergence slope of log10 relative error per iteration, constraint {reg}\n"
+        "(over the trials that did not diverge; hatched: at least half the trials diverged)"
     )
     for reg, fig, _axes, panels in _facets(ds, title):
         for ax, d, model, panel_title in panels:
             sub = slopes.sel(model=model, regularizer=reg, d=d).transpose("s", "ratio")
             _cell_heatmap(
-                ax, ds, sub.values, panel_title, "median slope (log10 error / iteration)", vmin=lo, vmax=0, cmap="mako"
+                ax,
+                ds,
+                sub.values,
+                panel_title,
+                "median slope, non-diverged trials",
+                vmin=lo,
+                vmax=0,
+                cmap="mako",
             )
-            ax.set_facecolor("lightgrey")
+            ax.set_facecolor("white")
+            lost = diverged.sel(model=model, regularizer=reg, d=d).transpose("s", "ratio").values
+            for i, j in zip(*np.nonzero(lost >= 0.5), strict=True):
+                ax.add_patch(plt.Rectangle((j, i), 1, 1, fill=False, hatch="///", edgecolor="0.55", lw=0))
             cbar = ax.collections[0].colorbar
             cbar.ax.axhline(SLOPE_THEORY, color="#ff7f0e", lw=2.5)
             cbar.ax.text(

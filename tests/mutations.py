@@ -415,6 +415,14 @@ MUTATIONS = (
         ("tests/analysis/test_figures.py::test_every_figure_of_a_committed_report_speaks_its_structures_words",),
     ),
     Mutation(
+        "slopes-of-diverged-cells-coloured",
+        "the slopes heatmap colours a cell by the few trials that did not diverge",
+        "analysis/plots.py",
+        "    slopes = median_slope(ds).where(diverged < 0.5)",
+        "    slopes = median_slope(ds)",
+        ("tests/analysis/test_figures.py::test_the_slopes_heatmap_hatches_cells_where_most_trials_diverged",),
+    ),
+    Mutation(
         "resource-tracker-unblocks",
         "the worker processes' signal mask opened again by multiprocessing's resource tracker",
         "sweep/cluster.py",

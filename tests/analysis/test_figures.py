@@ -48,7 +48,7 @@ def test_heatmap_has_labels_and_theory_lines(example):
     titles = {ax.get_title() for ax in axes}
     assert "relu observations, l0, d = 200" in titles and "linear observations, l0, d = 500" in titles
     for ax in axes:
-        assert ax.get_xlabel().startswith("n / n0") and ax.get_ylabel() == "sparsity s"
+        assert ax.get_xlabel().startswith("n / n0") and ax.get_ylabel().startswith("sparsity s")
         labels = {line.get_label() for line in ax.get_lines()}
         assert {"n = 2 s log(d/s)", "n = statistical dimension (l1 cone)", "empirical 50% success"} <= labels
     cbar_labels = {ax.get_ylabel() for ax in fig.axes if not ax.get_title()}
@@ -218,3 +218,27 @@ def test_every_figure_of_a_committed_report_speaks_its_structures_words(tmp_path
     if own.name != "sparse":
         assert not any("sparsity" in t for t in seen)
     assert (tmp_path / "report.md").read_text().count(own.n0_words["approx"]) >= 1
+
+
+def test_the_slopes_heatmap_hatches_cells_where_most_trials_diverged(example):
+    """A median over the few trials that did not diverge would colour such a cell as a fast
+    one (d = 500, s = 2, linear, ratio 0.75: 39 of 40 diverged)."""
+    import matplotlib.pyplot as plt
+
+    from analysis import plots
+
+    figs = plots.plot_slopes(example)
+    fig = figs["slopes_l0"]
+    lost = example.diverged.mean("trial")
+    lost = lost.isel(step_size=0) if "step_size" in lost.dims else lost  # one step: one figure
+    for ax in fig.axes:
+        title = ax.get_title()
+        if " d = " not in title:
+            continue  # a colour bar
+        model, d = title.split()[0], int(title.rsplit("= ", 1)[1])
+        cells = lost.sel(model=model, regularizer="l0", d=d).transpose("s", "ratio").values
+        mesh = ax.collections[0].get_array().reshape(cells.shape)
+        hatched = {(int(p.get_y()), int(p.get_x())) for p in ax.patches if p.get_hatch()}
+        assert hatched == {tuple(map(int, ij)) for ij in zip(*np.nonzero(cells >= 0.5), strict=True)}
+        assert np.ma.getmaskarray(mesh)[cells >= 0.5].all()  # not coloured
+    plt.close(fig)
