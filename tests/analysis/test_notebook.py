@@ -5,11 +5,14 @@ repository root after the example dataset changes), with volatile metadata strip
 """
 
 import json
+import os
 import sys
 from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
+
+ROOT = Path(__file__).resolve().parents[2]
 
 NOTEBOOK = Path(__file__).resolve().parents[2] / "analysis" / "notebooks" / "explore.ipynb"
 KERNEL = "relu-phase-test"
@@ -80,3 +83,25 @@ if __name__ == "__main__":
     with tempfile.TemporaryDirectory() as tmp:
         nbformat.write(execute(nbformat.read(NOTEBOOK, as_version=4), tmp), NOTEBOOK)
     print(f"wrote {NOTEBOOK}")
+
+
+def test_the_readmes_notebook_block_runs_as_written_in_a_clone():
+    """The README's "In a notebook" block, run from the repository root: every file it
+    opens is one a clone has."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("## In a notebook") :]
+    block = section[
+        section.index("```python") + len("```python") : section.index("```\n", section.index("```python") + 9)
+    ]
+    cwd = os.getcwd()
+    try:
+        os.chdir(ROOT)
+        exec(compile(block, "README.md", "exec"), {})
+    finally:
+        os.chdir(cwd)
+        plt.close("all")
