@@ -7,7 +7,6 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from sweep import conventions, structures
-from sweep import steps as step_rules
 from sweep.atomic import atomic_path
 
 from .flicker import flicker_table
@@ -119,9 +118,7 @@ def report(ds, out, fmt="png", figure1=None):
     if ds.sizes["d"] > 1:
         figures.append(functools.partial(plot_scale, fit, ratios))
     if ds.sizes["step_size"] > 1:
-        figures.append(functools.partial(plot_time_data, ds))
-    if sum(step_rules.is_fixed(mu) for mu in ds.step_size.values) > 1:  # a curve needs two fixed steps
-        figures.append(functools.partial(plot_steps, fit, ds))
+        figures += [functools.partial(plot_steps, fit, ds), functools.partial(plot_time_data, ds)]
     if figure1 is not None:
         figures.append(functools.partial(plot_figure1, open_figure1(figure1)))
     # drawn and saved one function at a time: a sweep of several steps draws dozens
