@@ -352,6 +352,19 @@ def _own_words(dashboard_address, log, make, **kwargs):
         yield cluster
 
 
+class _CancelRace(logging.Filter):
+    """Drops one record: distributed's ``sync`` interrupted (Ctrl-C, SIGTERM) before its
+    future exists schedules a ``cancel`` that reads the unbound name, and tornado logs the
+    ``NameError`` with its traceback. Nothing is lost; the run is stopping anyway."""
+
+    def filter(self, record):
+        exc = record.exc_info[1] if record.exc_info else None
+        return not (isinstance(exc, NameError) and "sync.<locals>.cancel" in record.getMessage())
+
+
+_CANCEL_RACE = _CancelRace()
+
+
 @contextlib.contextmanager
 def _quiet_when_stopped(client):
     """A run stopped with tasks in flight (Ctrl-C, SIGTERM, a task that kept failing, a
@@ -362,6 +375,7 @@ def _quiet_when_stopped(client):
     def quiet():  # the workers' failed heartbeats to a closed scheduler are errors, with tracebacks
         logging.getLogger("distributed").setLevel(logging.CRITICAL)
 
+    logging.getLogger("tornado.application").addFilter(_CANCEL_RACE)  # once: a Filterer keeps one of each
     try:
         yield
     except BaseException:
