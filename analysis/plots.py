@@ -145,6 +145,8 @@ def _log_x(ax, ticks):
     shown = [v for v, w in zip(ticks, [*ticks[1:], None], strict=True) if w is None or math.log2(w / v) >= 0.25]
     ax.set_xticks(ticks, [f"{v:g}" if v in shown else "" for v in ticks])
     ax.set_xticks([], minor=True)
+    if len(ticks) == 1:  # one value: matplotlib would put it on the frame
+        ax.set_xlim(ticks[0] / 2, ticks[0] * 2)
 
 
 def _round_ticks(values):
@@ -366,7 +368,8 @@ def plot_slopes(ds):
 
 
 def plot_figure1(ds, faint=5):
-    """The paper's Figure 1: error against iteration, mean in bold, a few trials faint.
+    """The paper's Figure 1: error against iteration, the median in bold (what the results
+    quote: a mean on a log axis is carried by its worst trials), a few trials faint.
 
     Returns ``{"figure1": Figure}`` with a linear-scale panel (the paper's look) and a
     log-scale one (the linear convergence of Theorem 3.1 is a straight line there).
@@ -382,7 +385,11 @@ def plot_figure1(ds, faint=5):
             for k in range(min(faint, tr.sizes["trial"])):
                 ax.plot(t, tr.sel(model=model).isel(trial=k), color=c, alpha=0.3, lw=0.8)
             ax.plot(
-                t, tr.sel(model=model).mean("trial"), color=c, lw=3, label=names.get(str(model), str(model)) + " (mean)"
+                t,
+                tr.sel(model=model).median("trial"),
+                color=c,
+                lw=3,
+                label=names.get(str(model), str(model)) + " (median)",
             )
         if log:
             ax.set_yscale("log")
@@ -390,11 +397,12 @@ def plot_figure1(ds, faint=5):
         ax.set_xlabel("iteration t")
         ax.set_ylabel("estimation error ||w_t − w*||")
         ax.set_xlim(t[0], t[-1])
+        ax.xaxis.set_major_locator(mticker.MaxNLocator(integer=True))  # iterations are whole
         ax.legend(fontsize=8)
     a = ds.attrs
     fig.suptitle(
         f"Figure 1: PGD with l0 projection, d = {a.get('d')}, s = {a.get('s')}, n = {a.get('n')}, "
-        f"{tr.sizes['trial']} trials (bold: mean; faint: single trials)"
+        f"{tr.sizes['trial']} trials (bold: median; faint: single trials)"
     )
     return {"figure1": fig}
 
@@ -603,7 +611,8 @@ def plot_scale(fit, ratios):
     fig.suptitle("The empirical constant c = n50 / n0 against d (bars: 95% intervals, trials resampled)", fontsize=12)
     out = {"scale": fig}
     if len(ratios):
-        fig, axes = plt.subplots(1, len(regs), figsize=(5 * len(regs) + 1, 3.8), squeeze=False, constrained_layout=True)
+        width = max(5 * len(regs) + 1, 7.5)  # the two-line title fits over one panel
+        fig, axes = plt.subplots(1, len(regs), figsize=(width, 4.2), squeeze=False, constrained_layout=True)
         for i, reg in enumerate(regs):
             ax = axes[0, i]
             for k, s in enumerate(fit.s.values):
@@ -617,7 +626,8 @@ def plot_scale(fit, ratios):
             ax.set_title(f"{reg}")
         axes[0, -1].legend(fontsize=8)
         fig.suptitle(
-            "ReLU's extra cost: n50 of ReLU over linear observations on the same trials (bars: paired 95%)", fontsize=12
+            "ReLU's extra cost: n50 of ReLU over linear observations\non the same trials (bars: paired 95% intervals)",
+            fontsize=12,
         )
         out["relu_over_linear"] = fig
     return out
@@ -721,6 +731,9 @@ def plot_time_data(ds):
         for i, reg in enumerate(regs):
             for j, model in enumerate(models):
                 ax = axes[i, j]
+                share = ax.twinx()  # how many of the trials at that n the medians stand for
+                share.set_ylim(0, 1.02)
+                share.set_ylabel("share of trials that succeeded (dotted)", fontsize=8)
                 for mu in steps:
                     t = table[
                         (table.model == model)
@@ -734,6 +747,7 @@ def plot_time_data(ds):
                     style = palette[mu] if isinstance(palette[mu], dict) else dict(color=palette[mu])
                     ax.plot(t.ratio, t["median"], marker="o", ms=3, label=_step_words(mu), **style)
                     ax.fill_between(t.ratio, t.q25, t.q75, color=style["color"], alpha=0.2, lw=0)
+                    share.plot(t.ratio, t.successes / t.trials, color=style["color"], lw=0.8, alpha=0.7, ls=":")
                 ax.set_yscale("log")
                 ax.yaxis.set_major_locator(mticker.LogLocator(subs=(1, 2, 5)))
                 ax.yaxis.set_major_formatter(mticker.FormatStrFormatter("%g"))
@@ -745,7 +759,7 @@ def plot_time_data(ds):
         axes[0, -1].legend(fontsize=7)
         fig.suptitle(
             f"Time against data, d = {d}, s = {s}: iterations to tolerance among successes (median, "
-            "quartiles shaded), per step size",
+            "quartiles shaded),\nper step size; dotted, right axis: the share of trials at that n that succeeded",
             fontsize=12,
         )
         figs["time_data" if len(cells) == 1 else f"time_data_d{d}_s{s}"] = fig

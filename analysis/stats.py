@@ -409,7 +409,8 @@ def time_data(ds, min_count=3, bins=16):
     Returns
     -------
     pandas.DataFrame
-        ``model, regularizer, step_size, d, s, ratio, successes, q25, median, q75``.
+        ``model, regularizer, step_size, d, s, ratio, successes, trials, q25, median, q75``
+        (``trials``: every trial run at that ratio or in that bin, failures included).
     """
     rows = []
     for m in ds.model.values:
@@ -420,9 +421,10 @@ def time_data(ds, min_count=3, bins=16):
                         cell = ds.sel(model=m, regularizer=g, step_size=mu, d=d, s=s)
                         n = cell.n if "probe" in ds.dims else cell.n.broadcast_like(cell.success)
                         ok = (cell.success == 1).values
-                        x = (n.values / float(cell.n0))[ok]
-                        it = cell.iterations.values[ok]
-                        for r, group in _groups(x, it, "probe" in ds.dims, bins):
+                        tried = (cell.success == cell.success).values  # a trial run at that n, whatever its end
+                        ratios = n.values / float(cell.n0)
+                        x, it = ratios[ok], cell.iterations.values[ok]
+                        for r, group, total in _groups(x, it, "probe" in ds.dims, bins, ratios[tried]):
                             if group.size >= min_count:
                                 q = np.percentile(group, [25, 50, 75])
                                 rows.append(
@@ -434,24 +436,27 @@ def time_data(ds, min_count=3, bins=16):
                                         s=int(s),
                                         ratio=r,
                                         successes=int(group.size),
+                                        trials=int(total),
                                         q25=q[0],
                                         median=q[1],
                                         q75=q[2],
                                     )
                                 )
-    cols = ["model", "regularizer", "step_size", "d", "s", "ratio", "successes", "q25", "median", "q75"]
+    cols = ["model", "regularizer", "step_size", "d", "s", "ratio", "successes", "trials", "q25", "median", "q75"]
     return pd.DataFrame(rows, columns=cols)
 
 
-def _groups(x, it, binned, bins):
-    """``(ratio, iterations)`` groups: per distinct ratio, or per geometric bin of ``x``."""
+def _groups(x, it, binned, bins, tried):
+    """``(ratio, iterations, trials)`` groups of the successes at ``x``: per distinct ratio,
+    or per geometric bin of ``x``; ``trials`` counts the trials run there (``tried``: the
+    ratios of every trial, failures included), so that a figure can say how many failed."""
     if not x.size:
         return []
     if not binned:
-        return [(float(r), it[x == r]) for r in np.unique(x)]
+        return [(float(r), it[x == r], int(np.sum(tried == r))) for r in np.unique(x)]
     edges = np.geomspace(x.min(), x.max() * (1 + 1e-12), bins + 1)
-    which = np.digitize(x, edges) - 1
-    return [(float(np.median(x[which == b])), it[which == b]) for b in np.unique(which)]
+    which, every = np.digitize(x, edges) - 1, np.digitize(tried, edges) - 1
+    return [(float(np.median(x[which == b])), it[which == b], int(np.sum(every == b))) for b in np.unique(which)]
 
 
 def spending(ds, fit=None):
