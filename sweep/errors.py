@@ -7,9 +7,12 @@ status 1; :class:`OneLineParser` makes argparse's own errors the same one line a
 :class:`InputError`.
 """
 
+import _thread
 import argparse
 import contextlib
 import signal
+import sys
+import threading
 
 
 class InputError(ValueError):
@@ -64,13 +67,35 @@ def stopped(exc):
     return ("terminated", 128 + signal.SIGTERM) if isinstance(exc, Terminated) else ("interrupted", 130)
 
 
+def _redeliver(previous):
+    """An unraisable-exception hook for stops: a Ctrl-C or SIGTERM whose exception was
+    raised inside a garbage-collector callback or a ``__del__`` (distributed has one of
+    each) cannot propagate; Python would print it as "Exception ignored" and go on, the
+    stop lost. It is signalled again instead, to land in the main thread's own code."""
+
+    def hook(unraisable):
+        if isinstance(unraisable.exc_value, KeyboardInterrupt):
+            signum = signal.SIGTERM if isinstance(unraisable.exc_value, Terminated) else signal.SIGINT
+            # from another thread, a moment later: signalled from here, the handler would run
+            # inside this hook and be swallowed again
+            threading.Timer(0.05, _thread.interrupt_main, (signum,)).start()
+            return
+        previous(unraisable)
+
+    return hook
+
+
 @contextlib.contextmanager
 def sigterm_raises():
-    """Inside: SIGTERM raises :class:`Terminated` in this (the main) thread. After: the
-    default again, so a signal that lands while the CLI prints its last line ends the process
-    quietly (status 143 either way) instead of in a traceback."""
+    """Inside: SIGTERM raises :class:`Terminated` in this (the main) thread, and a stop
+    swallowed where exceptions cannot propagate is delivered again (:func:`_redeliver`).
+    After: the defaults again, so a signal that lands while the CLI prints its last line
+    ends the process quietly (status 143 either way) instead of in a traceback."""
     signal.signal(signal.SIGTERM, _raise_terminated)
+    previous = sys.unraisablehook
+    sys.unraisablehook = _redeliver(previous)
     try:
         yield
     finally:
+        sys.unraisablehook = previous
         signal.signal(signal.SIGTERM, signal.SIG_DFL)

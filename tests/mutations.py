@@ -423,6 +423,14 @@ MUTATIONS = (
         ("tests/analysis/test_figures.py::test_the_slopes_heatmap_hatches_cells_where_most_trials_diverged",),
     ),
     Mutation(
+        "stop-swallowed-by-finalizer",
+        "a Ctrl-C that lands in a garbage-collector callback is printed as ignored and lost",
+        "sweep/errors.py",
+        "    sys.unraisablehook = _redeliver(previous)\n",
+        "",
+        ("tests/sweep/test_errors.py",),
+    ),
+    Mutation(
         "resource-tracker-unblocks",
         "the worker processes' signal mask opened again by multiprocessing's resource tracker",
         "sweep/cluster.py",
@@ -453,6 +461,7 @@ QUICK = (
     "seed-unbounded",
     "dataset-budget-unchecked",
     "cluster-key-unchecked",
+    "stop-swallowed-by-finalizer",
 )
 
 
