@@ -39,8 +39,15 @@ _seed = _int_between(0, MAX_SEED)  # a NetCDF int64 attribute
 
 def _out_path(text):
     """A file path the dataset can be written to: not a directory, under a directory (or one
-    that can be made: no part of the way is a file), writable where it exists."""
+    that can be made: no part of the way is a file), writable where it exists, with a name
+    the filesystem takes."""
     path = Path(text)
+    try:
+        path.exists()  # a name too long for the filesystem raises here, not only later
+    except OSError as exc:
+        raise argparse.ArgumentTypeError(f"{text[:60]!r}...: {exc.strerror}") from None
+    except ValueError as exc:  # an embedded NUL
+        raise argparse.ArgumentTypeError(f"{text[:60]!r}: {exc}") from None
     if not text or path.is_dir():
         example = f"{text.rstrip('/')}/NAME.nc"
         raise argparse.ArgumentTypeError(f"{text!r} is a directory; give a file path such as {example}")

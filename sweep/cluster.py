@@ -82,12 +82,25 @@ def private_directory(base):
 JOB_SIZE = ("cores", "memory")
 
 
+def _jobqueue():
+    """``dask_jobqueue``, imported with this process's Ctrl-C handler left as it was: its
+    ``runner`` module (imported by the package) sets SIGINT to ``sys.exit()`` at import,
+    for its own runner processes, which would turn the CLI's Ctrl-C into a ``SystemExit``
+    (status 0, no line saying what is kept) for every batch scheduler run."""
+    previous = signal.getsignal(signal.SIGINT)
+    import dask_jobqueue
+
+    if previous is not None and signal.getsignal(signal.SIGINT) is not previous:
+        signal.signal(signal.SIGINT, previous)
+    return dask_jobqueue
+
+
 def site_defaults(kind):
     """The site's settings for a jobqueue ``kind``: dask-jobqueue's ``jobqueue.yaml`` (the
     user's, the site's in ``/etc/dask``, or ``DASK_CONFIG``'s) over its packaged defaults."""
     import dask
-    import dask_jobqueue  # noqa: F401  (importing it loads its defaults into dask's config)
 
+    _jobqueue()  # importing it loads its defaults into dask's config
     return dask.config.get(f"jobqueue.{kind}", default={}) or {}
 
 
@@ -139,7 +152,7 @@ def jobqueue_parameters():
     classes' signatures, so a release that adds one is followed without a change here."""
     import inspect
 
-    import dask_jobqueue
+    dask_jobqueue = _jobqueue()
     from dask_jobqueue.core import Job, JobQueueCluster
 
     names = set()
@@ -173,9 +186,7 @@ def check_known_keys(table):
 
 def cluster_class(kind):
     """The dask-jobqueue cluster class that drives ``kind`` (:data:`JOBQUEUE`)."""
-    import dask_jobqueue
-
-    return getattr(dask_jobqueue, JOBQUEUE[kind])
+    return getattr(_jobqueue(), JOBQUEUE[kind])
 
 
 def _built(kind, build):

@@ -431,6 +431,14 @@ MUTATIONS = (
         ("tests/sweep/test_errors.py",),
     ),
     Mutation(
+        "jobqueue-takes-ctrl-c",
+        "dask_jobqueue's import left to replace SIGINT with sys.exit(): a batch run's Ctrl-C exits 0 silently",
+        "sweep/cluster.py",
+        "    if previous is not None and signal.getsignal(signal.SIGINT) is not previous:\n",
+        "    if False:\n",
+        ("tests/sweep/test_cluster.py::test_importing_dask_jobqueue_leaves_ctrl_c_to_the_cli",),
+    ),
+    Mutation(
         "resource-tracker-unblocks",
         "the worker processes' signal mask opened again by multiprocessing's resource tracker",
         "sweep/cluster.py",
@@ -462,6 +470,7 @@ QUICK = (
     "dataset-budget-unchecked",
     "cluster-key-unchecked",
     "stop-swallowed-by-finalizer",
+    "jobqueue-takes-ctrl-c",
 )
 
 

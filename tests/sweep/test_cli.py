@@ -148,6 +148,7 @@ def test_an_output_that_cannot_be_written_is_refused_before_any_work(tmp_path):
         (["--dashboard", "[::]:18789"], "--dashboard"),  # distributed splits at ':' and cannot take IPv6
         (["--dashboard", ":8787,:8788"], "--dashboard"),
         (["--connect-timeout", "3601"], "--connect-timeout"),
+        (["--out", "/tmp/" + "a" * 300 + ".nc"], "--out"),  # a name the filesystem refuses (found by the fuzz)
         (["--workers", "100001"], "--workers"),
         (["--batch-size", "0"], "--batch-size"),
     ],

@@ -176,3 +176,20 @@ def test_distributeds_cancel_race_is_dropped_and_nothing_else():
     dropped = make(*args, ("functools.partial(<function sync.<locals>.cancel at 0x1>)",), race)
     kept = make(*args, ("functools.partial(<function other at 0x1>)",), race)
     assert not cluster._CANCEL_RACE.filter(dropped) and cluster._CANCEL_RACE.filter(kept)
+
+
+def test_importing_dask_jobqueue_leaves_ctrl_c_to_the_cli():
+    """dask_jobqueue's runner module sets SIGINT to ``sys.exit()`` when imported: a Ctrl-C
+    of any batch scheduler run would end in a silent exit 0. Our imports put it back (in a
+    fresh process, where the import really runs)."""
+    code = (
+        "import signal\n"
+        "from sweep import cluster\n"
+        "before = signal.getsignal(signal.SIGINT)\n"
+        "cluster.cluster_class('slurm'); cluster.jobqueue_parameters(); cluster.site_defaults('pbs')\n"
+        "assert signal.getsignal(signal.SIGINT) is before, signal.getsignal(signal.SIGINT)\n"
+        "import dask_jobqueue.runner\n"
+        "assert signal.getsignal(signal.SIGINT) is before\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert res.returncode == 0, res.stderr
