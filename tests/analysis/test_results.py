@@ -137,3 +137,24 @@ def test_the_convex_limit_table():
         line += f" | {over(norm)} | {units(small, 'n50')}"
         assert line in RESULTS, line
         assert f"| {over(small)} |" in RESULTS
+
+
+def test_the_group_convex_limit_table():
+    """The group-l1 program and PGD over it (data/structures-group_report), as results.md
+    prints them: in units of the structure's δ, normalized rule, at the cap."""
+    rows = _at_cap("structures-group_report")
+    rows = rows[(rows.regularizer == "group-l1") & (rows.step_size == 0)].sort_values("s")
+
+    def units(row, name):
+        delta = row.n50 / row.c_l1
+        low, high = getattr(row, name + "_lower") / delta, getattr(row, name + "_upper") / delta
+        return f"{getattr(row, name) / delta:.3f} [{low:.3f}, {high:.3f}]"
+
+    def over(row):
+        return f"{row.over_convex:.3f} [{row.over_convex_lower:.3f}, {row.over_convex_upper:.3f}]"
+
+    for model in ("linear", "relu"):
+        cell = list(rows[rows.model == model].itertuples())
+        program = f"| {LABEL[model]}, the program | " + " | ".join(units(r, "n50_convex") for r in cell) + " |"
+        gap = f"| {LABEL[model]}, PGD (normalized) over the program | " + " | ".join(over(r) for r in cell) + " |"
+        assert program in RESULTS and gap in RESULTS, (program, gap)

@@ -276,3 +276,25 @@ def test_the_committed_convex_limit_study_is_the_program_on_its_trials():
             res = kernel.solve(X, w, {model: y}, [kernel.Problem(model, "l1", n, mu)], cfg.iterations, cfg.tolerance)
             assert res.iterations[0] == float(at.iterations)
         checked += 1
+
+
+def test_the_committed_group_study_is_the_group_l1_program_on_its_trials():
+    """``data/structures-group.nc``: cells of ``convex_success`` (group-l1 only; NaN for the
+    nonconvex group-l0) against the conic program solved again on the trial's data."""
+    ds = xr.open_dataset(ROOT / "data" / "structures-group.nc").load()
+    cfg = config.loads(ds.attrs["config"])
+    assert np.isnan(ds.convex_success.sel(regularizer="group-l0")).all()
+    rng = np.random.default_rng(2)
+    checked = 0
+    while checked < 4:
+        s = int(rng.choice(ds.s.values))
+        model, trial, probe = (str(rng.choice(ds.model.values)), int(rng.integers(60)), int(rng.integers(5)))
+        at = ds.sel(regularizer="group-l1", d=1024, s=s, model=model, trial=trial, probe=probe).isel(step_size=0)
+        if not np.isfinite(float(at.n)) or not np.isfinite(float(at.convex_success)):
+            continue
+        n = int(at.n)
+        X, w = problem.draw_trial(cfg.seed, (1024, s, trial), 1024, s, n, structure="group", group_size=cfg.block)
+        y = problem.observe(X, w, model)
+        again = oracle.recovers("group-l1", X, y, model, w, cfg.tolerance, group_size=cfg.block)[0]
+        assert float(at.convex_success) == again, (model, s, trial, n)
+        checked += 1
