@@ -288,6 +288,7 @@ def check_reachable(address, timeout=CONNECT_TIMEOUT):
     nothing behind it (or something that is not a scheduler) fails inside distributed,
     after its timeout, in a traceback."""
     import asyncio
+    import concurrent.futures
 
     from distributed import Security
     from distributed.comm import connect
@@ -297,7 +298,9 @@ def check_reachable(address, timeout=CONNECT_TIMEOUT):
         await comm.close()
 
     try:
-        asyncio.run(probe())
+        # on a thread of its own: a notebook's main thread already runs an event loop
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            pool.submit(asyncio.run, probe()).result()
     except OSError as exc:  # refused, timed out, no such host (distributed retries until the timeout)
         why = str(exc).splitlines()[0][:200] or type(exc).__name__
         raise ClusterError(f"no Dask scheduler answered at {address} within {timeout:g} s: {why}") from None

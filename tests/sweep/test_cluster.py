@@ -193,3 +193,22 @@ def test_importing_dask_jobqueue_leaves_ctrl_c_to_the_cli():
     )
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert res.returncode == 0, res.stderr
+
+
+def test_the_scheduler_probe_works_where_an_event_loop_already_runs():
+    """A notebook's main thread runs an event loop, where ``asyncio.run`` refuses to start
+    another: the probe still answers with its one line."""
+    import asyncio
+    import socket
+
+    from sweep.errors import ClusterError
+
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        address = f"tcp://127.0.0.1:{closed.getsockname()[1]}"
+
+        async def inside():
+            with pytest.raises(ClusterError, match="no Dask scheduler answered"):
+                cluster.check_reachable(address, 1)
+
+        asyncio.run(inside())
