@@ -23,11 +23,16 @@ def cache_root():
 
 
 def is_cached(source):
-    """Whether a compiled function of the module file ``source`` has been cached already."""
-    from numba.core import config
+    """Whether a compiled function of the module file ``source`` (this copy of it: the
+    cache keeps one folder per source folder) has been cached already."""
+    from numba.core import caching, config
 
     root = Path(config.CACHE_DIR) if config.CACHE_DIR else cache_root()
-    return any(root.glob(f"**/{Path(source).stem}.*.nbi"))
+    try:
+        folder = root / caching.UserWideCacheLocator.get_suitable_cache_subpath(str(source))
+    except AttributeError:  # a numba whose internals differ: any copy's cache will do
+        folder = root
+    return any(folder.glob(f"**/{Path(source).stem}.*.nbi"))
 
 
 def install():
