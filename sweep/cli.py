@@ -42,12 +42,13 @@ def _out_path(text):
     that can be made: no part of the way is a file), writable where it exists, with a name
     the filesystem takes."""
     path = Path(text)
+    shown = repr(text) if len(text) <= 60 else repr(text[:60]) + "..."
     try:
         path.exists()  # a name too long for the filesystem raises here, not only later
     except OSError as exc:
-        raise argparse.ArgumentTypeError(f"{text[:60]!r}...: {exc.strerror}") from None
+        raise argparse.ArgumentTypeError(f"{shown}: {exc.strerror}") from None
     except ValueError as exc:  # an embedded NUL
-        raise argparse.ArgumentTypeError(f"{text[:60]!r}: {exc}") from None
+        raise argparse.ArgumentTypeError(f"{shown}: {exc}") from None
     if not text or path.is_dir():
         example = f"{text.rstrip('/')}/NAME.nc"
         raise argparse.ArgumentTypeError(f"{text!r} is a directory; give a file path such as {example}")
