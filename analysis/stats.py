@@ -421,7 +421,7 @@ def time_data(ds, min_count=3, bins=16):
                         cell = ds.sel(model=m, regularizer=g, step_size=mu, d=d, s=s)
                         n = cell.n if "probe" in ds.dims else cell.n.broadcast_like(cell.success)
                         ok = (cell.success == 1).values
-                        tried = (cell.success == cell.success).values  # a trial run at that n, whatever its end
+                        tried = np.isfinite(cell.success.values)  # a trial run at that n, whatever its end
                         ratios = n.values / float(cell.n0)
                         x, it = ratios[ok], cell.iterations.values[ok]
                         for r, group, total in _groups(x, it, "probe" in ds.dims, bins, ratios[tried]):
