@@ -159,8 +159,8 @@ def jobqueue_parameters():
     for name in JOBQUEUE.values():
         cls = getattr(dask_jobqueue, name)
         for f in (cls.__init__, cls.job_cls.__init__, Job.__init__, JobQueueCluster.__init__):
-            names |= {p.name for p in inspect.signature(f).parameters.values() if p.kind is p.KEYWORD_ONLY}
-            names |= {p.name for p in inspect.signature(f).parameters.values() if p.kind is p.POSITIONAL_OR_KEYWORD}
+            named = (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)  # not *args, **kwargs
+            names |= {p.name for p in inspect.signature(f).parameters.values() if p.kind in named}
     return names - {"self"}
 
 
