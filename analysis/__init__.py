@@ -14,7 +14,7 @@ tables; ``plot_probes`` draws where its probes went with the fitted curve, and f
 range ``plot_strips`` and ``flicker_table`` show where one trial's success is not monotone.
 """
 
-from sweep.fit import fit_logistic_grouped
+from sweep.fit import fit_logistic, fit_logistic_grouped, transition
 
 from .flicker import flicker_table
 from .io import open_figure1, open_sweep
@@ -33,7 +33,6 @@ from .plots import (
 )
 from .stats import (
     cap_table,
-    fit_logistic,
     model_ratio,
     settled,
     spending,
@@ -53,6 +52,7 @@ __all__ = [
     "wilson_interval",
     "fit_logistic",
     "fit_logistic_grouped",
+    "transition",
     "transitions",
     "transition_nested",
     "transition_table",

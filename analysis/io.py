@@ -5,8 +5,8 @@ from pathlib import Path
 import xarray as xr
 
 from sweep.conventions import DIMS, PROBE_DIMS, with_step_axis
+from sweep.dataset import open_parts
 from sweep.errors import InputError
-from sweep.store import open_parts
 
 REQUIRED_VARS = ("rel_error", "success", "iterations", "slope", "support_recovered", "diverged")
 REQUIRED_COORDS = ("n", "n0")

@@ -17,19 +17,18 @@ import seaborn as sns
 import xarray as xr
 
 from sweep import steps as step_rules
-from sweep import structures, theory
+from sweep import structures
 
-from .stats import N0_METHODS, limit_n50, median_slope, success_rate, time_data
+from .stats import limit_n50, median_slope, n0_methods, success_rate, time_data
 
 THEORY_LINES = (
-    # coordinate, label, line style
+    # coordinate, line style; the label is the structure's words for the method
     (
         "n0_approx",
-        "n = 2 s log(d/s)",
         dict(color="white", ls="--", lw=2, path_effects=[pe.withStroke(linewidth=3.5, foreground="black")]),
     ),
-    ("n0_l1", "n = statistical dimension (l1 cone)", dict(color="#ff7f0e", ls=":", lw=2.5)),
-    ("n0_l0_mc", "n = squared width, l0 union bound (MC; upper bound)", dict(color="#d62728", ls="-.", lw=2)),
+    ("n0_l1", dict(color="#ff7f0e", ls=":", lw=2.5)),
+    ("n0_l0_mc", dict(color="#d62728", ls="-.", lw=2)),
 )
 EMPIRICAL = dict(color="black", marker="o", ms=4, lw=1.5, label="empirical 50% success")
 SLOPE_THEORY = math.log10(0.5)
@@ -84,7 +83,7 @@ def _step_words(mu):
 def _words(ds):
     """The words of the dataset's structure of ``w*`` (:class:`sweep.structures.Structure`):
     the one source of its labels, so a new structure cannot borrow another's."""
-    return structures.get(ds.attrs.get("structure", "sparse"))
+    return structures.get(ds.attrs.get("structure", structures.DEFAULT))
 
 
 def _n0_words(ds, method):
@@ -97,10 +96,8 @@ def _n0_label(ds):
     return _n0_words(ds, ds.attrs.get("n0_method", "approx"))
 
 
-def _theory_label(ds, var, label):
-    """A theory line's legend entry: the sparse one as written, another structure's by its words."""
-    if _words(ds).name == "sparse":
-        return label
+def _theory_label(ds, var):
+    """A theory line's legend entry, in the words of the dataset's structure."""
     return "n = " + _n0_words(ds, var.removeprefix("n0_"))
 
 
@@ -226,9 +223,9 @@ def plot_heatmaps(ds):
             _cell_heatmap(ax, ds, sub.values, panel_title, "success rate", vmin=0, vmax=1, cmap="viridis")
             y = np.arange(ds.sizes["s"]) + 0.5
             n0 = ds.n0.sel(d=d).values
-            for var, label, style in THEORY_LINES:
+            for var, style in THEORY_LINES:
                 if var in ds.coords and (var != "n0_l0_mc" or reg == "l0") and (var != "n0_l1" or reg != "none"):
-                    ax.plot(_pos(ds[var].sel(d=d).values / n0, ratios), y, label=_theory_label(ds, var, label), **style)
+                    ax.plot(_pos(ds[var].sel(d=d).values / n0, ratios), y, label=_theory_label(ds, var), **style)
             _draw_convex_limit(ax, ds, reg, model, d, n0, ratios, y)
             emp = [_crossing(sub.sel(s=s).values, ratios) for s in ds.s.values]
             ax.plot(_pos(np.array(emp), ratios), y, **EMPIRICAL)
@@ -282,9 +279,9 @@ def plot_donoho_tanner(ds):
             sc = ax.scatter(delta, rho, c=sub.values.ravel(), cmap="viridis", vmin=0, vmax=1, s=40, edgecolors="none")
             # a Monte-Carlo n0 (the nuclear norm's) is not drawn as a curve: 200 estimates a panel
             for method, style in (("approx", dict(color="k", ls="--")), ("l1", dict(color="#ff7f0e", ls=":"))):
-                if (structure, method) in theory.SAMPLED:
+                if _words(ds).n0[method].sampled:
                     continue
-                n0 = np.array([theory.structure_n0(structure, s, d, method, g)[0] for s in s_line])
+                n0 = np.array([structures.n0(structure, s, d, method, g)[0] for s in s_line])
                 ax.plot(n0 / d, s_line / n0, label="n = " + _n0_words(ds, method), lw=2, **style)
             ax.set_xlim(0, min(1.05 * float(delta.max()), 1.5))
             ax.set_ylim(0, min(1.0, 1.1 * float(rho.max())))
@@ -572,7 +569,7 @@ def plot_scale(fit, ratios):
     :func:`analysis.stats.model_ratio`'s table.
     """
     regs = list(fit.regularizer.values)
-    methods = [m for m in N0_METHODS if f"c_{m}" in fit]
+    methods = [m for m in n0_methods() if f"c_{m}" in fit]
     fig, axes = plt.subplots(
         len(regs),
         len(methods),

@@ -94,7 +94,7 @@ def _is_range(ds):
 
 def _constants_words(ds):
     """What ``c_<method>`` divides by, in the words of the dataset's structure of ``w*``."""
-    kind = structures.get(ds.attrs.get("structure", "sparse"))
+    kind = structures.get(ds.attrs.get("structure", structures.DEFAULT))
     said = {
         "approx": f"`approx` ({kind.n0_words['approx']})",
         "l1": f"`l1` (the exact statistical dimension δ of the {kind.convex} descent cone at w*)",
@@ -146,7 +146,7 @@ def report(ds, out, fmt="png", figure1=None):
         + " `settled`: n50 at half "
         "the cap lies inside this interval, so the cap no longer moves it. A dash: no transition inside the grid, "
         "or an interval open on one side. `step_size` is `mu_t` for t >= 1 (`mu_0` = 2 for ReLU, 1 for linear; "
-        f"the paper's `mu_t` is 1); {conventions.COORDS['step_size']['comment']}."
+        f"the paper's `mu_t` is 1); {conventions.step_size_attrs()['comment']}."
         + (
             " `n50_limit` is the convex limit of the model in theory (δ = `n0_l1` for linear observations, about 2δ "
             "for ReLU ones: docs/design.md#the-convex-limit)."

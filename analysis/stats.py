@@ -1,16 +1,18 @@
 """Success rates with Wilson intervals and logistic fits of the phase transition."""
 
-import math
-
 import numpy as np
 import pandas as pd
 import xarray as xr
 
-from sweep import theory
+from sweep import structures, theory
 from sweep.adaptive import by_size
-from sweep.fit import RESAMPLES, Z95, _width, ratio_nested, transition_nested
+from sweep.fit import RESAMPLES, Z95, ratio_nested, transition, transition_nested
 
-N0_METHODS = {"approx": "n0_approx", "l1": "n0_l1", "l0_mc": "n0_l0_mc"}
+
+def n0_methods():
+    """``{method: n0 variable}`` for every n0 method of any structure of ``w*``, as a
+    dataset spells them (``l0_mc: n0_l0_mc``), in the registry's order."""
+    return {m.replace("-", "_"): "n0_" + m.replace("-", "_") for m in structures.methods()}
 
 
 def wilson_interval(k, m, z=Z95):
@@ -44,65 +46,6 @@ def success_rate(ds):
     out["lower"].attrs.update(long_name="Wilson 95% lower bound of the success rate", units="1")
     out["upper"].attrs.update(long_name="Wilson 95% upper bound of the success rate", units="1")
     return out
-
-
-def fit_logistic(x, y, max_iter=100):
-    """Firth-penalised logistic regression ``P(y = 1) = 1 / (1 + exp(-(a + b x)))``.
-
-    Firth's penalty (Firth 1993) keeps the maximum-likelihood estimate finite when the
-    successes are perfectly separated in ``x``, as they often are on a coarse grid.
-
-    Returns
-    -------
-    (numpy.ndarray, numpy.ndarray)
-        ``(a, b)`` and their 2 x 2 covariance (inverse Fisher information).
-    """
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    X = np.column_stack([np.ones_like(x), x - x.mean()])  # centred for conditioning
-    beta = np.zeros(2)
-    for _ in range(max_iter):
-        p = 1 / (1 + np.exp(-(X @ beta)))
-        w = p * (1 - p)
-        info = X.T @ (w[:, None] * X)
-        inv = np.linalg.inv(info)
-        h = w * np.einsum("ij,jk,ik->i", X, inv, X)
-        step = inv @ (X.T @ (y - p + h * (0.5 - p)))
-        beta += step
-        if np.max(np.abs(step)) < 1e-10:
-            break
-    p = 1 / (1 + np.exp(-(X @ beta)))
-    cov = np.linalg.inv(X.T @ ((p * (1 - p))[:, None] * X))
-    # undo the centring: a = a_c - b * mean, with the matching covariance
-    J = np.array([[1.0, -x.mean()], [0.0, 1.0]])
-    return J @ beta, J @ cov @ J.T
-
-
-def transition(n, success):
-    """n50, its 95% interval and the 10-90% width from independent outcomes at sizes ``n``.
-
-    The logistic is fitted in ``log n``; the interval is the delta method on
-    ``log n50 = -a / b``, right for outcomes that are independent (``sampling =
-    "independent"``). NaN where the trials hold no success or no failure, or the fitted
-    slope is not positive (no transition to locate). Nested sweeps need
-    :func:`transition_nested`.
-    """
-    ok = np.isfinite(success)
-    n, success = np.asarray(n, float)[ok], np.asarray(success, float)[ok]
-    nan = dict(n50=np.nan, n50_lower=np.nan, n50_upper=np.nan, width=np.nan)
-    if success.size == 0 or success.min() == success.max():
-        return nan
-    (a, b), cov = fit_logistic(np.log(n), success)
-    if not b > 0:
-        return nan
-    log50 = -a / b
-    g = np.array([-1 / b, a / b**2])
-    se = math.sqrt(g @ cov @ g)
-    return dict(
-        n50=math.exp(log50),
-        n50_lower=math.exp(log50 - Z95 * se),
-        n50_upper=math.exp(log50 + Z95 * se),
-        width=float(_width(a, b)),
-    )
 
 
 def success_at(ds, cap=None):
@@ -189,7 +132,7 @@ def _probe_transitions(ds, cap, resamples, seed, dims, fields):
 def _transition_dataset(ds, cap, resamples, dims, fields, interval):
     coords = {d: ds[d].values for d in dims}
     out = xr.Dataset({k: (dims, v) for k, v in fields.items()}, coords=coords)
-    for method, var in N0_METHODS.items():
+    for method, var in n0_methods().items():
         if var in ds.coords or var in ds:
             out[f"c_{method}"] = out.n50 / ds[var]
             out[f"c_{method}"].attrs.update(long_name=f"n50 / {var}", units="1")
@@ -198,7 +141,7 @@ def _transition_dataset(ds, cap, resamples, dims, fields, interval):
     out.attrs.update(
         cap=int(ds.attrs.get("iterations", -1) if cap is None else cap),
         interval=f"{interval} ({resamples} resamples)" if "bootstrap" in interval else interval,
-        structure=ds.attrs.get("structure", "sparse"),  # whose words label the constants
+        structure=ds.attrs.get("structure", structures.DEFAULT),  # whose words label the constants
     )
     return out
 

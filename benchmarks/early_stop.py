@@ -48,7 +48,7 @@ def run(steps, seeds, trials, cap, tolerance=1e-4):
 
 def _step(text):
     """A fixed step or a step rule's name (``normalized``)."""
-    return text if text in steps.RULES else float(text)
+    return steps.step_of(text if text in steps.RULES else float(text))
 
 
 def main(argv=None):

@@ -17,18 +17,23 @@ import time
 import numpy as np
 
 from sweep import config, engine, kernel, problem
+from sweep import plan as plan_mod
 
 
 def run(path, trials):
     cfg = config.load(path)
     cfg = dataclasses.replace(cfg, convex_limit=True)
     d, s = cfg.d[0], cfg.s[0]
-    ns = cfg.sample_sizes()[(d, s)]
+    ns = plan_mod.sample_sizes(cfg)[(d, s)]
     for trial in range(trials):
         X, w = problem.draw_trial(cfg.seed, (d, s, trial), d, s, max(ns), cfg.signal, np.dtype(cfg.dtype))
         labels = {m: problem.observe(X, w, m) for m in cfg.models}
         probs = [
-            kernel.Problem(m, g, n, mu) for m in cfg.models for g in cfg.regularizers for mu in cfg.steps for n in ns
+            kernel.Problem(m, g, n, mu)
+            for m in cfg.models
+            for g in cfg.regularizers
+            for mu in cfg.step_choices
+            for n in ns
         ]
         t0 = time.perf_counter()
         res = kernel.solve(X, w, labels, probs, cfg.iterations, cfg.tolerance, group_size=cfg.block)

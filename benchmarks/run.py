@@ -24,6 +24,7 @@ from threadpoolctl import threadpool_info
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sweep import cluster, config, engine, fanout, kernel, pgd, problem  # noqa: E402
+from sweep import plan as plan_mod
 
 MODELS = ("relu", "linear")
 TOL, CAP = 1e-4, 200
@@ -193,15 +194,15 @@ s = [10, 20]
 ratio = [0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0]
 """
     cfg = config.loads(text)
-    plan = engine.Plan.from_config(cfg)
-    batch = engine.default_batch_size(cfg, cfg.sample_sizes())  # as `sweep run` sizes its tasks
+    plan = plan_mod.Plan.from_config(cfg)
+    batch = plan_mod.default_batch_size(cfg, plan_mod.sample_sizes(cfg))  # as `sweep run` sizes its tasks
     print(f"\n## scaling: a fixed sweep (d = 1000, s = 10 and 20, 7 ratios, {cfg.trials} trials) through sweep.fanout")
     # Tasks as `sweep run` sizes them (the target), then 4-trial tasks, where Dask's own
     # per-task cost on the same two cores shows. This shared VM's speed drifts by +-20%
     # over minutes: 1 and 2 workers alternate, and each count's fastest run is compared (as
     # timeit does), every run printed.
     for size in sorted({batch, 4}, reverse=True):
-        tasks = engine.make_tasks(cfg, size)
+        tasks = plan_mod.make_tasks(cfg, size)
         times = {1: [], 2: []}
         for _ in range(1 if quick else 5):
             for n in (1, 2):
@@ -218,7 +219,7 @@ ratio = [0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0]
                         for _ in as_completed(futs):
                             pass
                         rate = 2000 / (time.perf_counter() - t0)
-                        peaks = client.run(_peak_task_memory, plan, engine.Task(1000, 20, 0, 2))
+                        peaks = client.run(_peak_task_memory, plan, plan_mod.Task(1000, 20, 0, 2))
         print(f"{len(tasks)} tasks of {size} trials{' (as sweep run sizes them)' if size == batch else ''}:")
         for n in (1, 2):
             print(f"  {n} worker(s): {min(times[n]):.2f} s (runs: {', '.join(f'{t:.2f}' for t in times[n])})")
@@ -236,7 +237,7 @@ ratio = [0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0]
         )
     print(
         "estimated peak of such a task (validates memory_budget, sizes batches): "
-        f"{config.task_bytes(cfg, 1000, plan.ns(1000, 20), 2) / 2**20:.1f} MiB"
+        f"{plan_mod.task_bytes(cfg, 1000, plan.ns(1000, 20), 2) / 2**20:.1f} MiB"
     )
 
 

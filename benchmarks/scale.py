@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import analysis  # noqa: E402
 from sweep import config, fanout, kernel, problem  # noqa: E402
+from sweep import plan as plan_mod
 from sweep.adaptive import by_size  # noqa: E402
 from sweep.fit import transition_nested  # noqa: E402
 
@@ -30,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def time_trials(cfg, d, s, trials=2):
-    ns = cfg.sample_sizes()[(d, s)]
+    ns = plan_mod.sample_sizes(cfg)[(d, s)]
     probs = [kernel.Problem(m, g, n) for m in cfg.models for g in cfg.regularizers for n in ns]
     solve, draw = [], []
     for t in range(trials):

@@ -18,7 +18,7 @@ the batch size or the resumes.
 import numpy as np
 
 from . import fit
-from .engine import ProbeTask
+from .plan import ProbeTask, probes_per_draw
 
 
 def rounds(config):
@@ -38,7 +38,9 @@ def first_placement(config, sizes):
 
 
 def _same_for_all(config, ns):
-    return tuple(tuple(tuple(tuple(ns) for _ in config.steps) for _ in config.regularizers) for _ in config.models)
+    return tuple(
+        tuple(tuple(tuple(ns) for _ in config.step_choices) for _ in config.regularizers) for _ in config.models
+    )
 
 
 def make_tasks(config, round_, start, stop, batch_size, placement):
@@ -137,7 +139,7 @@ def place(config, sizes, data, closed, may_close=True):
                 row = []
                 for j, g in enumerate(config.regularizers):
                     steps = []
-                    for h, mu in enumerate(config.steps):
+                    for h, mu in enumerate(config.step_coordinates):
                         key = (m, g, mu, d, s)
                         if key in closed:
                             steps.append(())
@@ -160,7 +162,7 @@ def cells(config):
         (m, g, mu, d, s)
         for m in config.models
         for g in config.regularizers
-        for mu in config.steps
+        for mu in config.step_coordinates
         for d in config.d
         for s in config.s
     ]
@@ -168,7 +170,7 @@ def cells(config):
 
 def width(config, sizes):
     """The dataset's ``probe`` dimension: the most sample sizes a trial gets in any cell."""
-    return max(config.probes_per_draw(ns) for ns in sizes.values())
+    return max(probes_per_draw(config, ns) for ns in sizes.values())
 
 
 class Progress:
@@ -183,7 +185,7 @@ def drive(config, sizes, batch_size, data, done, read, compute=None):
     """Walk the rounds of a probe sweep.
 
     Each round's tasks follow from the results of the rounds before it. Tasks named in
-    ``done`` are read (``read(tasks)`` fills ``data``, :func:`sweep.store.fill_probes`); the
+    ``done`` are read (``read(tasks)`` fills ``data``, :func:`sweep.dataset.fill_probes`); the
     others are run by ``compute(round, todo, open_cells)`` and then read. Without
     ``compute`` the walk stops at the first round with a task not done (reading the done
     ones): what ``sweep status`` and a running sweep's parts folder show.

@@ -96,6 +96,8 @@ def _open_to_network(address):
 
 
 def build_parser():
+    from . import structures  # the n0 command's choices are its registry's
+
     p = OneLineParser(prog="sweep", description="Phase-transition sweeps of PGD for learning ReLUs.")
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
@@ -154,11 +156,11 @@ def build_parser():
     n = sub.add_parser("n0", help="the sample-size threshold n0 for a structured w* in R^d")
     n.add_argument("--s", type=_positive_int("--s"), required=True, help="nonzeros, nonzero groups or rank")
     n.add_argument("--d", type=_positive_int("--d"), required=True)
-    n.add_argument("--method", choices=["approx", "l1", "l0-mc"], default="approx")
+    n.add_argument("--method", choices=structures.methods(), default="approx")
     n.add_argument(
         "--structure",
-        choices=["sparse", "group", "lowrank"],
-        default="sparse",
+        choices=list(structures.STRUCTURES),
+        default=structures.DEFAULT,
         help="of w*: s-sparse, s groups of --group-size, or rank s as a p x p matrix (d = p^2)",
     )
     n.add_argument("--group-size", type=_positive_int("--group-size"), default=1)
@@ -191,9 +193,10 @@ def main(argv=None):
 
 def _kept(args):
     """What a stopped ``run`` or ``resume`` kept, counted in its parts folder."""
-    from . import runner, store
+    from . import runner
+    from .parts import parts_path
 
-    path = args.parts if args.command == "resume" else store.parts_path(args.out or args.config.with_suffix(".nc"))
+    path = args.parts if args.command == "resume" else parts_path(args.out or args.config.with_suffix(".nc"))
     return runner.kept(path)
 
 
@@ -225,7 +228,7 @@ def _dispatch(args):
 
 
 def _n0(args):
-    from . import structures, theory
+    from . import structures
 
     kind, g = structures.get(args.structure), args.group_size
     if args.method not in kind.n0:
@@ -234,15 +237,14 @@ def _n0(args):
         )
     why = kind.misfit(args.d, g)  # a group size that does not divide d; a d that is not a square
     if why:
-        raise InputError("--group-size" if kind.name == "group" else "--d", g if kind.name == "group" else args.d, why)
+        raise InputError(f"--{kind.blames.replace('_', '-')}", {"d": args.d, "group_size": g}[kind.blames], why)
     top = kind.limit(args.d, g)
     if args.s >= top:
         raise InputError("--s", args.s, f"must be below {top} ({kind.name} w*: s counts {kind.counts})")
-    value, se = theory.structure_n0(kind.name, args.s, args.d, args.method, group_size=g, seed=args.seed)
-    where = {"sparse": "", "group": f", g={g}", "lowrank": f", p={top}"}[kind.name]
+    value, se = structures.n0(kind.name, args.s, args.d, args.method, group_size=g, seed=args.seed)
     head = (
-        f"n0 ({args.method}, {kind.name}, s={args.s}, d={args.d}{where})"
-        if kind.name != "sparse"
+        f"n0 ({args.method}, {kind.name}, s={args.s}, d={args.d}{kind.where(args.d, g)})"
+        if kind.name != structures.DEFAULT
         else f"n0 ({args.method}, s={args.s}, d={args.d})"
     )
     if se:
@@ -253,12 +255,12 @@ def _n0(args):
 
 
 def _figure1(args):
-    from . import figure1, store
+    from . import dataset, figure1
 
     if args.out.suffix != ".nc":
         raise InputError("--out", str(args.out), "must end in .nc")
     ds = figure1.run_figure1(trials=args.trials, iterations=args.iterations, seed=args.seed)
-    store.write_dataset(ds, args.out)
+    dataset.write_dataset(ds, args.out)
     last = ds.trace.isel(iteration=-1)
     for m in ds.model.values:
         med = float(last.sel(model=m).median())

@@ -2,7 +2,7 @@
 
 :class:`SweepConfig` is the one list of fields: each carries its TOML table, its default
 (or none: required), its check and a one-line doc in its metadata. Validation, the
-worker's :class:`~sweep.engine.Plan`, the manifest's identity of a sweep and the README's
+worker's :class:`~sweep.plan.Plan`, the manifest's identity of a sweep and the README's
 config section (tested against it) all derive from that list. All validation happens
 here, before any work starts; the rest of the engine trusts a :class:`SweepConfig`. Each
 error is an :class:`~sweep.errors.InputError` naming the field.
@@ -21,7 +21,7 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
-from . import MAX_SEED, MODELS, oracle, projections, steps, structures, theory
+from . import MAX_SEED, MODELS, oracle, plan, projections, steps, structures
 from .cluster_config import validate_cluster
 from .errors import InputError
 from .problem import SIGNALS
@@ -220,7 +220,11 @@ class SweepConfig:
     group_size: int = _spec(
         _optional(_int_at_least(1)), "group sets: coordinates per group (every d a multiple of it)", None
     )
-    n0: str = _spec(_one_of(theory.METHODS), "which n0 sets n: approx | l1 | l0-mc (sparse w* only)", "approx")
+    n0: str = _spec(
+        lambda name, value: _choice(name, value, structures.methods()),
+        "which n0 sets n: approx | l1 | l0-mc (sparse w* only)",
+        "approx",
+    )
     sampling: str = _spec(
         _one_of(SAMPLING), "nested: one X per (d, s, trial), X[:n] per ratio; independent: fresh X per cell", "nested"
     )
@@ -251,15 +255,6 @@ class SweepConfig:
         data = {k: v for k, v in asdict(self).items() if k in KEYS}
         return json.dumps(data, sort_keys=True)
 
-    def n0_table(self):
-        """``{(d, s): n0}`` by the config's method for its structure of ``w*``; a Monte-Carlo
-        estimate is seeded by ``seed``."""
-        return {
-            (d, s): theory.structure_n0(self.structure, s, d, self.n0, self.block, seed=self.seed)[0]
-            for d in self.d
-            for s in self.s
-        }
-
     @property
     def structure(self):
         """The structure of ``w*`` every constraint set of the sweep is for
@@ -272,11 +267,17 @@ class SweepConfig:
         return self.group_size or 1
 
     @property
-    def steps(self):
-        """The step sizes ``mu_t`` (t >= 1) the sweep runs, as values of the ``step_size``
-        axis (a step rule at its coordinate, :mod:`sweep.steps`): ``step_sizes``, or the
-        paper's alone when the key is left out."""
+    def step_coordinates(self):
+        """The steps ``mu_t`` (t >= 1) the sweep runs, as values of the ``step_size`` axis (a
+        step rule at its coordinate, :mod:`sweep.steps`): ``step_sizes``, or the paper's
+        alone when the key is left out."""
         return self.step_sizes or (steps.PAPER_STEP,)
+
+    @property
+    def step_choices(self):
+        """The same steps as PGD is given them: a fixed step, or a
+        :class:`~sweep.steps.StepRule`, in the axis's order."""
+        return tuple(steps.on_axis(c) for c in self.step_coordinates)
 
     @property
     def step_axis(self):
@@ -290,27 +291,6 @@ class SweepConfig:
         ``ratio``); ``"probe"``: each trial's own sample sizes (dimension ``probe``), for a
         ratio range and for adaptive mode."""
         return _layout({"mode": self.mode, "ratio": self.ratio})
-
-    def sample_sizes(self, n0_table=None):
-        """``{(d, s): [n, ...]}``: ``n = ceil(ratio * n0)`` per ratio (adaptive mode: round 0's),
-        or every ``n`` of the ratio range, ``ceil(lo * n0)`` up to ``floor(hi * n0)`` in steps of
-        ``n_step``."""
-        table = n0_table or self.n0_table()
-        if self.ratio is None:
-            lo, hi = self.ratio_range
-            return {
-                key: list(range(max(1, math.ceil(lo * n0)), math.floor(hi * n0) + 1, self.n_step))
-                for key, n0 in table.items()
-            }
-        return {key: [max(1, math.ceil(r * n0)) for r in self.ratio] for key, n0 in table.items()}
-
-    def probes_per_draw(self, ns):
-        """Sample sizes one design serves per (model, regularizer), at most: every ``n`` of
-        the cell (nested), one (independent), or in adaptive mode the larger of round 0's
-        and a later round's."""
-        if self.sampling != "nested":
-            return 1
-        return max(len(ns), self.probes_per_trial) if self.mode == "adaptive" else len(ns)
 
 
 #: The config keys, in order: the fields of :class:`SweepConfig` that carry a check.
@@ -386,10 +366,11 @@ def validate(raw, text=""):
     if not isinstance(cluster, dict):
         raise InputError("cluster", cluster, "must be a table")
     config = SweepConfig(**values, cluster=validate_cluster(cluster), text=text)
-    table = config.n0_table()
+    table = plan.n0_table(config)
     _check_sizes(config, table)
-    _check_memory(config, table)
-    _check_dataset(config, table)
+    sizes = plan.sample_sizes(config, table)
+    _check_memory(config, sizes)
+    _check_dataset(config, sizes)
     return config
 
 
@@ -406,10 +387,11 @@ def _check_structure(values):
         )
     kind = structures.get(next(iter(kinds.values())))
     g = values["group_size"]
-    if kind.name == "group" and g is None:
+    if kind.grouped and g is None:
         raise InputError("group_size", None, "is required with group sets (coordinates per group)")
-    if kind.name != "group" and g is not None:
-        raise InputError("group_size", g, "is read only with group sets (group-l0, group-l1)")
+    if not kind.grouped and g is not None:
+        grouped = [name for name, c in projections.CONSTRAINTS.items() if structures.get(c.structure).grouped]
+        raise InputError("group_size", g, f"is read only with group sets ({', '.join(grouped)})")
     g = g or 1
     for d in values["d"]:
         why = kind.misfit(d, g)
@@ -497,37 +479,6 @@ def _check_keys(table, raw, known):
             raise InputError(where, raw[key], f"unknown key; known keys: {', '.join(sorted(known))}")
 
 
-def trial_bytes(config, d, ns):
-    """Upper bound on the peak bytes of one trial in :func:`sweep.engine.run_task`, whose
-    cell has sample sizes ``ns``.
-
-    The design ``X`` (n_max x d) and its transpose (the kernel reads both); labels,
-    products and residuals (three n_max x P arrays, four allowed); iterates and gradients
-    (two d x P arrays, six allowed: the support check once took int64 ranks); the
-    kernel's float64 error traces and its int64 supports and residual rows; the screen's
-    int16 copy of ``X`` and its float32 gradients.
-    ``tests/sweep/test_engine.py`` checks it against the measured peak.
-    """
-    item = 8 if config.dtype == "float64" else 4
-    n_max = max(ns)
-    P = len(config.models) * len(config.regularizers) * len(config.steps) * config.probes_per_draw(ns)
-    arrays = 2 * n_max * d + 4 * n_max * P + 6 * d * P
-    wide = 8 * P * (config.iterations + 1 + d + n_max) + 8 * 2 * n_max
-    screen = 2 * n_max * d + 4 * P * d
-    # the convex program (convex_limit): X's rows in float64, [A, -A] of the LP and the
-    # solver's own copy, after the PGD problems' scratch is freed
-    convex = 8 * 6 * n_max * d if config.convex_limit else 0
-    return int(item * arrays + wide + screen + convex)
-
-
-def task_bytes(config, d, ns, batch):
-    """Peak bytes of a task of ``batch`` trials: one trial at a time, plus the outputs."""
-    width = len(ns) if config.layout == "ratio" else config.probes_per_draw(ns)
-    P = len(config.models) * len(config.regularizers) * len(config.steps) * width
-    outputs = 8 * P * (11 * batch + min(batch, config.traces) * (config.iterations + 1))
-    return trial_bytes(config, d, ns) + outputs
-
-
 def _check_sizes(config, table):
     """Sample sizes that fit the dataset's int32, and a ratio range of an enumerable length,
     checked by arithmetic before any list of sizes is made."""
@@ -550,10 +501,9 @@ def _check_sizes(config, table):
                 )
 
 
-def _check_memory(config, table):
-    sizes = config.sample_sizes(table)
+def _check_memory(config, sizes):
     for (d, s), ns in sizes.items():
-        need = task_bytes(config, d, ns, 1)
+        need = plan.task_bytes(config, d, ns, 1)
         if need > config.memory_budget:
             raise InputError(
                 "memory_budget",
@@ -562,25 +512,8 @@ def _check_memory(config, table):
             )
 
 
-#: Float64 arrays the assembled dataset holds per trial and sample size: the per-trial
-#: variables of sweep.engine (PROBE_VARS) and the probe layout's round, with room to spare
-#: (tests/sweep/test_config.py holds it above their count).
-DATASET_VARIABLES = 16
-
-
-def dataset_bytes(config, table):
-    """Bytes of the dataset a sweep plans, as assembled in memory (float64): every per-trial
-    variable over every cell, trial and sample size (or probe slot), and the traces."""
-    cells = len(config.models) * len(config.regularizers) * len(config.steps) * len(config.d) * len(config.s)
-    sizes = config.sample_sizes(table)
-    width = max(config.probes_per_draw(ns) if config.layout == "probe" else len(ns) for ns in sizes.values())
-    trials = 8 * cells * width * config.trials * DATASET_VARIABLES
-    traces = 8 * cells * width * config.traces * (config.iterations + 1)
-    return trials + traces
-
-
-def _check_dataset(config, table):
-    need = dataset_bytes(config, table)
+def _check_dataset(config, sizes):
+    need = plan.dataset_bytes(config, sizes)
     if need > config.dataset_budget:
         raise InputError(
             "dataset_budget",

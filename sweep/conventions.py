@@ -1,6 +1,6 @@
 """CF conventions of the datasets: variable attrs, encodings and global provenance.
 
-Kept apart from the writer (:mod:`sweep.store`) so that the schema is stated once; the
+Kept apart from the writer (:mod:`sweep.dataset`) so that the schema is stated once; the
 analysis package checks files against these tables.
 """
 
@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, steps
+from . import __version__, steps, structures
 from .steps import PAPER_STEP
 
-# step_size is written only by a sweep whose config names step_sizes (sweep.store); every
+# step_size is written only by a sweep whose config names step_sizes (sweep.dataset); every
 # dataset has it once opened by analysis.open_sweep (with_step_axis).
 DIMS = ("model", "regularizer", "step_size", "d", "s", "ratio", "trial")
 # Traces are kept for the first `traces` trials of each cell only: their own dimension,
@@ -68,18 +68,25 @@ PACKED = {
     "round": ("i2", -1),
 }
 
-COORDS = {
-    "model": dict(long_name="observation model: y = ReLU(<x, w*>) or y = <x, w*>"),
-    "regularizer": dict(long_name="constraint set K = {w : R(w) <= R(w*)}"),
-    "step_size": dict(
+
+def step_size_attrs():
+    """The ``step_size`` axis's attributes, its comment naming every registered step rule's
+    coordinate (:data:`sweep.steps.RULES`)."""
+    return dict(
         long_name="PGD step size mu_t for t >= 1 (mu_0 = 2 for ReLU, 1 for linear)",
         units="1",
         comment="values <= 0 stand for step rules that choose mu_t themselves: "
         + ", ".join(f"{r.coordinate:g} = {r.name}" for r in steps.RULES.values())
         + " (docs/design.md#step-rules)",
-    ),
+    )
+
+
+#: The coordinates' attributes; ``s``, the n0 tables (:func:`structure_coords`) and
+#: ``step_size`` (:func:`step_size_attrs`) come from their registries.
+COORDS = {
+    "model": dict(long_name="observation model: y = ReLU(<x, w*>) or y = <x, w*>"),
+    "regularizer": dict(long_name="constraint set K = {w : R(w) <= R(w*)}"),
     "d": dict(long_name="ambient dimension", units="1"),
-    "s": dict(long_name="sparsity of w*", units="1"),
     "ratio": dict(long_name="n / n0", units="1"),
     "trial": dict(long_name="trial index (seeds the data)", units="1"),
     "iteration": dict(long_name="PGD iteration t", units="1"),
@@ -87,14 +94,6 @@ COORDS = {
     "n": dict(long_name="number of samples n = ceil(ratio * n0)", units="1"),
     "n0": dict(long_name="sample-size threshold used to set n (see n0_method)", units="1"),
     "probe": dict(long_name="index of a sample size given to a trial (ascending n)", units="1"),
-    "n0_approx": dict(long_name="n0 = 2 s log(d/s)", units="1"),
-    "n0_l1": dict(long_name="statistical dimension of the l1 descent cone at an s-sparse point", units="1"),
-    "n0_l0_mc": dict(
-        long_name="Monte-Carlo squared Gaussian width of the union of 2s-sparse coordinate subspaces containing "
-        "supp(w*), an upper bound on the l0 descent set's",
-        units="1",
-    ),
-    "n0_l0_mc_se": dict(long_name="standard error of n0_l0_mc", units="1"),
 }
 
 GLOBAL = dict(
@@ -112,23 +111,20 @@ PROBE_VARIABLES = {
 }
 
 
-#: What ``s`` and the n0 coordinates mean for a ``w*`` other than sparse (:mod:`sweep.structures`).
-STRUCTURE_COORDS = {
-    "group": {
-        "s": dict(long_name="number of nonzero groups of w* (group_size coordinates each)", units="1"),
-        "n0_approx": dict(long_name="n0 = s (sqrt(g) + sqrt(2 log(G/s)))^2, G = d / g groups of g", units="1"),
-        "n0_l1": dict(long_name="statistical dimension of the group-l1 descent cone at w*", units="1"),
-    },
-    "lowrank": {
-        "s": dict(long_name="rank of w* as a p x p matrix (d = p^2)", units="1"),
-        "n0_approx": dict(long_name="n0 = 3 r (2p - r)", units="1"),
-        "n0_l1": dict(long_name="Monte-Carlo statistical dimension of the nuclear-norm descent cone at w*", units="1"),
-        "n0_l1_se": dict(long_name="standard error of n0_l1", units="1"),
-    },
-}
+def structure_coords(structure):
+    """What ``s`` and the n0 coordinates mean for a ``w*`` of ``structure``, in the words its
+    entry of :data:`sweep.structures.STRUCTURES` gives them."""
+    kind = structures.get(structure)
+    out = {"s": dict(long_name=kind.s_long_name, units="1")}
+    for method, m in kind.n0.items():
+        name = "n0_" + method.replace("-", "_")
+        out[name] = dict(long_name=m.long_name, units="1")
+        if m.sampled:
+            out[name + "_se"] = dict(long_name=f"standard error of {name}", units="1")
+    return out
 
 
-def annotate(ds, layout="ratio", structure="sparse"):
+def annotate(ds, layout="ratio", structure=structures.DEFAULT):
     """Set the CF attrs of every known variable and coordinate of ``ds``.
 
     Flag variables (those with ``flag_meanings``) get ``flag_values`` 0 and 1 in the type
@@ -137,8 +133,9 @@ def annotate(ds, layout="ratio", structure="sparse"):
     known = {
         **VARIABLES,
         **COORDS,
+        "step_size": step_size_attrs(),
         **(PROBE_VARIABLES if layout == "probe" else {}),
-        **STRUCTURE_COORDS.get(structure, {}),
+        **structure_coords(structure),
     }
     for name, attrs in known.items():
         if name in ds.variables:
@@ -154,7 +151,7 @@ def with_step_axis(ds):
     if "step_size" in ds.dims:
         return ds
     ds = ds.expand_dims(step_size=[PAPER_STEP])
-    ds["step_size"].attrs.update(COORDS["step_size"])
+    ds["step_size"].attrs.update(step_size_attrs())
     return ds.transpose("model", "regularizer", "step_size", ..., missing_dims="ignore")
 
 
@@ -237,7 +234,7 @@ def git_commit():
 #: The modules whose source determines a sweep's numbers: the reference science, the
 #: generator, the kernel, the engine that seeds and batches trials, and the adaptive
 #: rounds with the fit that places their probes. The CLI, the cluster
-#: layer, the store, these conventions and ``analysis`` only move or describe the numbers.
+#: layer, the parts and the dataset, these conventions and ``analysis`` only move or describe the numbers.
 #: The sample sizes, which the config's code computes, are kept in the manifest instead.
 RESULT_MODULES = (
     "_loop",

@@ -12,6 +12,7 @@ from tqdm.auto import tqdm
 
 from . import engine
 from .errors import RunError
+from .plan import task_cost
 
 _prepared = False
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc mallopt parameters
@@ -57,7 +58,7 @@ def compute(client, plan, tasks, on_result, progress=True, retries=3, desc="swee
     task that raises is retried ``retries`` times, then stops the run with a
     :class:`~sweep.errors.RunError` naming it (the parts written so far are kept).
 
-    The heaviest tasks run first (:func:`sweep.engine.task_cost`): the sweep then ends on its
+    The heaviest tasks run first (:func:`sweep.plan.task_cost`): the sweep then ends on its
     smallest ones and the workers run out of work together, instead of one finishing a large
     task alone (in the order of the grid, the largest ``d`` came last). Dask runs queued
     tasks by user priority before submission order, and takes submits within 100 ms of each
@@ -66,7 +67,7 @@ def compute(client, plan, tasks, on_result, progress=True, retries=3, desc="swee
     from distributed import as_completed
 
     run = uuid.uuid4().hex[:8]
-    order = sorted(tasks, key=lambda t: engine.task_cost(plan, t), reverse=True)  # stable: ties keep grid order
+    order = sorted(tasks, key=lambda t: task_cost(plan, t), reverse=True)  # stable: ties keep grid order
     futures = {
         client.submit(
             _run, plan, t, key=f"relu-phase-{t.name}-{run}", pure=False, retries=retries, priority=len(order) - i

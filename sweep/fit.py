@@ -66,6 +66,23 @@ def fit_logistic_grouped(x, k, m, link="logit", start=None, max_iter=100):
     return a.reshape(shape), b.reshape(shape), cov.reshape(shape + (2, 2))
 
 
+def fit_logistic(x, y):
+    """Firth-penalised logistic regression ``P(y = 1) = 1 / (1 + exp(-(a + b x)))`` on
+    ungrouped outcomes ``y`` (0 or 1) at ``x``: :func:`fit_logistic_grouped` with one trial
+    per group.
+
+    Firth's penalty (Firth 1993) keeps the maximum-likelihood estimate finite when the
+    successes are perfectly separated in ``x``, as they often are on a coarse grid.
+
+    Returns
+    -------
+    (numpy.ndarray, numpy.ndarray)
+        ``(a, b)`` and their 2 x 2 covariance (inverse Fisher information).
+    """
+    a, b, cov = fit_logistic_grouped(np.asarray(x, float), np.asarray(y, float), 1.0)
+    return np.array([a, b]), cov
+
+
 def _penalised(link, b, xc, k, m):
     """Penalised log-likelihood, its score and the inverse information at ``b``."""
     eta = np.clip(b[:, :1] + b[:, 1:] * xc, -35, 35)  # both tails stay above zero
@@ -137,11 +154,39 @@ def _n50(a, b):
         return np.where(b > 0, np.exp(-a / b), np.nan)
 
 
-def _width(a, b):
+def width(a, b):
     """``n`` at 90% minus ``n`` at 10% success of the logistic ``a + b log n`` (arrays too)."""
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
         q = math.log(9) / b  # logit(0.9) = log 9
         return np.exp(-a / b + q) - np.exp(-a / b - q)
+
+
+def transition(n, success):
+    """n50, its 95% interval and the 10-90% width from independent outcomes at sizes ``n``.
+
+    The logistic is fitted in ``log n``; the interval is the delta method on
+    ``log n50 = -a / b``, right for outcomes that are independent (``sampling =
+    "independent"``). NaN where the trials hold no success or no failure, or the fitted
+    slope is not positive (no transition to locate). Nested sweeps need
+    :func:`transition_nested`.
+    """
+    ok = np.isfinite(success)
+    n, success = np.asarray(n, float)[ok], np.asarray(success, float)[ok]
+    nan = dict(n50=np.nan, n50_lower=np.nan, n50_upper=np.nan, width=np.nan)
+    if success.size == 0 or success.min() == success.max():
+        return nan
+    (a, b), cov = fit_logistic(np.log(n), success)
+    if not b > 0:
+        return nan
+    log50 = -a / b
+    g = np.array([-1 / b, a / b**2])
+    se = math.sqrt(g @ cov @ g)
+    return dict(
+        n50=math.exp(log50),
+        n50_lower=math.exp(log50 - Z95 * se),
+        n50_upper=math.exp(log50 + Z95 * se),
+        width=float(width(a, b)),
+    )
 
 
 def transition_nested(n, success, resamples=RESAMPLES, seed=0):
@@ -193,7 +238,7 @@ def transition_nested(n, success, resamples=RESAMPLES, seed=0):
         upper = np.where(open_, np.nan, np.fmax(upper, hi))
     n50 = _n50(a, b)
     none = ~np.isfinite(n50)
-    out = dict(n50=n50, n50_lower=lower, n50_upper=upper, width=_width(a, b))
+    out = dict(n50=n50, n50_lower=lower, n50_upper=upper, width=width(a, b))
     return {key: np.where(none, np.nan, v) for key, v in out.items()}
 
 

@@ -34,11 +34,14 @@ def compiled_code(regularizer):
 
 
 def step_code(step):
-    """The compiled loop's code of a step: :data:`sweep._loop.FIXED` for a number, else the
-    constant of :mod:`sweep._loop` that the step rule's entry (:data:`sweep.steps.RULES`) names."""
-    if steps.is_fixed(step):
-        return _loop.FIXED
-    return _code(steps.rule(step).compiled, f"step rule {steps.rule(step).name!r}")
+    """The compiled loop's code of a step: :data:`sweep._loop.FIXED` for a fixed step (a
+    positive number), else the constant of :mod:`sweep._loop` that the
+    :class:`~sweep.steps.StepRule` names."""
+    if isinstance(step, steps.StepRule):
+        return _code(step.compiled, f"step rule {step.name!r}")
+    if isinstance(step, (bool, str)) or not step > 0:  # a name or an axis value is decoded above the kernel
+        raise TypeError(f"a step is a positive number or a StepRule, got {step!r}")
+    return _loop.FIXED
 
 
 def _code(name, what):
@@ -51,13 +54,13 @@ def _code(name, what):
 @dataclass
 class Problem:
     """One PGD run on the first ``n`` rows of a trial's design, with step ``step`` for
-    ``t >= 1`` (:func:`sweep.pgd.step_size`): a number, or a step rule of
-    :mod:`sweep.steps` by name or by its coordinate on the ``step_size`` axis."""
+    ``t >= 1`` (:func:`sweep.pgd.step_size`): a fixed step, or a
+    :class:`~sweep.steps.StepRule`."""
 
     model: str
     regularizer: str
     n: int
-    step: float | str = pgd.PAPER_STEP
+    step: steps.Step = pgd.PAPER_STEP
 
 
 @dataclass
@@ -146,20 +149,17 @@ def solve(X, w_star, labels, problems, iterations, tolerance, stop_early=True, s
     out.trace[:, 0] = 1.0  # w_0 = 0
     if P == 0:
         return out
-    screen = screen and any(p.regularizer == "l0" and steps.is_fixed(p.step) for p in problems)
+    rule = np.array([step_code(p.step) for p in problems], dtype=np.int64)
     # X^T first, while the draw has left X in cache (after the screen's copy, evicted)
     XT = np.empty(X.shape[::-1], dtype=dtype)
     _loop.transpose(X, XT)
-    XQ, x_max, x_step = np.empty((0, X.shape[1]), np.int16), 0.0, 0.0  # unused without a screen
-    if screen:
-        XQ = np.empty(X.shape, dtype=np.int16)
-        x_max, x_step = _loop.quantize(X, XQ)
-        screen = x_step > 0
+    XQ, x_max, x_step, screen = _quantized(X, problems, rule, screen)
     relu = np.array([p.model == "relu" for p in problems])
     codes = np.array([compiled_code(p.regularizer) for p in problems], dtype=np.int64)
     # mu * g in X's dtype, as the reference; a step rule keeps the paper's step for a flat model
-    fixed = np.array([p.step if steps.is_fixed(p.step) else steps.PAPER_STEP for p in problems], dtype=dtype)
-    rule = np.array([step_code(p.step) for p in problems], dtype=np.int64)
+    fixed = np.array(
+        [steps.PAPER_STEP if isinstance(p.step, steps.StepRule) else p.step for p in problems], dtype=dtype
+    )
     _loop.run(
         _loop.Design(X, XT, XQ, float(x_max), float(x_step), bool(screen), w_star, np.int64(group_size)),
         _loop.Problems(Y, ns, relu, codes, radius, (1.0 / ns).astype(dtype), fixed, rule),
@@ -173,6 +173,20 @@ def solve(X, w_star, labels, problems, iterations, tolerance, stop_early=True, s
     out.support_recovered &= ~out.diverged
     _loop.slopes(out.trace, out.iterations, out.iterations_run, out.slope)
     return out
+
+
+def _quantized(X, problems, rule, screen):
+    """The screen's int16 copy of ``X``, its scale and step, and whether the screen is used:
+    only for a fixed step on a screened set (a step rule reads the exact gradient), and
+    not on an ``X`` of zeros. Without it the copy is empty and unused."""
+    screen = screen and any(
+        projections.get(p.regularizer).screened and code == _loop.FIXED for p, code in zip(problems, rule, strict=True)
+    )
+    if not screen:
+        return np.empty((0, X.shape[1]), np.int16), 0.0, 0.0, False
+    XQ = np.empty(X.shape, dtype=np.int16)
+    x_max, x_step = _loop.quantize(X, XQ)
+    return XQ, x_max, x_step, x_step > 0
 
 
 def warm_up(dtype="float64", log=None):

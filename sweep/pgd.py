@@ -75,9 +75,9 @@ def pgd(
         Stop once the relative error is at most this (the baseline's break).
     diverge_at : float
         Stop once the relative error exceeds this; it is then recorded as ``inf``.
-    step : float or str
+    step : float or sweep.steps.StepRule
         ``mu_t`` for ``t >= 1`` (:func:`step_size`), or a step rule of :mod:`sweep.steps`
-        by name or coordinate (``"normalized"``).
+        (``steps.RULES["normalized"]``).
     shrinks : list, optional
         A step rule's shrinks of each iteration are appended to it.
     group_size : int
@@ -95,7 +95,7 @@ def pgd(
     errors = np.full(iterations + 1, np.nan)
     w = np.zeros_like(w_star)
     errors[0] = 1.0
-    rule = None if steps.is_fixed(step) else steps.rule(step)
+    rule = step if isinstance(step, steps.StepRule) else None
     project = lambda v: cset.project(v, radius, group_size)  # noqa: E731
     with np.errstate(all="ignore"):
         for t in range(iterations):

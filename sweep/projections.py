@@ -26,26 +26,29 @@ class ConstraintSet:
     """A regularizer ``R(w, group_size)``, the Euclidean projection onto ``{R(w) <= radius}``
     (``project(V, radius, group_size=1)``), the name of the projection's code in the
     compiled loop (:mod:`sweep._loop`) and the structure of ``w*`` it is for
-    (:data:`sweep.structures.STRUCTURES`)."""
+    (:data:`sweep.structures.STRUCTURES`). ``screened``: a hard threshold, whose surviving
+    entries a cheap int16 pass over ``X`` can find before the exact gradient (the kernel's
+    screen)."""
 
     name: str
     regularizer: Callable[[np.ndarray, int], float]
     project: Callable[..., np.ndarray]
     compiled: str
     structure: str
+    screened: bool = False
 
 
 CONSTRAINTS: dict[str, ConstraintSet] = {}
 
 
-def register(name, regularizer, compiled, structure="sparse"):
+def register(name, regularizer, compiled, structure=structures.DEFAULT, screened=False):
     """Decorator registering ``project(V, radius, group_size)`` as constraint set ``name``
     for ``structure``, whose twin in the compiled loop is dispatched on
     ``sweep._loop.<compiled>``."""
     structures.get(structure)
 
     def wrap(project):
-        CONSTRAINTS[name] = ConstraintSet(name, regularizer, _columnwise(project), compiled, structure)
+        CONSTRAINTS[name] = ConstraintSet(name, regularizer, _columnwise(project), compiled, structure, screened)
         return project
 
     return wrap
@@ -70,7 +73,7 @@ def get(name):
         raise KeyError(f"unknown regularizer {name!r}; known: {sorted(CONSTRAINTS)}") from None
 
 
-@register("l0", regularizer=lambda w, g=1: int(np.count_nonzero(w)), compiled="L0")
+@register("l0", regularizer=lambda w, g=1: int(np.count_nonzero(w)), compiled="L0", screened=True)
 def project_l0(V, radius, group_size=1):
     """Keep the ``s = radius`` largest magnitudes of each column (hard thresholding).
 

@@ -1,14 +1,17 @@
 """Step rules: how ``mu_t`` (t >= 1) is chosen, one registry.
 
-A sweep's ``step_sizes`` lists fixed steps (numbers in ``(0, 4]``) and the names of the
-rules registered here. Every entry has one value on the dataset's numeric ``step_size``
-axis: a fixed step is its own value; a rule has a coordinate ``<= 0``, which no fixed step
-can take, so the axis stays numeric, sorted and CF-clean (``docs/design.md#step-rules``).
+A step is a number (a fixed ``mu_t``) or a :class:`StepRule`: that is what PGD, the kernel
+and the compiled loop are given. A sweep's ``step_sizes`` lists fixed steps (numbers in
+``(0, 4]``) and the names of the rules registered here. On disk every step has one value on
+the dataset's numeric ``step_size`` axis: a fixed step is its own value; a rule has a
+coordinate ``<= 0``, which no fixed step can take, so the axis stays numeric, sorted and
+CF-clean (``docs/design.md#step-rules``). :func:`coordinate` and :func:`on_axis` are that
+encoding's two directions, and nothing else reads a step by its sign.
 
 :data:`RULES` is the one registry: each entry names its coordinate, its reference
 (:func:`sweep.pgd.pgd` calls it) and the code of its compiled twin in :mod:`sweep._loop`
 (given as text: this module sits below the kernel and imports nothing of it). Config
-validation, the kernel, the store and the analysis read it. A new rule is one
+validation, the kernel, the dataset and the analysis read it. A new rule is one
 ``@register`` here, its twin in the loop, and its tests.
 """
 
@@ -61,27 +64,49 @@ def register(name, coordinate, compiled):
     return wrap
 
 
-def is_fixed(step):
-    """Whether ``step`` (a number or a rule's name or coordinate) is a fixed step."""
-    return not isinstance(step, str) and step > 0
+#: What PGD is given for ``t >= 1``: a fixed step, or a rule that chooses it.
+Step = float | StepRule
 
 
-def rule(step):
-    """The :class:`StepRule` that ``step`` names (by name or by coordinate)."""
+def on_axis(value: float) -> Step:
+    """The step a value of the dataset's ``step_size`` axis stands for: the fixed step itself
+    (``> 0``), or the rule registered at that coordinate."""
+    if value > 0:
+        return float(value)
     for r in RULES.values():
-        if step == r.name or (not isinstance(step, str) and step == r.coordinate):
+        if value == r.coordinate:
             return r
-    raise KeyError(f"unknown step rule {step!r}; known: {sorted(RULES)}")
+    raise KeyError(f"no step rule at step_size = {value!r}; known: {sorted(RULES)}")
 
 
-def coordinate(step):
-    """The value of ``step`` (a fixed step, or a rule's name) on the ``step_size`` axis."""
-    return float(step) if is_fixed(step) else rule(step).coordinate
+def step_of(entry: float | str) -> Step:
+    """The step a config entry names: a number is a fixed step, a string a rule's name."""
+    if isinstance(entry, str):
+        try:
+            return RULES[entry]
+        except KeyError:
+            raise KeyError(f"unknown step rule {entry!r}; known: {sorted(RULES)}") from None
+    return float(entry)
 
 
-def label(step):
-    """How a step reads in tables, legends and file names: ``"0.5"`` or ``"normalized"``."""
-    return f"{float(step):g}" if is_fixed(step) else rule(step).name
+def coordinate(step: Step | str) -> float:
+    """The value of ``step`` (a step, or a rule's name) on the ``step_size`` axis."""
+    step = step_of(step) if isinstance(step, str) else step
+    return step.coordinate if isinstance(step, StepRule) else float(step)
+
+
+def is_fixed(step: Step | str) -> bool:
+    """Whether ``step`` (a step, a rule's name, or a value of the ``step_size`` axis) is a
+    fixed step."""
+    return not isinstance(step, (StepRule, str)) and step > 0
+
+
+def label(step: Step | str) -> str:
+    """How a step (or a value of the ``step_size`` axis) reads in tables, legends and file
+    names: ``"0.5"`` or ``"normalized"``."""
+    if isinstance(step, (StepRule, str)):
+        return step_of(step).name if isinstance(step, str) else step.name
+    return f"{float(step):g}" if step > 0 else on_axis(step).name
 
 
 def curvature_weights(model, z):

@@ -3,7 +3,9 @@ and the n0 methods of its descent cones.
 
 :data:`STRUCTURES` is the one registry. Each constraint set (:mod:`sweep.projections`)
 names its structure; a sweep's sets share one, since every set of a trial sees the same
-``w*``. Config validation, the trial's draw, the n0 tables and ``sweep n0`` read it.
+``w*``. Config validation, the trial's draw, the n0 tables, the dataset's CF attributes,
+``sweep n0`` and the analysis's labels read it: a new structure is one ``@register`` here
+(with its n0 formulas in :mod:`sweep.theory`).
 
 - ``sparse``: ``s`` nonzero coordinates (the paper's).
 - ``group``: ``s`` nonzero groups among the ``d / g`` consecutive groups of ``g =
@@ -23,16 +25,35 @@ SIGNALS = ("gaussian", "rademacher")
 
 
 @dataclass(frozen=True)
+class N0Method:
+    """One way to get ``n0`` for a structure of ``w*``.
+
+    ``compute(s, d, g, seed)`` gives ``(n0, standard error)``, the error 0 where the value is
+    computed rather than sampled (``sampled``: a Monte-Carlo estimate, whose standard error
+    the dataset keeps as ``n0_<method>_se``). ``words`` is how a figure's label and theory
+    line say it (``n = ...``); ``long_name`` the CF long name of its coordinate ``n0_<method>``.
+    """
+
+    compute: Callable
+    words: str
+    long_name: str
+    sampled: bool = False
+
+
+@dataclass(frozen=True)
 class Structure:
     """A kind of planted ``w*``.
 
     ``limit(d, g)`` is the bound ``s`` must stay below; ``misfit(d, g)`` says why ``d`` and
-    ``g`` do not fit the structure (or None); ``signal(rng, d, s, g, kind, dtype)`` draws
-    a unit-norm ``w*``; ``n0`` maps method names to ``(s, d, g, seed) -> (n0, se)``
-    (:data:`sweep.theory.STRUCTURES`); ``signals`` are the kinds of nonzeros it draws.
-    Its words, the one source of every label and sentence about it: ``s_words`` what ``s``
-    counts, as an axis says it; ``n0_words`` each n0 method as a label and a theory line
-    say it (``n = ...``); ``convex`` the norm of its convex set.
+    ``g`` do not fit the structure (or None), and ``blames`` which of the two it is (``d``
+    or ``group_size``); ``signal(rng, d, s, g, kind, dtype)`` draws a unit-norm ``w*``;
+    ``n0`` maps method names to :class:`N0Method` (``l1`` is always the statistical
+    dimension of the structure's convex descent cone, ``approx`` its closed-form bound);
+    ``signals`` are the kinds of nonzeros it draws; ``grouped`` whether it reads
+    ``group_size``. Its words, the one source of every label and sentence about it:
+    ``counts`` what ``s`` counts, in a sentence; ``s_words`` as an axis says it;
+    ``s_long_name`` as the dataset's ``s`` coordinate says it; ``convex`` the norm of its
+    convex set; ``where(d, g)`` the shape a one-line answer adds after ``d`` (``, p=32``).
     """
 
     name: str
@@ -40,23 +61,32 @@ class Structure:
     limit: Callable
     misfit: Callable
     signal: Callable
-    n0: dict
+    n0: dict[str, N0Method]
     signals: tuple
     s_words: str
-    n0_words: dict
+    s_long_name: str
     convex: str
+    grouped: bool = False
+    blames: str = "d"
+    where: Callable = lambda d, g: ""
+
+    @property
+    def n0_words(self):
+        """``{method: words}`` (:attr:`N0Method.words`)."""
+        return {method: m.words for method, m in self.n0.items()}
 
 
 STRUCTURES: dict[str, Structure] = {}
+#: The paper's structure: what a dataset without a ``structure`` attribute holds.
+DEFAULT = "sparse"
 
 
-def register(name, counts, limit, misfit, signals, s_words, n0_words, convex):
-    """Decorator registering ``signal`` as the draw of structure ``name``."""
+def register(name, **fields):
+    """Decorator registering ``signal`` as the draw of structure ``name`` (the other
+    :class:`Structure` fields by keyword)."""
 
     def wrap(signal):
-        n0 = theory.STRUCTURES[name]
-        assert set(n0_words) == set(n0), (name, sorted(n0_words), sorted(n0))  # a word for every method
-        STRUCTURES[name] = Structure(name, counts, limit, misfit, signal, n0, signals, s_words, n0_words, convex)
+        STRUCTURES[name] = Structure(name=name, signal=signal, **fields)
         return signal
 
     return wrap
@@ -69,6 +99,21 @@ def get(name):
         raise KeyError(f"unknown structure {name!r}; known: {sorted(STRUCTURES)}") from None
 
 
+def methods():
+    """Every n0 method name of any structure, in the registry's order."""
+    return tuple(dict.fromkeys(m for kind in STRUCTURES.values() for m in kind.n0))
+
+
+def n0(structure, s, d, method="approx", group_size=1, seed=0):
+    """``(n0, standard error)`` by ``method`` for a ``w*`` of the given structure."""
+    kind = STRUCTURES.get(structure)
+    if kind is None:
+        raise ValueError(f"structure must be one of {sorted(STRUCTURES)}, got {structure!r}")
+    if method not in kind.n0:
+        raise ValueError(f"n0 method for {structure} must be one of {sorted(kind.n0)}, got {method!r}")
+    return kind.n0[method].compute(s, d, group_size, seed)
+
+
 def _unit(values):
     # fsum is correctly rounded: the same norm on every machine (a BLAS dot's order is not)
     return values / math.sqrt(math.fsum(values.ravel() * values.ravel()))
@@ -76,12 +121,27 @@ def _unit(values):
 
 @register(
     "sparse",
-    "nonzero coordinates",
+    counts="nonzero coordinates",
     limit=lambda d, g: d,
     misfit=lambda d, g: None,
     signals=SIGNALS,
     s_words="sparsity s (nonzero entries)",
-    n0_words={"approx": "2 s log(d/s)", "l1": "l1 statistical dimension", "l0-mc": "l0 union-bound width² (MC)"},
+    s_long_name="sparsity of w*",
+    n0={
+        "approx": N0Method(lambda s, d, g, seed: (theory.n0_approx(s, d), 0.0), "2 s log(d/s)", "n0 = 2 s log(d/s)"),
+        "l1": N0Method(
+            lambda s, d, g, seed: (theory.n0_l1(s, d), 0.0),
+            "l1 statistical dimension",
+            "statistical dimension of the l1 descent cone at an s-sparse point",
+        ),
+        "l0-mc": N0Method(
+            lambda s, d, g, seed: theory.n0_l0_mc(s, d, seed=seed),
+            "l0 union-bound width² (MC)",
+            "Monte-Carlo squared Gaussian width of the union of 2s-sparse coordinate subspaces containing "
+            "supp(w*), an upper bound on the l0 descent set's",
+            sampled=True,
+        ),
+    },
     convex="l1",
 )
 def sparse_signal(rng, d, s, g=1, kind="gaussian", dtype=np.float64):
@@ -100,13 +160,28 @@ def sparse_signal(rng, d, s, g=1, kind="gaussian", dtype=np.float64):
 
 @register(
     "group",
-    "nonzero groups",
+    counts="nonzero groups",
     limit=lambda d, g: d // g,
     misfit=lambda d, g: None if d % g == 0 else f"d = {d} is not a multiple of group_size = {g}",
     signals=("gaussian",),
     s_words="s (nonzero groups)",
-    n0_words={"approx": "s (√g + √(2 log(G/s)))²", "l1": "group-l1 statistical dimension"},
+    s_long_name="number of nonzero groups of w* (group_size coordinates each)",
+    n0={
+        "approx": N0Method(
+            lambda s, d, g, seed: (theory.n0_group_approx(s, g, d), 0.0),
+            "s (√g + √(2 log(G/s)))²",
+            "n0 = s (sqrt(g) + sqrt(2 log(G/s)))^2, G = d / g groups of g",
+        ),
+        "l1": N0Method(
+            lambda s, d, g, seed: (theory.n0_group_l1(s, g, d), 0.0),
+            "group-l1 statistical dimension",
+            "statistical dimension of the group-l1 descent cone at w*",
+        ),
+    },
     convex="group-l1",
+    grouped=True,
+    blames="group_size",
+    where=lambda d, g: f", g={g}",
 )
 def group_signal(rng, d, s, g=1, kind="gaussian", dtype=np.float64):
     """Unit-norm ``w*`` with ``s`` uniformly random groups of ``g`` consecutive coordinates,
@@ -124,13 +199,25 @@ def _side(d):
 
 @register(
     "lowrank",
-    "rank",
+    counts="rank",
     limit=lambda d, g: _side(d),
     misfit=lambda d, g: None if _side(d) ** 2 == d else f"d = {d} is not a square p^2 (a p x p matrix)",
     signals=("gaussian",),
     s_words="s (rank r of the p × p W*)",
-    n0_words={"approx": "3 r (2p − r)", "l1": "nuclear-norm statistical dimension (MC)"},
+    s_long_name="rank of w* as a p x p matrix (d = p^2)",
+    n0={
+        "approx": N0Method(
+            lambda s, d, g, seed: (theory.n0_rank_approx(s, d), 0.0), "3 r (2p − r)", "n0 = 3 r (2p - r)"
+        ),
+        "l1": N0Method(
+            lambda s, d, g, seed: theory.n0_nuclear_mc(s, d, seed=seed),
+            "nuclear-norm statistical dimension (MC)",
+            "Monte-Carlo statistical dimension of the nuclear-norm descent cone at w*",
+            sampled=True,
+        ),
+    },
     convex="nuclear-norm",
+    where=lambda d, g: f", p={_side(d)}",
 )
 def lowrank_signal(rng, d, s, g=1, kind="gaussian", dtype=np.float64):
     """Unit-Frobenius-norm ``W* = A B^T`` with ``A, B`` ``p x s`` Gaussian factors (rank

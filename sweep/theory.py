@@ -19,7 +19,6 @@ import math
 
 import numpy as np
 
-METHODS = ("approx", "l1", "l0-mc")
 L0_MC_SAMPLES = 4000
 
 
@@ -29,7 +28,7 @@ def n0_approx(s, d):
 
 
 # scipy is imported where it is used: importing it costs about a second, which every
-# worker process paid at start (the engine imports this module for METHODS) although
+# worker process paid at start (the structures' registry imports this module) although
 # only the client computes the statistical dimension.
 
 
@@ -98,12 +97,6 @@ def n0_l0_mc(s, d, samples=L0_MC_SAMPLES, seed=0):
     width = sup.mean()
     se = sup.std(ddof=1) / math.sqrt(samples)
     return float(width**2), float(2 * width * se)
-
-
-def n0(s, d, method="approx", seed=0):
-    """``n0`` by ``method`` (one of :data:`METHODS`) for an ``s``-sparse ``w*``; ``l0-mc``
-    uses ``seed``."""
-    return structure_n0("sparse", s, d, method, seed=seed)[0]
 
 
 def _chi_moments(tau, g):
@@ -213,44 +206,6 @@ def n0_nuclear_mc(r, d, samples=L0_MC_SAMPLES, seed=0):
     tau = optimize.brentq(derivative, 0.0, float(sigma.max()), xtol=1e-12)
     values = r * tau * tau + (np.maximum(sigma - tau, 0) ** 2).sum(axis=1)
     return float(r * (2 * p - r) + values.mean()), float(values.std(ddof=1) / math.sqrt(samples))
-
-
-#: n0 methods per structure of ``w*``: ``s`` counts nonzero coordinates (``sparse``), nonzero
-#: groups of ``group_size`` consecutive coordinates (``group``) or the rank of a ``p x p``
-#: matrix with ``d = p^2`` (``lowrank``). Each method gives ``(n0, standard error)``, the
-#: error 0 where the value is computed rather than sampled. ``l1`` is always the statistical
-#: dimension of the structure's convex descent cone (the l1 ball, the group-l1 ball, the
-#: nuclear-norm ball); ``approx`` its closed-form bound.
-STRUCTURES = {
-    "sparse": {
-        "approx": lambda s, d, g, seed: (n0_approx(s, d), 0.0),
-        "l1": lambda s, d, g, seed: (n0_l1(s, d), 0.0),
-        "l0-mc": lambda s, d, g, seed: n0_l0_mc(s, d, seed=seed),
-    },
-    "group": {
-        "approx": lambda s, d, g, seed: (n0_group_approx(s, g, d), 0.0),
-        "l1": lambda s, d, g, seed: (n0_group_l1(s, g, d), 0.0),
-    },
-    "lowrank": {
-        "approx": lambda s, d, g, seed: (n0_rank_approx(s, d), 0.0),
-        "l1": lambda s, d, g, seed: n0_nuclear_mc(s, d, seed=seed),
-    },
-}
-
-
-#: The (structure, method) pairs whose n0 is a Monte-Carlo estimate, with a standard error.
-SAMPLED = {("sparse", "l0-mc"), ("lowrank", "l1")}
-
-
-def structure_n0(structure, s, d, method="approx", group_size=1, seed=0):
-    """``(n0, standard error)`` by ``method`` for a ``w*`` of the given structure
-    (:data:`STRUCTURES`)."""
-    methods = STRUCTURES.get(structure)
-    if methods is None:
-        raise ValueError(f"structure must be one of {sorted(STRUCTURES)}, got {structure!r}")
-    if method not in methods:
-        raise ValueError(f"n0 method for {structure} must be one of {sorted(methods)}, got {method!r}")
-    return methods[method](s, d, group_size, seed)
 
 
 # --- the convex limit of linear and ReLU observations (docs/design.md#the-convex-limit) ---

@@ -20,7 +20,7 @@ LAYERS = {
     "base": ["__init__", "errors", "atomic"],
     "science": ["theory", "structures", "projections", "steps", "pgd", "fit", "oracle"],
     "kernel": ["_cache", "_normal", "_loop", "problem", "kernel"],
-    "engine": ["cluster_config", "config", "engine", "adaptive", "conventions", "store", "figure1"],
+    "engine": ["cluster_config", "plan", "config", "engine", "adaptive", "conventions", "parts", "dataset", "figure1"],
     "dask": ["cluster", "fanout", "runner"],
     "cli": ["cli", "__main__"],
 }
@@ -137,3 +137,93 @@ def test_design_sections_named_in_the_code_exist():
     for path in _modules("sweep") + _modules("analysis") + [ROOT / "README.md"]:
         cited |= set(re.findall(r"docs/design\.md#([a-z0-9-]+)", path.read_text()))
     assert cited and cited <= anchors, sorted(cited - anchors)
+
+
+# --- one registry per kind of thing: a new entry reaches every table that reads it ---
+
+TOY_CONFIG = """
+name = "toy"
+seed = 3
+trials = 2
+iterations = 30
+tolerance = 1e-4
+models = ["relu", "linear"]
+regularizers = ["{reg}"]
+step_sizes = [1.0, "{rule}"]
+[grid]
+d = [40]
+s = [2]
+ratio = [1.0, 3.0]
+"""
+
+
+def _sweep_of(text, tmp_path):
+    from sweep import config, runner
+
+    out = tmp_path / "toy.nc"
+    cfg = config.loads(text)
+    runner.run(
+        cfg, out, workers=1, progress=False, dashboard_address="127.0.0.1:0", in_process=True, log=lambda m: None
+    )
+    import xarray as xr
+
+    with xr.open_dataset(out) as ds:
+        return cfg, ds.load()
+
+
+def test_a_new_step_rule_reaches_every_table(monkeypatch, tmp_path):
+    """One ``@register`` in sweep/steps.py (and its twin in sweep/_loop.py, borrowed here):
+    config, the kernel, the dataset's CF attributes and the figures' words follow."""
+    from analysis import plots
+    from sweep import _loop, conventions, kernel, steps
+
+    monkeypatch.setattr(steps, "RULES", dict(steps.RULES))
+    steps.register("toy", coordinate=-1.0, compiled="NORMALIZED")(steps.normalized_update)
+    cfg, ds = _sweep_of(TOY_CONFIG.format(reg="l1", rule="toy"), tmp_path)
+    assert cfg.step_choices == (steps.RULES["toy"], 1.0)
+    assert kernel.step_code(steps.RULES["toy"]) == _loop.NORMALIZED
+    assert list(ds.step_size.values) == [-1.0, 1.0] and "-1 = toy" in ds.step_size.attrs["comment"]
+    assert "-1 = toy" in conventions.step_size_attrs()["comment"]
+    assert steps.label(-1.0) == "toy" and plots._step_words(-1.0) == "toy step"
+    assert int(ds.shrinks.sel(step_size=-1.0).count()) > 0  # a rule's variable is written
+
+
+def test_a_new_structure_reaches_every_table(monkeypatch, tmp_path, capsys):
+    """One ``@register`` in sweep/structures.py (its n0 formulas would go in sweep/theory.py):
+    config, the n0 tables, the draw, the dataset's CF attributes, ``sweep n0`` and the
+    analysis's labels follow. Its constraint set borrows l1's projection and twin."""
+    from analysis import plots, stats
+    from sweep import cli, projections, structures
+
+    monkeypatch.setattr(structures, "STRUCTURES", dict(structures.STRUCTURES))
+    monkeypatch.setattr(projections, "CONSTRAINTS", dict(projections.CONSTRAINTS))
+    structures.register(
+        "toy",
+        counts="nonzero toys",
+        limit=lambda d, g: d // 4,
+        misfit=lambda d, g: None if d % 4 == 0 else f"d = {d} is not a multiple of 4",
+        signals=("gaussian",),
+        s_words="s (toys)",
+        s_long_name="number of toys of w*",
+        n0={
+            "approx": structures.N0Method(lambda s, d, g, seed: (6.0 * s, 0.0), "6 s", "n0 = 6 s"),
+            "l1": structures.N0Method(lambda s, d, g, seed: (5.0 * s, 0.5), "toy dimension (MC)", "toy", sampled=True),
+        },
+        convex="toy-norm",
+        where=lambda d, g: ", toy",
+    )(structures.sparse_signal)
+    projections.register("toy-l1", regularizer=lambda w, g=1: float(abs(w).sum()), compiled="L1", structure="toy")(
+        projections.project_l1
+    )
+    cfg, ds = _sweep_of(TOY_CONFIG.format(reg="toy-l1", rule="normalized"), tmp_path)
+    assert cfg.structure == "toy" and ds.attrs["structure"] == "toy"
+    assert list(ds.n.sel(d=40, s=2).values) == [12, 36]  # n = ceil(ratio * 6 s)
+    assert float(ds.n0_l1.sel(d=40, s=2)) == 10.0 and float(ds.n0_l1_se.sel(d=40, s=2)) == 0.5
+    assert ds.s.attrs["long_name"] == "number of toys of w*" and ds.n0_approx.attrs["long_name"] == "n0 = 6 s"
+    assert ds.n0_l1_se.attrs["long_name"] == "standard error of n0_l1"
+    assert plots._n0_words(ds, "approx") == "6 s" and plots._theory_label(ds, "n0_l1") == "n = toy dimension (MC)"
+    assert set(stats.n0_methods()) >= {"approx", "l1"}
+    assert cli.main(["n0", "--structure", "toy", "--s", "2", "--d", "40"]) == 0
+    assert capsys.readouterr().out.strip() == "n0 (approx, toy, s=2, d=40, toy) = 12.000000"
+    assert cli.main(["n0", "--structure", "toy", "--s", "2", "--d", "42"]) == 2
+    assert "--d = 42: d = 42 is not a multiple of 4" in capsys.readouterr().err

@@ -50,7 +50,7 @@ def test_heatmap_has_labels_and_theory_lines(example):
     for ax in axes:
         assert ax.get_xlabel().startswith("n / n0") and ax.get_ylabel().startswith("sparsity s")
         labels = {line.get_label() for line in ax.get_lines()}
-        assert {"n = 2 s log(d/s)", "n = statistical dimension (l1 cone)", "empirical 50% success"} <= labels
+        assert {"n = 2 s log(d/s)", "n = l1 statistical dimension", "empirical 50% success"} <= labels
     cbar_labels = {ax.get_ylabel() for ax in fig.axes if not ax.get_title()}
     assert cbar_labels == {"success rate"}
 

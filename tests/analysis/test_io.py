@@ -9,8 +9,8 @@ import pytest
 import xarray as xr
 
 import analysis
-from sweep import store
 from sweep.errors import InputError
+from sweep.parts import parts_path
 from tests.sweep.helpers import SLOW, SMALL, assert_same_numbers, run_config, sweep_cli, wait_for_parts
 
 
@@ -55,7 +55,7 @@ def test_files_with_traces_over_every_trial_still_open(small, tmp_path):
 
 
 def test_an_interrupted_sweep_opens_from_its_parts(small, tmp_path):
-    parts = store.parts_path(small)
+    parts = parts_path(small)
     gone = sorted(parts.glob("*.npz"))[:2]
     kept = tmp_path / "kept"
     kept.mkdir()
@@ -82,9 +82,9 @@ def test_a_running_sweep_can_be_watched(tmp_path):
     out = tmp_path / "slow.nc"
     proc = sweep_cli(cfg, "--out", out, "--workers", 1, "--batch-size", 2, start_new_session=True)
     try:
-        wait_for_parts(store.parts_path(out), 2, proc)
+        wait_for_parts(parts_path(out), 2, proc)
         os.killpg(proc.pid, signal.SIGSTOP)  # mid-sweep, holding the folder
-        watched = analysis.open_sweep(store.parts_path(out))
+        watched = analysis.open_sweep(parts_path(out))
         os.killpg(proc.pid, signal.SIGCONT)
         assert proc.wait(timeout=300) == 0
     finally:

@@ -6,7 +6,8 @@ import time
 
 import pytest
 
-from sweep import config, runner, store
+from sweep import config, runner
+from sweep.parts import Parts
 
 SMALL = """
 name = "small"
@@ -119,7 +120,7 @@ def wait_for_parts(parts, count, proc, timeout=120, prefix=""):
     """Wait until ``count`` intact parts whose names start with ``prefix`` exist."""
     t0 = time.time()
     while time.time() - t0 < timeout:
-        if parts.exists() and sum(n.startswith(prefix) for n in store.Parts(parts).done()) >= count:
+        if parts.exists() and sum(n.startswith(prefix) for n in Parts(parts).done()) >= count:
             return
         if proc.poll() is not None:
             pytest.fail(f"sweep ended before {count} parts: {proc.communicate()}")
@@ -134,7 +135,7 @@ def check_cell_against_kernel_and_reference(ds, cfg, trial, step=1.0, **cell):
     up, or still far away)."""
     import numpy as np
 
-    from sweep import kernel, pgd, problem
+    from sweep import kernel, pgd, problem, steps
     from sweep.engine import CONVEX_VARS, RESULT_VARS
 
     d, s, model, regularizer = cell["d"], cell["s"], cell["model"], cell["regularizer"]
@@ -145,7 +146,7 @@ def check_cell_against_kernel_and_reference(ds, cfg, trial, step=1.0, **cell):
         X,
         w,
         {model: y},
-        [kernel.Problem(model, regularizer, n, step)],
+        [kernel.Problem(model, regularizer, n, steps.on_axis(step))],
         cfg.iterations,
         cfg.tolerance,
         group_size=cfg.block,
@@ -154,7 +155,9 @@ def check_cell_against_kernel_and_reference(ds, cfg, trial, step=1.0, **cell):
     for name in [v for v in RESULT_VARS if v in ds and v not in CONVEX_VARS]:  # PGD's (the oracle: test_oracle)
         want = res.rel_error[0] <= cfg.tolerance if name == "success" else getattr(res, name)[0]
         assert float(got[name]) == np.float64(want) or np.isnan(want) and np.isnan(float(got[name])), (name, cell)
-    errors = pgd.pgd(X, y, w, model, regularizer, cfg.iterations, cfg.tolerance, step=step, group_size=cfg.block)
+    errors = pgd.pgd(
+        X, y, w, model, regularizer, cfg.iterations, cfg.tolerance, step=steps.on_axis(step), group_size=cfg.block
+    )
     hit = np.flatnonzero(errors <= cfg.tolerance)
     if res.rel_error[0] < 1e-6 or not np.isfinite(res.rel_error[0]) or res.rel_error[0] > 0.5:
         assert float(got.iterations) == (hit[0] if hit.size else -1), (cell, trial, step)

@@ -12,7 +12,9 @@ import pytest
 import xarray as xr
 from scipy import stats as sps
 
-from sweep import adaptive, config, fit, pgd, problem, store
+from sweep import adaptive, config, dataset, fit, pgd, problem
+from sweep import plan as plan_mod
+from sweep.parts import Parts, parts_path
 
 from .helpers import ADAPTIVE, ADAPTIVE_SLOW, assert_same_numbers
 from .helpers import run_config as _run
@@ -24,8 +26,8 @@ def _synthetic(cfg, thresholds):
     """Drive a one-cell adaptive config on a known success model: trial ``t`` succeeds at
     ``n`` exactly when ``n >= thresholds[t]`` (so ``p(n) = P(threshold <= n)``), with no
     PGD in the loop. Returns the data and the drive's progress."""
-    sizes = cfg.sample_sizes({(cfg.d[0], cfg.s[0]): 100.0})
-    data = store.probe_arrays(cfg, sizes)
+    sizes = plan_mod.sample_sizes(cfg, {(cfg.d[0], cfg.s[0]): 100.0})
+    data = dataset.probe_arrays(cfg, sizes)
 
     def read(tasks):
         for task in tasks:
@@ -118,7 +120,7 @@ def test_same_numbers_whatever_workers_and_batches(tmp_path):
         # a trial of a later round has at most probes_per_trial probes, between the grid's ends
         later = x.n.where(x["round"] >= 1)
         assert int(later.notnull().sum("probe").max()) <= 5
-        sizes = config.loads(ADAPTIVE).sample_sizes()
+        sizes = plan_mod.sample_sizes(config.loads(ADAPTIVE))
         for k, s in enumerate(x.s.values):
             n = x.n.isel(d=0, s=k)
             assert float(n.min()) >= min(sizes[(100, s)]) and float(n.max()) <= max(sizes[(100, s)])
@@ -146,7 +148,7 @@ ratio_range = [0.8, 3.0]
     cfg = config.loads(text)
     with xr.open_dataset(out) as ds:
         ds.load()
-    ns = cfg.sample_sizes()[(40, 2)]
+    ns = plan_mod.sample_sizes(cfg)[(40, 2)]
     assert ns == list(range(ns[0], ns[-1] + 1)) and ds.sizes["probe"] == len(ns)
     for trial in range(2):
         X, w_star = problem.draw_trial(cfg.seed, (40, 2, trial), 40, 2, max(ns))
@@ -166,7 +168,7 @@ def test_status_and_a_running_sweeps_parts_folder(tmp_path):
 
     out = tmp_path / "ad.nc"
     _run(ADAPTIVE, out, workers=1, in_process=True)
-    parts = store.parts_path(out)
+    parts = parts_path(out)
     last = sorted(p.name for p in parts.glob("r*.npz"))[-1]
     (parts / last).unlink()
     out.unlink()
@@ -197,7 +199,7 @@ def test_killing_a_worker_mid_round_loses_nothing(tmp_path, adaptive_slow_refere
         Client(cluster) as client,
     ):
         proc = _sweep_cli(cfg, "--out", out, "--cluster", cluster.scheduler_address, "--batch-size", 1)
-        _wait_for_parts(store.parts_path(out), 2, proc, prefix="r001")
+        _wait_for_parts(parts_path(out), 2, proc, prefix="r001")
         victim = next(iter(client.run(os.getpid).values()))
         os.kill(victim, signal.SIGKILL)
         _, err = proc.communicate(timeout=300)
@@ -210,12 +212,12 @@ def test_killing_the_sweep_mid_round_then_rerunning_finishes_the_same(tmp_path, 
     cfg = tmp_path / "a.toml"
     cfg.write_text(ADAPTIVE_SLOW)
     out = tmp_path / "a.nc"
-    parts = store.parts_path(out)
+    parts = parts_path(out)
     proc = _sweep_cli(cfg, "--out", out, "--workers", 2, "--batch-size", 2, start_new_session=True)
     _wait_for_parts(parts, 1, proc, prefix="r001")
     os.killpg(proc.pid, signal.SIGKILL)
     proc.communicate()
-    done = store.Parts(parts).done()
+    done = Parts(parts).done()
     assert any(n.startswith("r001") for n in done)
     out.unlink(missing_ok=True)
     rerun = _sweep_cli(cfg, "--out", out, "--workers", 2)

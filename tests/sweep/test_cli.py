@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from sweep import engine, store
+from sweep import dataset, engine
+from sweep.parts import Parts, parts_path
 
 from .helpers import SLOW, SMALL, assert_same_numbers, sweep_cli, wait_for_parts
 
@@ -120,7 +121,7 @@ def test_a_task_that_keeps_raising_exits_1_naming_it(tmp_path, monkeypatch):
         r"deliberate failure in d\d+-s\d+-t\d+-\d+; finished tasks are kept, rerun to resume",
         last,
     ), last
-    assert not out.exists() and store.parts_path(out).is_dir()
+    assert not out.exists() and parts_path(out).is_dir()
 
 
 def test_an_output_that_cannot_be_written_is_refused_before_any_work(tmp_path):
@@ -219,7 +220,7 @@ def test_a_rerun_removes_the_temporary_file_of_a_write_cut_short(tmp_path):
     assert res.returncode == 0, res.stderr
     assert not stale.exists() and (tmp_path / "small.nc").exists()
     stale.write_bytes(b"half a file")  # and a resume, from the parts folder
-    res = sweep("resume", store.parts_path(tmp_path / "small.nc"), "--no-progress")
+    res = sweep("resume", parts_path(tmp_path / "small.nc"), "--no-progress")
     assert res.returncode == 0, res.stderr
     assert not stale.exists() and f"removing {stale}" in res.stderr
 
@@ -250,7 +251,7 @@ def test_a_full_disk_is_our_one_line_and_nothing_from_the_libraries(tmp_path):
     assert last.startswith(f"sweep: error: cannot write {out}: ") and "is the disk full?" in last, res.stderr
     for noise in ("Traceback", "WARNING", "HDF5-DIAG"):
         assert noise not in res.stderr, res.stderr
-    parts = store.Parts(store.parts_path(out))
+    parts = Parts(parts_path(out))
     assert not out.exists() and len(parts.done()) == parts.manifest()["tasks"]  # every task kept
 
 
@@ -259,13 +260,13 @@ def test_ctrl_c_exits_130_and_keeps_the_finished_parts(tmp_path):
     cfg.write_text(SLOW)
     out = tmp_path / "slow.nc"
     proc = sweep_cli(cfg, "--out", out, "--workers", 2, "--batch-size", 2)
-    wait_for_parts(store.parts_path(out), 1, proc)
+    wait_for_parts(parts_path(out), 1, proc)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
-    kept = len(store.Parts(store.parts_path(out)).done())
+    kept = len(Parts(parts_path(out)).done())
     assert err.strip().splitlines()[-1] == (
-        f"sweep: interrupted: {kept} of {SLOW_TASKS} tasks kept in {store.parts_path(out)}; "
+        f"sweep: interrupted: {kept} of {SLOW_TASKS} tasks kept in {parts_path(out)}; "
         "rerun `sweep run` or `sweep resume` to finish"
     )
     assert not out.exists() and kept >= 1
@@ -280,14 +281,14 @@ def test_sigterm_is_ctrl_c_then_resume_gives_the_uninterrupted_dataset(tmp_path,
     cfg = tmp_path / "slow.toml"
     cfg.write_text(SLOW)
     out = tmp_path / "slow.nc"
-    parts = store.parts_path(out)
+    parts = parts_path(out)
     proc = sweep_cli(cfg, "--out", out, "--workers", 2, "--batch-size", 2)
     wait_for_parts(parts, 2, proc)
     children = psutil.Process(proc.pid).children(recursive=True)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 143, err
-    kept = len(store.Parts(parts).done())
+    kept = len(Parts(parts).done())
     assert err.strip().splitlines()[-1] == (
         f"sweep: terminated: {kept} of {SLOW_TASKS} tasks kept in {parts}; "
         "rerun `sweep run` or `sweep resume` to finish"
@@ -371,7 +372,7 @@ def test_a_changed_batch_size_is_refused(tmp_path):
     out.unlink()  # parts without their dataset: a run cut short, to be finished at its own batch size
     res = _run_cli(cfg, out, "--workers", 1, "--batch-size", 2)
     assert res.returncode == 2
-    assert res.stderr.strip() == f"sweep: error: --batch-size = 2: differs from 3 used by {store.parts_path(out)}"
+    assert res.stderr.strip() == f"sweep: error: --batch-size = 2: differs from 3 used by {parts_path(out)}"
 
 
 @pytest.mark.parametrize("method", ["l1", "l0-mc"])
@@ -404,7 +405,7 @@ def _when(moment, proc, parts):
     dataset being assembled and written, or just written)."""
     t0 = time.time()
     while time.time() - t0 < 120 and proc.poll() is None:
-        done = len(store.Parts(parts).done()) if (parts / "manifest.json").exists() else 0
+        done = len(Parts(parts).done()) if (parts / "manifest.json").exists() else 0
         if (moment == "start-up" and _worker_started(proc) and done == 0) or (
             moment == "running" and done >= 1 or moment == "writing" and done == LONG_TASKS
         ):
@@ -426,7 +427,7 @@ def test_a_signal_to_the_whole_process_group_is_one_line(tmp_path, moment, sig):
     cfg = tmp_path / "slow.toml"
     cfg.write_text(SLOW.replace("trials = 24", f"trials = {LONG_TASKS}"))  # running: many tasks still to go
     out = tmp_path / "slow.nc"
-    parts = store.parts_path(out)
+    parts = parts_path(out)
     proc = sweep_cli(cfg, "--out", out, "--workers", 2, "--batch-size", 2, start_new_session=True)
     _when(moment, proc, parts)
     children = psutil.Process(proc.pid).children(recursive=True)
@@ -482,7 +483,7 @@ def test_an_unreachable_scheduler_is_one_line_before_the_lock(tmp_path):
     assert len(lines) == 1 and lines[0].startswith(
         f"sweep: error: no Dask scheduler answered at tcp://127.0.0.1:{port}"
     )
-    assert not store.parts_path(out).exists() and not out.exists()
+    assert not parts_path(out).exists() and not out.exists()
 
 
 def test_the_connect_timeout_is_bounded():
@@ -506,7 +507,7 @@ def test_a_finished_run_removes_its_parts_and_a_rerun_is_up_to_date(tmp_path):
     cfg.write_text(SMALL)
     out = tmp_path / "small.nc"
     assert _run_cli(cfg, out, "--workers", 1).returncode == 0
-    assert out.exists() and not store.parts_path(out).exists()
+    assert out.exists() and not parts_path(out).exists()
     written = out.read_bytes()
 
     res = _run_cli(cfg, out, "--workers", 1)
@@ -522,10 +523,10 @@ def test_a_finished_run_removes_its_parts_and_a_rerun_is_up_to_date(tmp_path):
     assert res.returncode == 2 and res.stderr.strip() == (
         f"sweep: error: --out = '{out}': holds the dataset of another config; pass --overwrite to replace it"
     )
-    assert out.read_bytes() == written and not store.parts_path(out).exists()
+    assert out.read_bytes() == written and not parts_path(out).exists()
     res = _run_cli(other, out, "--workers", 1, "--overwrite", "--keep-parts")
     assert res.returncode == 0, res.stderr
-    assert out.read_bytes() != written and store.parts_path(out).exists()
+    assert out.read_bytes() != written and parts_path(out).exists()
 
     stranger = tmp_path / "notes.nc"
     stranger.write_text("not a dataset")
@@ -542,15 +543,15 @@ def test_a_dataset_that_reads_back_wrong_keeps_its_parts(tmp_path, monkeypatch):
 
     from .helpers import run_config
 
-    real = store.write_dataset
+    real = dataset.write_dataset
 
     def wrong(ds, out):
         ds = ds.copy(deep=True)
         ds["rel_error"][(0,) * ds["rel_error"].ndim] += 1.0
         real(ds, out)
 
-    monkeypatch.setattr(store, "write_dataset", wrong)
+    monkeypatch.setattr(dataset, "write_dataset", wrong)
     out = tmp_path / "small.nc"
     with pytest.raises(runner.RunError, match="read back differs"):
         run_config(SMALL, out, workers=1, keep_parts=False)
-    assert len(store.Parts(store.parts_path(out)).done()) > 0
+    assert len(Parts(parts_path(out)).done()) > 0

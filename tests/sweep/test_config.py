@@ -14,6 +14,7 @@ except ModuleNotFoundError:  # Python 3.10
 import pytest
 
 from sweep import cli, config
+from sweep import plan as plan_mod
 from sweep.errors import InputError
 
 from .helpers import ADAPTIVE, SMALL
@@ -255,7 +256,7 @@ def test_a_plan_past_the_dataset_budget_is_refused_with_its_size():
     naming the key that raises the limit, before anything is enumerated or run."""
     from sweep.engine import PROBE_VARS
 
-    assert config.DATASET_VARIABLES >= len(PROBE_VARS) + 1  # the per-trial variables and round
+    assert plan_mod.DATASET_VARIABLES >= len(PROBE_VARS) + 1  # the per-trial variables and round
     text = SMALL.replace("trials = 6", "trials = 1000000").replace("traces = 2", "traces = 1000000")
     text = text.replace("iterations = 120", "iterations = 30000")
     with pytest.raises(InputError, match=r"dataset_budget = '8.00 GiB': is below the planned dataset, \d+\.\d+ TiB"):

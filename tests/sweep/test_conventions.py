@@ -9,7 +9,7 @@ import pytest
 import xarray as xr
 from compliance_checker.runner import CheckSuite, ComplianceChecker
 
-from sweep import conventions, figure1, store
+from sweep import conventions, dataset, figure1
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,7 +30,7 @@ def cf_errors(path, tmp_path):
 
 def test_a_fresh_sweep_is_cf_clean(tmp_path, small_reference):
     path = tmp_path / "small.nc"
-    store.write_dataset(small_reference, path)
+    dataset.write_dataset(small_reference, path)
     assert cf_errors(path, tmp_path) == []
     with xr.open_dataset(path, decode_cf=False) as raw:
         for name, attrs in conventions.VARIABLES.items():
@@ -42,7 +42,7 @@ def test_a_fresh_sweep_is_cf_clean(tmp_path, small_reference):
 
 def test_a_fresh_figure1_dataset_is_cf_clean(tmp_path):
     path = tmp_path / "f1.nc"
-    store.write_dataset(figure1.run_figure1(trials=3, iterations=5), path)
+    dataset.write_dataset(figure1.run_figure1(trials=3, iterations=5), path)
     assert cf_errors(path, tmp_path) == []
 
 

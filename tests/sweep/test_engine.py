@@ -11,7 +11,9 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from sweep import config, conventions, store
+from sweep import config, conventions
+from sweep import plan as plan_mod
+from sweep.parts import Parts, parts_path
 
 from .helpers import ADAPTIVE, SLOW, SMALL, assert_same_numbers
 from .helpers import run_config as _run
@@ -83,13 +85,13 @@ def test_same_numbers_whatever_workers_and_batches(small_reference, tmp_path, in
 def test_a_small_sweep_runs_on_threads_of_the_client(tmp_path):
     """Below the estimate's threshold, no worker process is started (starting them costs
     more than the work); above it, they are."""
-    from sweep import engine, runner
+    from sweep import runner
 
     said = []
     for text, threads in [(SMALL, True), (SLOW, False)]:
         cfg = config.loads(text)
-        plan = engine.Plan.from_config(cfg)
-        assert (engine.sweep_seconds(plan, engine.make_tasks(cfg, 2)) < runner.IN_PROCESS_SECONDS) == threads
+        plan = plan_mod.Plan.from_config(cfg)
+        assert (plan_mod.sweep_seconds(plan, plan_mod.make_tasks(cfg, 2)) < runner.IN_PROCESS_SECONDS) == threads
     runner.run(
         config.loads(SMALL),
         tmp_path / "s.nc",
@@ -110,7 +112,7 @@ def test_rerun_skips_done_work_and_a_changed_config_is_refused(tmp_path):
     with pytest.raises(config.InputError, match="trials"):
         _run(changed, out, workers=1)
     # parts computed by other code (another commit, an uncommitted edit) are not mixed in
-    manifest = store.parts_path(out) / "manifest.json"
+    manifest = parts_path(out) / "manifest.json"
     m = json.loads(manifest.read_text())
     assert m["code"] == conventions.code_id()
     manifest.write_text(json.dumps(dict(m, code="0123456789abcdef")))
@@ -129,12 +131,12 @@ def test_killing_a_worker_loses_nothing(tmp_path, slow_reference):
         Client(cluster) as client,
     ):
         proc = _sweep_cli(cfg, "--out", out, "--cluster", cluster.scheduler_address, "--batch-size", 2, "--keep-parts")
-        _wait_for_parts(store.parts_path(out), 2, proc)
+        _wait_for_parts(parts_path(out), 2, proc)
         victim = next(iter(client.run(os.getpid).values()))
         os.kill(victim, signal.SIGKILL)
         _, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err
-    total = len(store.Parts(store.parts_path(out)).done())
+    total = len(Parts(parts_path(out)).done())
     assert total == 24  # 2 cells x 12 tasks of 2 trials
     with xr.open_dataset(out) as ds:
         assert_same_numbers(ds.load(), slow_reference)
@@ -144,12 +146,12 @@ def test_killing_the_sweep_process_then_rerunning_finishes_the_same(tmp_path, sl
     cfg = tmp_path / "slow.toml"
     cfg.write_text(SLOW)
     out = tmp_path / "slow.nc"
-    parts = store.parts_path(out)
+    parts = parts_path(out)
     proc = _sweep_cli(cfg, "--out", out, "--workers", 2, "--batch-size", 2, start_new_session=True)
     _wait_for_parts(parts, 3, proc)
     os.killpg(proc.pid, signal.SIGKILL)  # the client, its cluster and workers: a dead machine
     proc.communicate()
-    done = store.Parts(parts).done()
+    done = Parts(parts).done()
     # a fast machine may finish every task before the kill lands: then only assembly is left
     assert 3 <= len(done) <= 24 and (len(done) == 24 or not out.exists())
     out.unlink(missing_ok=True)
@@ -184,7 +186,7 @@ def test_killing_the_sweep_process_then_rerunning_finishes_the_same(tmp_path, sl
 def test_status_and_resume(tmp_path):
     out = tmp_path / "small.nc"
     _run(SMALL, out, workers=1, batch_size=3)
-    parts = store.parts_path(out)
+    parts = parts_path(out)
     (parts / "d60-s2-t000000-000003.npz").unlink()
     out.unlink()
     status = subprocess.run([sys.executable, "-m", "sweep", "status", str(parts)], capture_output=True, text=True)
@@ -245,13 +247,13 @@ def test_a_task_stays_within_its_memory_estimate(case):
     )
     text = text.replace("iterations = 120", f'iterations = 200\ndtype = "{case["dtype"]}"')
     cfg = config.loads(text)
-    plan = engine.Plan.from_config(cfg)
+    plan = plan_mod.Plan.from_config(cfg)
     kernel.warm_up(case["dtype"])  # the compile is once a process, not a task's memory
     tracemalloc.start()
-    engine.run_task(plan, engine.Task(case["d"], case["s"], 0, case["trials"]))
+    engine.run_task(plan, plan_mod.Task(case["d"], case["s"], 0, case["trials"]))
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
-    assert peak <= config.task_bytes(cfg, case["d"], plan.ns(case["d"], case["s"]), case["trials"])
+    assert peak <= plan_mod.task_bytes(cfg, case["d"], plan.ns(case["d"], case["s"]), case["trials"])
 
 
 @pytest.mark.parametrize("round_", [0, 1])
@@ -266,7 +268,7 @@ def test_a_probe_task_stays_within_its_memory_estimate(round_):
     text = ADAPTIVE.replace("d = [100]", "d = [1000]").replace("s = [2, 4]", "s = [20]")
     text = text.replace("iterations = 150", "iterations = 200")
     cfg = config.loads(text)
-    plan = engine.Plan.from_config(cfg)
+    plan = plan_mod.Plan.from_config(cfg)
     ns = plan.ns(1000, 20)
     if round_ == 0:
         per_trial = adaptive.first_placement(cfg, {(1000, 20): ns})[(1000, 20)]
@@ -274,10 +276,10 @@ def test_a_probe_task_stays_within_its_memory_estimate(round_):
         top = [tuple(range(ns[-1] - 5 * k - cfg.probes_per_trial + 1, ns[-1] - 5 * k + 1)) for k in range(2)]
         per_trial = tuple(tuple((top[i],) for _ in cfg.regularizers) for i in range(len(cfg.models)))
     batch = 2
-    task = engine.ProbeTask(1000, 20, 0, batch, round_, (per_trial,) * batch)
+    task = plan_mod.ProbeTask(1000, 20, 0, batch, round_, (per_trial,) * batch)
     kernel.warm_up(cfg.dtype)
     tracemalloc.start()
     engine.run_probe_task(plan, task)
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
-    assert peak <= config.task_bytes(cfg, 1000, ns, batch)
+    assert peak <= plan_mod.task_bytes(cfg, 1000, ns, batch)

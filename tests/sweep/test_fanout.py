@@ -7,6 +7,7 @@ import sys
 import pytest
 
 from sweep import cluster, config, engine, fanout
+from sweep import plan as plan_mod
 
 from .helpers import SMALL
 
@@ -43,8 +44,8 @@ def test_worker_preparation_stops_page_fault_churn():
         .replace("trials = 6", "trials = 1")
     )
     text = text.replace("traces = 2", "traces = 1")
-    plan = engine.Plan.from_config(config.loads(text))
-    task = engine.Task(1000, 20, 0, 1)
+    plan = plan_mod.Plan.from_config(config.loads(text))
+    task = plan_mod.Task(1000, 20, 0, 1)
     import dask
 
     counts = {}
@@ -83,11 +84,11 @@ def test_the_heaviest_tasks_run_first():
     from distributed import Client, LocalCluster
 
     cfg = config.loads(SMALL)
-    plan = engine.Plan.from_config(cfg)
-    tasks = engine.make_tasks(cfg, 2)
+    plan = plan_mod.Plan.from_config(cfg)
+    tasks = plan_mod.make_tasks(cfg, 2)
     done = []
     with LocalCluster(n_workers=1, threads_per_worker=1, dashboard_address="127.0.0.1:0") as c, Client(c) as client:
         fanout.compute(client, plan, tasks, lambda task, arrays: done.append(task), progress=False)
-    costs = [engine.task_cost(plan, t) for t in done]
+    costs = [plan_mod.task_cost(plan, t) for t in done]
     assert sorted(done, key=tasks.index) == tasks
     assert costs == sorted(costs, reverse=True) and costs[0] > 2 * costs[-1], costs

@@ -23,7 +23,8 @@ STRUCTURED = CASES + [
 
 #: The steps every kernel-against-reference test runs at: the paper's, two smaller and the
 #: normalized rule.
-STEPS = (1.0, 0.5, 0.25, "normalized")
+NORMALIZED = steps.RULES["normalized"]
+STEPS = (1.0, 0.5, 0.25, NORMALIZED)
 #: The kernel's traces against the reference's, relative (see the first test).
 RTOL = 1e-8
 
@@ -119,7 +120,7 @@ def test_a_normalized_problem_is_not_cut_by_the_stall_bound(case):
     d, s, model = case["d"], case["s"], case["model"]
     X, w = problem.draw_trial(case["seed"], (d, s, case["trial"]), d, s, case["n"])
     labels = {model: problem.observe(X, w, model)}
-    res = kernel.solve(X, w, labels, [kernel.Problem(model, "l0", case["n"], "normalized")], 2000, 1e-4)
+    res = kernel.solve(X, w, labels, [kernel.Problem(model, "l0", case["n"], NORMALIZED)], 2000, 1e-4)
     assert res.iterations[0] == case["hit"] and not res.stalled[0]
 
 
@@ -558,7 +559,7 @@ def test_the_screen_is_used_for_l0_problems(monkeypatch):
     X1, w1, labels1, probs1 = _trial(CASES[1])
     kernel.solve(X1, w1, labels1, probs1, 50, 1e-4)
     kernel.solve(X, w, labels, probs, 50, 1e-4, screen=False)
-    _, _, _, normalized = _trial(CASES[0], steps=("normalized",))
+    _, _, _, normalized = _trial(CASES[0], steps=(NORMALIZED,))
     kernel.solve(X, w, labels, normalized, 50, 1e-4)
     assert seen[0][0] is True and seen[0][1] == X.shape and seen[0][2] > 0
     assert seen[1][0] is False and seen[1][1][0] == 0  # l1 only: no copy
@@ -569,7 +570,10 @@ def test_the_screen_is_used_for_l0_problems(monkeypatch):
 def test_the_loops_safeguard_constants_are_the_registrys():
     assert _loop.PAPER_STEP == steps.PAPER_STEP and _loop.SAFEGUARD_C == steps.SAFEGUARD_C
     assert _loop.SHRINK == steps.SHRINK and _loop.MAX_SHRINKS == steps.MAX_SHRINKS
-    assert kernel.step_code("normalized") == _loop.NORMALIZED and kernel.step_code(0.5) == _loop.FIXED
+    assert kernel.step_code(NORMALIZED) == _loop.NORMALIZED and kernel.step_code(0.5) == _loop.FIXED
+    for encoded in ("normalized", 0.0, -1.0):  # a name or an axis value is decoded above the kernel
+        with pytest.raises(TypeError, match="a step is a positive number or a StepRule"):
+            kernel.step_code(encoded)
 
 
 @pytest.mark.parametrize("case", STRUCTURED)
@@ -581,7 +585,7 @@ def test_normalized_problems_reach_tolerance_with_the_references_shrinks(case, d
     it rarely matters)."""
     fired, g = 0, case.get("g", 1)
     for trial in range(3):
-        X, w, labels, probs = _trial(case, trial, dtype=dtype, steps=("normalized",))
+        X, w, labels, probs = _trial(case, trial, dtype=dtype, steps=(NORMALIZED,))
         res = kernel.solve(X, w, labels, probs, 150, 1e-4, group_size=g)
         for j, p in enumerate(probs):
             shrinks = []

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from sweep import config, oracle, problem, theory
+from sweep import config, oracle, problem, steps, structures, theory
 from sweep.errors import InputError
 
 from .helpers import run_config
@@ -83,7 +83,7 @@ def test_none_is_unique_exactly_at_full_column_rank(rng):
 )
 def test_conic_programs_recover_far_above_and_fail_far_below(regularizer, structure, d, s, g):
     """Clarabel through cvxpy: every trial at 2 δ (linear) succeeds, none at δ / 2."""
-    delta = theory.structure_n0(structure, s, d, "l1", g)[0]
+    delta = structures.n0(structure, s, d, "l1", g)[0]
     for trial in range(3):
         X, w = problem.draw_trial(5, (d, s, trial), d, s, int(2 * delta), structure=structure, group_size=g)
         y = problem.observe(X, w, "linear")
@@ -273,7 +273,9 @@ def test_the_committed_convex_limit_study_is_the_program_on_its_trials():
         y = problem.observe(X, w, model)
         assert float(at.convex_success) == oracle.recovers("l1", X, y, model, w, cfg.tolerance)[0], (model, trial, n)
         if float(at.success) == 1:  # a success is cheap to recompute: the same iteration, bit for bit
-            res = kernel.solve(X, w, {model: y}, [kernel.Problem(model, "l1", n, mu)], cfg.iterations, cfg.tolerance)
+            res = kernel.solve(
+                X, w, {model: y}, [kernel.Problem(model, "l1", n, steps.on_axis(mu))], cfg.iterations, cfg.tolerance
+            )
             assert res.iterations[0] == float(at.iterations)
         checked += 1
 

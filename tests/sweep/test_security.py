@@ -12,7 +12,8 @@ import psutil
 import pytest
 import xarray as xr
 
-from sweep import cluster, config, store
+from sweep import cluster, config
+from sweep.parts import Parts, parts_path
 
 from .helpers import SLOW, SMALL, assert_same_numbers, wait_for_parts
 from .test_slurm import _local_slurm, needs_slurm
@@ -110,10 +111,10 @@ def test_a_local_run_listens_on_loopback_only(tmp_path):
     out = tmp_path / "slow.nc"
     proc = _run_with_default_listeners(cfg, out)
     seen = set()
-    parts = store.parts_path(out)
+    parts = parts_path(out)
     while proc.poll() is None:
         seen |= _listening(proc.pid)
-        if parts.exists() and len(store.Parts(parts).done()) >= 4:
+        if parts.exists() and len(Parts(parts).done()) >= 4:
             break
         time.sleep(0.1)
     _, err = proc.communicate(timeout=300)
@@ -149,7 +150,7 @@ def test_slurm_sweep_with_default_tls_refuses_strangers_and_equals_the_local_one
     cfg = tmp_path / "small.toml"
     cfg.write_text(SLOW + _local_slurm(tmp_path / "logs"))
     out = tmp_path / "slow.nc"
-    parts = store.parts_path(out)
+    parts = parts_path(out)
     proc = subprocess.Popen(
         [sys.executable, "-m", "sweep", "run", str(cfg), "--out", str(out), "--no-progress", "--batch-size", "2"],
         stdout=subprocess.PIPE,

@@ -15,7 +15,8 @@ import time
 import pytest
 import xarray as xr
 
-from sweep import cluster, config, store
+from sweep import cluster, config
+from sweep.parts import parts_path
 
 from .helpers import ADAPTIVE, SLOW, SMALL, assert_same_numbers, run_config, sweep_cli, wait_for_parts
 
@@ -190,7 +191,7 @@ def test_scancel_of_a_worker_job_loses_nothing(tmp_path, slow_reference):
     watcher = JobWatcher()
     watcher.start()
     proc = sweep_cli(cfg, "--out", out, "--batch-size", 2)
-    wait_for_parts(store.parts_path(out), 2, proc, timeout=180)
+    wait_for_parts(parts_path(out), 2, proc, timeout=180)
     victim = min(watcher.seen, key=int)  # the oldest job: ids are numbers, and '10' < '9' as text
     subprocess.run(["scancel", "--signal=KILL", victim], check=True)
     subprocess.run(["scancel", victim], check=True)

@@ -85,14 +85,18 @@ def test_adaptive_cells_are_per_step(tmp_path):
 
 def test_step_sizes_are_validated_and_sorted():
     cfg = config.loads(SMALL.replace("seed = 7", "seed = 7\nstep_sizes = [1, 0.25, 4]"))
-    assert cfg.steps == (0.25, 1.0, 4.0) and cfg.step_axis
+    assert cfg.step_coordinates == (0.25, 1.0, 4.0) and cfg.step_choices == (0.25, 1.0, 4.0) and cfg.step_axis
     cfg = config.loads(SMALL.replace("seed = 7", 'seed = 7\nstep_sizes = [1, "normalized"]'))
-    assert cfg.steps == (0.0, 1.0) and [steps.label(mu) for mu in cfg.steps] == ["normalized", "1"]
+    assert cfg.step_coordinates == (0.0, 1.0) and [steps.label(mu) for mu in cfg.step_coordinates] == [
+        "normalized",
+        "1",
+    ]
+    assert cfg.step_choices == (steps.RULES["normalized"], 1.0)  # what PGD is given: a rule object, not its coordinate
     for bad, word in [('["normalised"]', "is not a step rule"), ('["normalized", "normalized"]', "repeated")]:
         with pytest.raises(InputError, match=word):
             config.loads(SMALL.replace("seed = 7", f"seed = 7\nstep_sizes = {bad}"))
     plain = config.loads(SMALL)
-    assert plain.steps == (pgd.PAPER_STEP,) and not plain.step_axis
+    assert plain.step_coordinates == (pgd.PAPER_STEP,) and not plain.step_axis
 
 
 def _line(model, seed, d=80, s=4, n=60):

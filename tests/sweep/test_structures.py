@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from sweep import config, kernel, problem, projections, structures, theory
+from sweep import config, kernel, problem, projections, steps, structures, theory
 from sweep.errors import InputError
 
 from .helpers import ADAPTIVE, SMALL, check_cell_against_kernel_and_reference, random_cell, run_config
@@ -55,7 +55,14 @@ def test_sparse_signals_are_the_ones_they_always_were():
 def test_every_set_names_a_registered_structure_with_n0_methods():
     for cset in projections.CONSTRAINTS.values():
         kind = structures.get(cset.structure)
-        assert {"approx", "l1"} <= set(kind.n0) and kind.n0 is theory.STRUCTURES[kind.name]
+        assert {"approx", "l1"} <= set(kind.n0)
+
+
+def test_an_unknown_structure_or_method_names_the_known_ones():
+    with pytest.raises(ValueError, match="approx"):
+        structures.n0("sparse", 2, 10, "l2")
+    with pytest.raises(ValueError, match="lowrank"):
+        structures.n0("banded", 2, 10)
 
 
 @pytest.mark.parametrize(
@@ -179,7 +186,7 @@ def test_the_committed_structure_studies_have_not_drifted(name):
         )
         y = problem.observe(X, w, model)
         step = float(cell.step_size) if "step_size" in ds.dims else 1.0
-        p = kernel.Problem(model, str(cell.regularizer.values), n, step)
+        p = kernel.Problem(model, str(cell.regularizer.values), n, steps.on_axis(step))
         res = kernel.solve(X, w, {model: y}, [p], cfg.iterations, cfg.tolerance, group_size=cfg.block)
         names = ("rel_error", "iterations", "iterations_run", "stalled") + (("shrinks",) if "shrinks" in ds else ())
         if cfg.structure == "lowrank":

@@ -51,11 +51,6 @@ def test_l0_width_standard_error_shrinks_and_covers():
     assert 10 < big[0] < 300
 
 
-def test_unknown_method():
-    with pytest.raises(ValueError, match="approx"):
-        theory.n0(2, 10, "l2")
-
-
 @pytest.mark.parametrize("s, d", [(1, 6), (2, 8), (3, 9)])
 def test_l0_mc_equals_exact_enumeration_over_supports(s, d):
     """On the estimator's own Gaussian draws, the supremum over every support S ∪ T

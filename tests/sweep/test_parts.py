@@ -9,7 +9,8 @@ from pathlib import Path
 
 import xarray as xr
 
-from sweep import conventions, store
+from sweep import conventions
+from sweep.parts import _LEDGER_LINE, LEDGER, Parts, parts_path
 from tests.mutations import copy_repository
 
 from .helpers import SLOW, SMALL, assert_same_numbers, sweep_cli, wait_for_parts
@@ -37,7 +38,7 @@ def test_damaged_parts_are_set_aside_and_recomputed(tmp_path, small_reference):
     out = tmp_path / "small.nc"
     _run(SMALL, out, workers=1, batch_size=3)
     out.unlink()
-    parts = store.parts_path(out)
+    parts = parts_path(out)
     names = sorted(p.name for p in parts.glob("*.npz"))
     assert len(names) == 8
     truncated, zeroed, a, b = (parts / n for n in names[:4])
@@ -75,24 +76,24 @@ def test_a_ledger_line_cut_short_costs_one_part_at_most(tmp_path, small_referenc
     out = tmp_path / "small.nc"
     _run(SMALL, out, workers=1, batch_size=3)
     out.unlink()
-    parts = store.parts_path(out)
-    ledger = parts / store.LEDGER
+    parts = parts_path(out)
+    ledger = parts / LEDGER
     lines = ledger.read_text().splitlines(keepends=True)
-    assert len(lines) == 8 and all(store._LEDGER_LINE.match(line.strip()) for line in lines)
+    assert len(lines) == 8 and all(_LEDGER_LINE.match(line.strip()) for line in lines)
     ledger.write_text("".join(lines[:-1]) + lines[-1][:30])  # a crash in the middle of the last record
     res = _resume(parts)
     assert res.returncode == 0, res.stderr
     assert "7 already done, 1 to run" in res.stderr
     with xr.open_dataset(out) as ds:
         assert_same_numbers(ds.load(), small_reference)
-    assert len(store.Parts(parts).done()) == 8
+    assert len(Parts(parts).done()) == 8
 
 
 def test_a_second_writer_is_refused_and_a_dead_ones_lock_taken_over(tmp_path, slow_reference):
     cfg = tmp_path / "slow.toml"
     cfg.write_text(SLOW)
     out = tmp_path / "slow.nc"
-    parts = store.parts_path(out)
+    parts = parts_path(out)
     first = sweep_cli(cfg, "--out", out, "--workers", 1, "--batch-size", 2, start_new_session=True)
     wait_for_parts(parts, 1, first)
     os.killpg(first.pid, signal.SIGSTOP)  # frozen mid-sweep, holding the folder, however fast this machine
@@ -117,7 +118,7 @@ def test_resume_follows_the_code_that_computes_results_only(tmp_path):
     out = tmp_path / "small.nc"
     _run(SMALL, out, workers=1, batch_size=3)
     out.unlink()
-    parts = store.parts_path(out)
+    parts = parts_path(out)
     for module, accepted in [("cli", True), ("kernel", False)]:
         copy = tmp_path / f"repo-{module}"
         copy_repository(copy)
@@ -134,14 +135,3 @@ def test_resume_follows_the_code_that_computes_results_only(tmp_path):
             assert line.startswith("sweep: error: code = ") and len(line.splitlines()) == 1
             assert conventions.code_id() in line and line.endswith("use another --out or remove that folder")
     assert set(conventions.RESULT_MODULES) <= {p.stem for p in (ROOT / "sweep").glob("*.py")}
-
-
-def test_writing_in_memory_data_does_not_ask_dask_for_a_client(tmp_path, small_reference):
-    """A failed ``Client(...)`` can leave dask's scheduler set to a client that does not exist;
-    xarray asks dask for the scheduler on every write."""
-    import dask
-
-    with dask.config.set(scheduler="dask.distributed"):
-        store.write_dataset(small_reference, tmp_path / "out.nc")
-    with xr.open_dataset(tmp_path / "out.nc") as back:
-        assert back.success.equals(small_reference.success)
