@@ -4,6 +4,8 @@ Exit status 0 on success, 2 on bad input (one line naming the field and the valu
 1 on any other failure.
 """
 
+from __future__ import annotations
+
 import sys
 import time
 from pathlib import Path
@@ -14,7 +16,7 @@ from sweep.errors import InputError, OneLineParser, sigterm_raises, stopped
 from .report import FORMATS
 
 
-def build_parser():
+def build_parser() -> OneLineParser:
     p = OneLineParser(prog="analysis", description="Phase-transition figures and reports from relu-phase datasets.")
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
@@ -32,7 +34,7 @@ def build_parser():
     return p
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     started = time.time()
     try:

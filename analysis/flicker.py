@@ -15,14 +15,23 @@ distribution-free order-statistic 95% interval, and the share of non-monotone tr
 its Wilson interval.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 from scipy import stats
 
 from .stats import wilson_interval
 
+if TYPE_CHECKING:
+    from typing import Any
 
-def zones(success, n):
+    import xarray as xr
+
+
+def zones(success: np.ndarray, n: np.ndarray) -> dict[str, np.ndarray]:
     """``n_first``, ``n_stable`` and ``inside`` of each trial.
 
     Parameters
@@ -58,7 +67,7 @@ def zones(success, n):
     return out
 
 
-def median_interval(x, level=0.95):
+def median_interval(x: np.ndarray, level: float = 0.95) -> tuple[float, float, float]:
     """The sample median of ``x`` (NaN dropped) and a distribution-free interval
     ``[x_(j), x_(k)]`` between order statistics, with ``P(x_(j) <= median <= x_(k)) >=
     level`` for any continuous distribution (binomial(m, 1/2) tails); NaN ends when ``m``
@@ -78,7 +87,7 @@ def median_interval(x, level=0.95):
     return float(np.median(x)), float(x[j - 1]), float(x[k])
 
 
-def summary(success, n, n0):
+def summary(success: np.ndarray, n: np.ndarray, n0: float) -> dict[str, Any]:
     """One cell's flicker summary: the zone widths in units of ``n0`` (median and interval),
     the share of non-monotone trials (and its Wilson interval), and the median ``inside``.
 
@@ -107,7 +116,7 @@ def summary(success, n, n0):
     )
 
 
-def strips(ds, model, regularizer, d, s):
+def strips(ds: xr.Dataset, model: str, regularizer: str, d: int, s: int) -> tuple[np.ndarray, np.ndarray]:
     """One cell of a ratio-range dataset as ``(success, n)``: ``(trials, sizes)`` outcomes,
     NaN where not run, and the sizes every trial was given (ascending).
 
@@ -132,7 +141,7 @@ def strips(ds, model, regularizer, d, s):
     return success[:, : sizes.size], sizes
 
 
-def flicker_table(ds):
+def flicker_table(ds: xr.Dataset) -> pd.DataFrame:
     """:func:`summary` of every ``(model, regularizer, step_size, d, s)`` cell of a
     ratio-range dataset, one row each, with the n0 (``approx``) the widths are in units of."""
     rows = []

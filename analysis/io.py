@@ -1,12 +1,18 @@
 """Open datasets and check them against the contract (``docs/design.md#dataset``) at the boundary."""
 
+from __future__ import annotations
+
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import xarray as xr
 
 from sweep.conventions import DIMS, PROBE_DIMS, with_step_axis
 from sweep.dataset import open_parts
 from sweep.errors import InputError
+
+if TYPE_CHECKING:
+    from typing import Any
 
 REQUIRED_VARS = ("rel_error", "success", "iterations", "slope", "support_recovered", "diverged")
 REQUIRED_COORDS = ("n", "n0")
@@ -29,7 +35,7 @@ def _open(path, chunks=None):
     return ds
 
 
-def open_sweep(path, chunks=None):
+def open_sweep(path: str | Path, chunks: Any = None) -> xr.Dataset:
     """Open a sweep dataset (``sweep run`` output) and check it is one.
 
     Parameters
@@ -84,7 +90,7 @@ def _traces_on_their_own_dimension(ds):
     return ds.drop_vars("trace").assign(trace=trace)
 
 
-def open_figure1(path):
+def open_figure1(path: str | Path) -> xr.Dataset:
     """Open a ``sweep figure1`` dataset (``trace(model, trial, iteration)``)."""
     ds = _open(path)
     if "trace" not in ds or ds["trace"].dims != ("model", "trial", "iteration"):

@@ -5,8 +5,11 @@ Every function returns matplotlib Figures and draws nothing on screen, so the sa
 serves notebooks and the CLI.
 """
 
+from __future__ import annotations
+
 import functools
 import math
+from typing import TYPE_CHECKING
 
 import matplotlib.patheffects as pe
 import matplotlib.pyplot as plt
@@ -20,6 +23,11 @@ from sweep import steps as step_rules
 from sweep import structures
 
 from .stats import limit_n50, median_slope, n0_methods, success_rate, time_data
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from matplotlib.figure import Figure
 
 THEORY_LINES = (
     # coordinate, line style; the label is the structure's words for the method
@@ -51,7 +59,7 @@ def _at_step(obj, mu):
     return obj
 
 
-def per_step(plot):
+def per_step(plot: Callable[..., dict[str, Figure]]) -> Callable[..., dict[str, Figure]]:
     """Draw a figure function once per step size: its datasets and tables (any argument with
     a ``step_size`` dimension or column) taken at each step in turn. At one step the figures
     keep their names; at several each name gains ``_step<mu>`` (a step rule's name, such as
@@ -202,7 +210,7 @@ def _cell_heatmap(ax, ds, values, title, cbar_label, **kwargs):
 
 
 @per_step
-def plot_heatmaps(ds):
+def plot_heatmaps(ds: xr.Dataset) -> dict[str, Figure]:
     """Success rate over ``(n/n0, s)``, one figure per regularizer, panels per ``d`` x model.
 
     Each panel draws the theory lines ``n = n0`` (by every method available) and the
@@ -259,7 +267,7 @@ def _draw_convex_limit(ax, ds, reg, model, d, n0, ratios, y):
 
 
 @per_step
-def plot_donoho_tanner(ds):
+def plot_donoho_tanner(ds: xr.Dataset) -> dict[str, Figure]:
     """Success rate in the Donoho-Tanner plane ``(n/d, rho = s/n)`` (their ``delta`` is
     ``n/d``; here δ is kept for the statistical dimension).
 
@@ -296,7 +304,7 @@ def plot_donoho_tanner(ds):
 
 
 @per_step
-def plot_curves(ds):
+def plot_curves(ds: xr.Dataset) -> dict[str, Figure]:
     """Success rate against ``n/n0`` with Wilson 95% bands, one line per ``s``."""
     sr = success_rate(ds)
     palette = sns.color_palette("rocket_r", ds.sizes["s"])
@@ -318,7 +326,7 @@ def plot_curves(ds):
 
 
 @per_step
-def plot_slopes(ds):
+def plot_slopes(ds: xr.Dataset) -> dict[str, Figure]:
     """Median convergence slope per cell, over the trials that did not diverge; the theory's
     ``log10(1/2)`` marked on the colour bar. A cell where at least half the trials diverged
     is hatched, not coloured: the median of the few that did not would read as a fast cell
@@ -364,7 +372,7 @@ def plot_slopes(ds):
     return figs
 
 
-def plot_figure1(ds, faint=5):
+def plot_figure1(ds: xr.Dataset, faint: int = 5) -> dict[str, Figure]:
     """The paper's Figure 1: error against iteration, the median in bold (what the results
     quote: a mean on a log axis is carried by its worst trials), a few trials faint.
 
@@ -405,7 +413,7 @@ def plot_figure1(ds, faint=5):
 
 
 @per_step
-def plot_caps(table, ds):
+def plot_caps(table: pd.DataFrame, ds: xr.Dataset) -> dict[str, Figure]:
     """``n50 / n0`` against the iteration cap, one panel per ``(model, regularizer)``.
 
     ``table`` is :func:`analysis.stats.cap_table`'s: one line per ``(d, s)``, with the 95%
@@ -468,7 +476,7 @@ def _probe_cells(ds, title):
 
 
 @per_step
-def plot_probes(ds, resamples=1000, fit=None):
+def plot_probes(ds: xr.Dataset, resamples: int = 1000, fit: xr.Dataset | None = None) -> dict[str, Figure]:
     """Where the probes went and the success curve they found, per cell of a probe dataset
     (a ratio range or an adaptive sweep).
 
@@ -526,7 +534,7 @@ def plot_probes(ds, resamples=1000, fit=None):
 
 
 @per_step
-def plot_strips(ds):
+def plot_strips(ds: xr.Dataset) -> dict[str, Figure]:
     """Success strips of a ratio-range dataset: one row per trial, ``n / n0`` across, dark
     where PGD recovered ``w*`` on the trial's ``X[:n]``. A row that switches on and off
     again is a trial whose success is not monotone in ``n`` (:mod:`analysis.flicker`)."""
@@ -560,7 +568,7 @@ def plot_strips(ds):
 
 
 @per_step
-def plot_scale(fit, ratios):
+def plot_scale(fit: xr.Dataset, ratios: pd.DataFrame) -> dict[str, Figure]:
     """How the answer moves with ``d``: ``c = n50 / n0`` against ``d`` (log axis), one panel
     per (regularizer, n0 method) with a line per (model, s) and 95% intervals as bars; and
     ReLU's ``n50`` over linear's against ``d`` with the paired intervals.
@@ -630,7 +638,7 @@ def plot_scale(fit, ratios):
     return out
 
 
-def plot_steps(fit, ds):
+def plot_steps(fit: xr.Dataset, ds: xr.Dataset) -> dict[str, Figure]:
     """``n50 / n0`` against the step size ``mu_t``, one panel per (regularizer, model), a
     line per ``(d, s)`` with 95% intervals as bars; dotted at the l1 statistical dimension
     ``delta`` (``n0_l1``), where convex theory puts the transition of the l1 ball. A step
@@ -710,7 +718,7 @@ def _steps_floor(ax, fit, ds, cell, n0, color):
         )
 
 
-def plot_time_data(ds):
+def plot_time_data(ds: xr.Dataset) -> dict[str, Figure]:
     """The time–data trade-off: the median iterations to tolerance among successes, with
     the quartiles as a band, against ``n / n0``, a curve per step size, one panel per
     (regularizer, model); a figure per ``(d, s)`` (:func:`time_data`)."""

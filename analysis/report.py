@@ -1,7 +1,10 @@
 """``analysis report``: every figure of a dataset and a Markdown report with the table."""
 
+from __future__ import annotations
+
 import functools
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import matplotlib.pyplot as plt
 import pandas as pd
@@ -25,6 +28,11 @@ from .plots import (
     plot_time_data,
 )
 from .stats import CELL, cap_table, model_ratio, pd_table_markdown, settled, spending, transitions
+
+if TYPE_CHECKING:
+    from typing import Any
+
+    import xarray as xr
 
 FORMATS = ("png", "pdf", "svg")
 PROVENANCE = (
@@ -54,7 +62,7 @@ PROVENANCE = (
 )
 
 
-def save_figures(figs, out, fmt="png", dpi=130):
+def save_figures(figs: dict[str, Any], out: Path, fmt: str = "png", dpi: int = 130) -> list[Path]:
     """Write each ``name -> Figure`` to ``out/name.fmt``; returns the paths."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -73,7 +81,7 @@ def _write_csv(table, path):
         table.to_csv(tmp, index=False, float_format="%.6g")
 
 
-def heatmaps(ds, out, fmt="png"):
+def heatmaps(ds: xr.Dataset, out: Path, fmt: str = "png") -> list[Path]:
     return save_figures(plot_heatmaps(ds) if "ratio" in ds.dims else plot_probes(ds), out, fmt)
 
 
@@ -105,7 +113,7 @@ def _constants_words(ds):
     return f"`c_<method>` is `n50 / n0` with n0 by {', '.join(methods[:-1])} and {methods[-1]}."
 
 
-def report(ds, out, fmt="png", figure1=None):
+def report(ds: xr.Dataset, out: Path, fmt: str = "png", figure1: str | Path | None = None) -> list[Path]:
     """Every figure of ``ds`` (and of a Figure-1 dataset), ``out/report.md`` and
     ``out/transitions.csv`` (n50 at every rung of the cap ladder; columns
     :data:`analysis.stats.CSV_COLUMNS`)."""

@@ -1,5 +1,9 @@
 """Success rates with Wilson intervals and logistic fits of the phase transition."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 import xarray as xr
@@ -8,14 +12,17 @@ from sweep import structures, theory
 from sweep.adaptive import by_size
 from sweep.fit import RESAMPLES, Z95, ratio_nested, transition, transition_nested
 
+if TYPE_CHECKING:
+    from typing import Any
 
-def n0_methods():
+
+def n0_methods() -> dict[str, str]:
     """``{method: n0 variable}`` for every n0 method of any structure of ``w*``, as a
     dataset spells them (``l0_mc: n0_l0_mc``), in the registry's order."""
     return {m.replace("-", "_"): "n0_" + m.replace("-", "_") for m in structures.methods()}
 
 
-def wilson_interval(k, m, z=Z95):
+def wilson_interval(k: Any, m: Any, z: float = Z95) -> tuple[Any, Any]:
     """Wilson score interval for ``k`` successes in ``m`` trials (arrays broadcast)."""
     k, m = np.asarray(k, float), np.asarray(m, float)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -26,7 +33,7 @@ def wilson_interval(k, m, z=Z95):
     return centre - half, centre + half
 
 
-def success_rate(ds):
+def success_rate(ds: xr.Dataset) -> xr.Dataset:
     """Per-cell success rate, trial count and Wilson 95% interval.
 
     Returns
@@ -48,7 +55,7 @@ def success_rate(ds):
     return out
 
 
-def success_at(ds, cap=None):
+def success_at(ds: xr.Dataset, cap: int | None = None) -> xr.DataArray:
     """Per-trial success within ``cap`` iterations: ``iterations <= cap`` (the first iteration
     at tolerance), NaN where not run. ``cap=None`` is the dataset's own cap (``success``).
 
@@ -61,7 +68,7 @@ def success_at(ds, cap=None):
     return xr.where(it.notnull(), ((it >= 0) & (it <= cap)).astype(float), np.nan)
 
 
-def cap_ladder(cap):
+def cap_ladder(cap: int) -> list[int]:
     """Iteration caps ``25, 50, 100, 200, ...`` below ``cap``, then ``cap`` itself."""
     rungs, c = [], 25
     while c < cap:
@@ -74,7 +81,7 @@ def cap_ladder(cap):
 CELL = ("model", "regularizer", "step_size", "d", "s")
 
 
-def transitions(ds, cap=None, resamples=RESAMPLES, seed=0):
+def transitions(ds: xr.Dataset, cap: int | None = None, resamples: int = RESAMPLES, seed: int = 0) -> xr.Dataset:
     """Transition fit per ``(model, regularizer, step_size, d, s)`` and ``c = n50 / n0`` per method.
 
     Nested sweeps get the cluster bootstrap interval (:func:`transition_nested`),
@@ -146,7 +153,7 @@ def _transition_dataset(ds, cap, resamples, dims, fields, interval):
     return out
 
 
-def limit_n50(ds):
+def limit_n50(ds: xr.Dataset) -> xr.DataArray | None:
     """The convex limit's ``n50`` per ``(model, d, s)``: ``δ`` (the ``n0_l1`` coordinate: the
     statistical dimension of the structure's convex set) for linear observations, the ReLU
     limit (about ``2 δ``, :func:`sweep.theory.limit_n50`) for ReLU ones; ``None`` without
@@ -182,7 +189,7 @@ def _pgd_cell(ds, succ, cell, keep=None):
     return by_size(n, succ.sel(**cell).transpose("trial", "probe").values, keep)
 
 
-def convex_fits(ds, cap=None, resamples=RESAMPLES, seed=0):
+def convex_fits(ds: xr.Dataset, cap: int | None = None, resamples: int = RESAMPLES, seed: int = 0) -> xr.Dataset | None:
     """The convex program's transition and PGD's distance from it, where ``ds`` has
     ``convex_success`` (``docs/design.md#the-convex-limit``).
 
@@ -252,7 +259,7 @@ def _with_limits(ds, cap, resamples, seed, out):
     return out
 
 
-def transition_table(ds, cap=None, resamples=RESAMPLES, seed=0):
+def transition_table(ds: xr.Dataset, cap: int | None = None, resamples: int = RESAMPLES, seed: int = 0) -> pd.DataFrame:
     """:func:`transitions` as a tidy DataFrame, one row per ``(model, regularizer, step_size,
     d, s)``."""
     return transitions(ds, cap, resamples, seed).to_dataframe().reset_index()
@@ -274,7 +281,7 @@ CSV_COLUMNS = (
 )
 
 
-def cap_table(ds, resamples=RESAMPLES, seed=0):
+def cap_table(ds: xr.Dataset, resamples: int = RESAMPLES, seed: int = 0) -> pd.DataFrame:
     """:func:`transition_table` at every rung of :func:`cap_ladder` of the dataset's cap, one
     row per ``(model, regularizer, step_size, d, s, cap)`` with :data:`CSV_COLUMNS`."""
     cap = int(ds.attrs["iterations"])
@@ -287,7 +294,7 @@ def cap_table(ds, resamples=RESAMPLES, seed=0):
     return table[[c for c in CSV_COLUMNS if c in table]]
 
 
-def settled(ds, resamples=RESAMPLES, seed=0):
+def settled(ds: xr.Dataset, resamples: int = RESAMPLES, seed: int = 0) -> xr.DataArray:
     """Per ``(model, regularizer, step_size, d, s)``: whether n50 at half the cap lies inside n50's 95%
     interval at the cap (the cap no longer moves the answer), as a boolean DataArray."""
     cap = int(ds.attrs["iterations"])
@@ -295,7 +302,14 @@ def settled(ds, resamples=RESAMPLES, seed=0):
     return (half.n50 >= full.n50_lower) & (half.n50 <= full.n50_upper)
 
 
-def model_ratio(ds, cap=None, resamples=RESAMPLES, seed=0, numerator="relu", denominator="linear"):
+def model_ratio(
+    ds: xr.Dataset,
+    cap: int | None = None,
+    resamples: int = RESAMPLES,
+    seed: int = 0,
+    numerator: str = "relu",
+    denominator: str = "linear",
+) -> pd.DataFrame:
     """``n50`` of ReLU over linear observations per ``(regularizer, step_size, d, s)``, with
     the paired 95% interval of :func:`sweep.fit.ratio_nested` (both models see each trial's
     ``X``, so each resample weights a trial once for both). Either layout; ``cap`` as in
@@ -342,7 +356,7 @@ def _paired_ratio(ds, succ, cell, models, resamples, seed):
     return ratio_nested(na, sa, nb, sb, resamples, seed) if na.size and nb.size else {}
 
 
-def time_data(ds, min_count=3, bins=16):
+def time_data(ds: xr.Dataset, min_count: int = 3, bins: int = 16) -> pd.DataFrame:
     """The time–data trade-off as a table: per ``(model, regularizer, step_size, d, s)`` and
     sample size, the quartiles of the iterations to tolerance among the trials that
     succeeded. Over the ratios of a grid; a probe dataset's ``n / n0`` is binned
@@ -402,7 +416,7 @@ def _groups(x, it, binned, bins, tried):
     return [(float(np.median(x[which == b])), it[which == b], int(np.sum(every == b))) for b in np.unique(which)]
 
 
-def spending(ds, fit=None):
+def spending(ds: xr.Dataset, fit: xr.Dataset | None = None) -> pd.DataFrame:
     """Where an adaptive sweep spent its trials, per ``(model, regularizer, step_size, d, s)``
     cell: trials and probes used, rounds, and n50's 95% interval at the end (``fit``:
     :func:`transitions` of ``ds``, computed when not given).
@@ -447,12 +461,12 @@ def spending(ds, fit=None):
     return pd.DataFrame(rows)
 
 
-def median_slope(ds):
+def median_slope(ds: xr.Dataset) -> xr.DataArray:
     """Median convergence slope per cell over the trials that did not diverge."""
     return ds.slope.where(ds.diverged != 1).median("trial")
 
 
-def pd_table_markdown(df, floatfmt=".3g"):
+def pd_table_markdown(df: pd.DataFrame, floatfmt: str = ".3g") -> str:
     """A DataFrame as a Markdown table (no optional tabulate dependency)."""
     cols = list(df.columns)
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]

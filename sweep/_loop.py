@@ -30,6 +30,7 @@ against (``tests/sweep/test_kernel.py``).
 
 import math
 from collections import namedtuple
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit
@@ -68,30 +69,78 @@ _JIT_SCREEN = dict(_JIT, fastmath={"contract", "reassoc"})
 
 
 # The arguments of :func:`run`, grouped by role so a call names five things. numba compiles
-# each as a tuple of its fields' types; the names are for the reader.
-Design = namedtuple("Design", ["X", "XT", "XQ", "x_max", "x_step", "screen", "w_star", "group_size"])
-Design.__doc__ = """The trial: ``X (n_max, d)`` and ``XT = X^T`` (C-contiguous), the screen's int16
-copy ``XQ`` with ``x_max = max|X|`` and its step ``x_step`` (:func:`quantize`), whether l0
-problems are screened, and ``w_star (d,)``, all floats in ``X``'s dtype; and the group size
-of the group sets (:data:`GL0`, :data:`GL1`)."""
-Problems = namedtuple("Problems", ["Y", "ns", "relu", "proj", "radius", "scale", "step", "rule"])
-Problems.__doc__ = """Per problem ``p``: labels ``Y[p] (n_max,)``, sample size ``ns[p]`` (it uses
-``X[:ns[p]]``), the model (``relu[p]``), the projection's code ``proj[p]`` (:data:`L0`...),
-the radius ``R(w*)``, ``scale[p] = 1 / ns[p]`` and the step ``step[p]`` (``mu_t``, t >= 1),
-the last three in ``X``'s dtype, and the step rule's code ``rule[p]`` (:data:`FIXED`: the
-step is ``step[p]``; :data:`NORMALIZED`: :func:`_normalized`)."""
-Rules = namedtuple("Rules", ["iterations", "tolerance", "stop_early", "stall_streak", "path_margin", "diverge_at"])
-Rules.__doc__ = """When a problem stops: the cap, success (relative error <= ``tolerance``), and
-with ``stop_early`` the stall rule (:func:`_check`); divergence beyond ``diverge_at``."""
-Outputs = namedtuple("Outputs", ["W", "trace", "hit", "rel_error", "diverged", "stalled", "ran", "shrinks"])
-Outputs.__doc__ = """Written in place: ``W (P, d)`` in zero, out as the last iterates;
-``trace (P, iterations + 1)`` in NaN with column 0 set; ``hit`` (first iteration at
-tolerance) in -1; ``rel_error``, ``diverged``, ``stalled``, ``ran`` (iterations run) and
-``shrinks`` (in zero: the safeguard's shrinks of a step rule, summed over iterations)."""
-Scratch = namedtuple("Scratch", ["G", "G32", "Z"])
-Scratch.__doc__ = """Room allocated by the caller, where a task's memory is counted: gradients
-``G (P, d)`` (``G32 (P, d)`` float32 for screened problems, else empty) and products
-``Z (P, n_max)``."""
+# each as a tuple of its fields' types; the names (and the hints) are for the reader.
+class Design(NamedTuple):
+    """The trial: ``X (n_max, d)`` and ``XT = X^T`` (C-contiguous), the screen's int16
+    copy ``XQ`` with ``x_max = max|X|`` and its step ``x_step`` (:func:`quantize`), whether l0
+    problems are screened, and ``w_star (d,)``, all floats in ``X``'s dtype; and the group size
+    of the group sets (:data:`GL0`, :data:`GL1`)."""
+
+    X: np.ndarray
+    XT: np.ndarray
+    XQ: np.ndarray
+    x_max: float
+    x_step: float
+    screen: bool
+    w_star: np.ndarray
+    group_size: np.int64
+
+
+class Problems(NamedTuple):
+    """Per problem ``p``: labels ``Y[p] (n_max,)``, sample size ``ns[p]`` (it uses
+    ``X[:ns[p]]``), the model (``relu[p]``), the projection's code ``proj[p]`` (:data:`L0`...),
+    the radius ``R(w*)``, ``scale[p] = 1 / ns[p]`` and the step ``step[p]`` (``mu_t``, t >= 1),
+    the last three in ``X``'s dtype, and the step rule's code ``rule[p]`` (:data:`FIXED`: the
+    step is ``step[p]``; :data:`NORMALIZED`: :func:`_normalized`)."""
+
+    Y: np.ndarray
+    ns: np.ndarray
+    relu: np.ndarray
+    proj: np.ndarray
+    radius: np.ndarray
+    scale: np.ndarray
+    step: np.ndarray
+    rule: np.ndarray
+
+
+class Rules(NamedTuple):
+    """When a problem stops: the cap, success (relative error <= ``tolerance``), and
+    with ``stop_early`` the stall rule (:func:`_check`); divergence beyond ``diverge_at``."""
+
+    iterations: int
+    tolerance: float
+    stop_early: bool
+    stall_streak: int
+    path_margin: float
+    diverge_at: float
+
+
+class Outputs(NamedTuple):
+    """Written in place: ``W (P, d)`` in zero, out as the last iterates;
+    ``trace (P, iterations + 1)`` in NaN with column 0 set; ``hit`` (first iteration at
+    tolerance) in -1; ``rel_error``, ``diverged``, ``stalled``, ``ran`` (iterations run) and
+    ``shrinks`` (in zero: the safeguard's shrinks of a step rule, summed over iterations)."""
+
+    W: np.ndarray
+    trace: np.ndarray
+    hit: np.ndarray
+    rel_error: np.ndarray
+    diverged: np.ndarray
+    stalled: np.ndarray
+    ran: np.ndarray
+    shrinks: np.ndarray
+
+
+class Scratch(NamedTuple):
+    """Room allocated by the caller, where a task's memory is counted: gradients
+    ``G (P, d)`` (``G32 (P, d)`` float32 for screened problems, else empty) and products
+    ``Z (P, n_max)``."""
+
+    G: np.ndarray
+    G32: np.ndarray
+    Z: np.ndarray
+
+
 Work = namedtuple(
     "Work",
     [
@@ -307,31 +356,7 @@ def _step_and_project(design, probs, scratch, ws, W, p, q, mu):
     done = False
     step, err, k_nz = 0.0, 0.0, np.int64(0)
     if ws.screened[p]:
-        done, step, err, k_nz, cut = _screen(
-            design.XT,
-            design.x_max,
-            design.x_step,
-            ws.rows[q],
-            ws.r[q],
-            ws.per_block[q],
-            ws.used[q],
-            ws.r_l1[q],
-            probs.ns[p],
-            scratch.G32[p],
-            mu,
-            ws.V,
-            probs.radius[p],
-            W[p],
-            ws.supp[p],
-            ws.k_supp[p],
-            design.w_star,
-            ws.star,
-            ws.heap,
-            ws.cand,
-            ws.exact,
-            ws.nz,
-            ws.cuts[p],
-        )
+        done, step, err, k_nz, cut = _screen(design, probs, ws, scratch.G32[p], W[p], mu, p, q)
         if done:
             ws.cuts[p] = cut
         else:  # the bound left too many candidates: the whole gradient, as unscreened
@@ -821,31 +846,7 @@ def _hard_threshold(v, radius, w, old, k_old, w_star, star, heap, cand, nz, gues
 
 
 @njit(**_JIT)
-def _screen(
-    XT,
-    x_max,
-    x_step,
-    rows,
-    r,
-    per_block,
-    n_rows,
-    r_l1,
-    n,
-    g32,
-    mu,
-    v,
-    radius,
-    w,
-    old,
-    k_old,
-    w_star,
-    star,
-    heap,
-    cand,
-    exact,
-    nz,
-    guess,
-):
+def _screen(design, probs, ws, g32, w, mu, p, q):
     """The l0 update of a problem from its screened gradient ``g32``, computing exactly only
     the entries that can survive the cut; returns ``(done, step, err, k, cut)``.
 
@@ -861,6 +862,11 @@ def _screen(
     :func:`_accumulate` sums them. ``done`` is False when the bound is not small enough to
     leave few candidates; the caller then computes the whole gradient.
     """
+    # problem p's inputs, read from its records by name (q: its slot among the live problems)
+    XT, x_max, x_step, w_star = design.XT, design.x_max, design.x_step, design.w_star
+    rows, r, per_block, n_rows, r_l1 = ws.rows[q], ws.r[q], ws.per_block[q], ws.used[q], ws.r_l1[q]
+    n, radius, old, k_old, guess = probs.ns[p], probs.radius[p], ws.supp[p], ws.k_supp[p], ws.cuts[p]
+    v, star, heap, cand, exact, nz = ws.V, ws.star, ws.heap, ws.cand, ws.exact, ws.nz
     d, s = v.size, int(radius)
     for j in range(d):
         v[j] = w[j] - mu * (x_step * np.float64(g32[j]))

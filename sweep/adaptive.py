@@ -15,13 +15,22 @@ placement only on earlier rounds' results: the dataset is the same whatever the 
 the batch size or the resumes.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from . import fit
 from .plan import ProbeTask, probes_per_draw
 
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
-def rounds(config):
+    from .config import SweepConfig
+
+
+def rounds(config: SweepConfig) -> list[tuple[int, int]]:
     """``[(start, stop), ...]``: the trials of each round, in order."""
     if config.mode != "adaptive":
         return [(0, config.trials)]
@@ -32,7 +41,7 @@ def rounds(config):
     return out
 
 
-def first_placement(config, sizes):
+def first_placement(config: SweepConfig, sizes: dict[tuple[int, int], list[int]]) -> dict[tuple[int, int], tuple]:
     """Round 0's probes: every ``n`` of each cell for every model, regularizer and step."""
     return {key: _same_for_all(config, ns) for key, ns in sizes.items()}
 
@@ -43,7 +52,9 @@ def _same_for_all(config, ns):
     )
 
 
-def make_tasks(config, round_, start, stop, batch_size, placement):
+def make_tasks(
+    config: SweepConfig, round_: int, start: int, stop: int, batch_size: int, placement: dict[tuple[int, int], tuple]
+) -> list[ProbeTask]:
     """Round ``round_``'s tasks: trials ``start .. stop-1`` of every ``(d, s)`` with a probe
     to place, ``batch_size`` trials each; every trial of a round gets its cell's placement."""
     tasks = []
@@ -58,7 +69,9 @@ def make_tasks(config, round_, start, stop, batch_size, placement):
     return tasks
 
 
-def cell_fit(n, success, resamples=fit.RESAMPLES):
+def cell_fit(
+    n: np.ndarray, success: np.ndarray, resamples: int = fit.RESAMPLES
+) -> tuple[tuple[float, float], dict[str, float]]:
     """A cell's transition from its probes, as the analysis fits it: ``n`` and ``success``
     are ``(trial, probe)`` arrays (NaN: no probe). Returns ``(a, b)`` of the logit fit in
     ``log n`` and the nested ``n50``, ``n50_lower``, ``n50_upper`` (NaN where there is no
@@ -73,7 +86,7 @@ def cell_fit(n, success, resamples=fit.RESAMPLES):
     return (float(a), float(b)), dict(est, separated=separated(sizes, outcome))
 
 
-def separated(sizes, outcome):
+def separated(sizes: np.ndarray, outcome: np.ndarray) -> bool:
     """Whether every failure lies below every success (complete separation): the data
     then say only that the turn lies between two sizes, and every resample agrees with
     the fit, so the bootstrap interval shrinks to a point that means nothing."""
@@ -82,7 +95,7 @@ def separated(sizes, outcome):
     return bool(fails.size and wins.size and fails.max() < wins.min())
 
 
-def by_size(n, success, keep=None):
+def by_size(n: np.ndarray, success: np.ndarray, keep: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Probes ``(trial, probe)`` as ``(sizes, outcome)``: the distinct ``n`` ascending and
     each probed trial's outcome at each (``(len(sizes), trials with a probe)``, NaN where
     the trial has no probe there): the layout :func:`sweep.fit.transition_nested` takes.
@@ -100,7 +113,7 @@ def by_size(n, success, keep=None):
     return sizes, outcome
 
 
-def is_precise(est, precision):
+def is_precise(est: dict[str, float], precision: float) -> bool:
     """Whether an interval from :func:`cell_fit` is within ``precision`` of ``n50``, on
     data that are not completely separated (:func:`separated`)."""
     lo, hi, mid = est["n50_lower"], est["n50_upper"], est["n50"]
@@ -108,7 +121,7 @@ def is_precise(est, precision):
     return finite and not est.get("separated", False) and (hi - lo) / 2 <= precision * mid
 
 
-def quantile_sizes(config, ab, n_lo, n_hi):
+def quantile_sizes(config: SweepConfig, ab: tuple[float, float], n_lo: int, n_hi: int) -> tuple[int, ...]:
     """The probes of an open cell: ``ceil`` of the fitted ``n`` at each quantile, clipped to
     ``[n_lo, n_hi]``, distinct. Without a fitted transition (no success or no failure yet,
     or a slope that is not positive) the quantiles are spread over the range in ``log n``."""
@@ -122,7 +135,13 @@ def quantile_sizes(config, ab, n_lo, n_hi):
     return tuple(int(v) for v in np.unique(n))
 
 
-def place(config, sizes, data, closed, may_close=True):
+def place(
+    config: SweepConfig,
+    sizes: dict[tuple[int, int], list[int]],
+    data: dict[str, np.ndarray],
+    closed: set[tuple],
+    may_close: bool = True,
+) -> dict[tuple[int, int], tuple]:
     """The next round's placement from every result so far.
 
     ``data`` holds ``n`` and ``success`` over ``(model, regularizer, step_size, d, s, trial,
@@ -138,7 +157,7 @@ def place(config, sizes, data, closed, may_close=True):
             for i, m in enumerate(config.models):
                 row = []
                 for j, g in enumerate(config.regularizers):
-                    steps = []
+                    steps: list[tuple[int, ...]] = []
                     for h, mu in enumerate(config.step_coordinates):
                         key = (m, g, mu, d, s)
                         if key in closed:
@@ -156,7 +175,7 @@ def place(config, sizes, data, closed, may_close=True):
     return placement
 
 
-def cells(config):
+def cells(config: SweepConfig) -> list[tuple]:
     """Every ``(model, regularizer, step, d, s)`` cell, in the dataset's order."""
     return [
         (m, g, mu, d, s)
@@ -168,7 +187,7 @@ def cells(config):
     ]
 
 
-def width(config, sizes):
+def width(config: SweepConfig, sizes: dict[tuple[int, int], list[int]]) -> int:
     """The dataset's ``probe`` dimension: the most sample sizes a trial gets in any cell."""
     return max(probes_per_draw(config, ns) for ns in sizes.values())
 
@@ -177,11 +196,19 @@ class Progress:
     """Where a probe sweep stands: the tasks of the rounds reached (``tasks``), whether every
     round is done (``complete``), the round in progress and the cells still open."""
 
-    def __init__(self, tasks, complete, round_, open_cells):
+    def __init__(self, tasks: list[ProbeTask], complete: bool, round_: int | None, open_cells: int) -> None:
         self.tasks, self.complete, self.round, self.open_cells = tasks, complete, round_, open_cells
 
 
-def drive(config, sizes, batch_size, data, done, read, compute=None):
+def drive(
+    config: SweepConfig,
+    sizes: dict[tuple[int, int], list[int]],
+    batch_size: int,
+    data: dict[str, np.ndarray],
+    done: set[str],
+    read: Callable[[list[ProbeTask]], None],
+    compute: Callable[..., None] | None = None,
+) -> Progress:
     """Walk the rounds of a probe sweep.
 
     Each round's tasks follow from the results of the rounds before it. Tasks named in
@@ -194,7 +221,8 @@ def drive(config, sizes, batch_size, data, done, read, compute=None):
     -------
     Progress
     """
-    placement, closed, seen = first_placement(config, sizes), set(), []
+    placement, seen = first_placement(config, sizes), []
+    closed: set[tuple] = set()
     total = len(cells(config))
     for round_, (start, stop) in enumerate(rounds(config)):
         tasks = make_tasks(config, round_, start, stop, batch_size, placement)
@@ -206,7 +234,7 @@ def drive(config, sizes, batch_size, data, done, read, compute=None):
         if todo and compute is None:
             read([t for t in tasks if t.name in done])
             return Progress(seen, False, round_, open_cells)
-        if todo:
+        if todo and compute is not None:
             compute(round_, todo, open_cells)
         read(tasks)
         if config.mode == "adaptive":  # after the last round too: which cells closed

@@ -1,13 +1,19 @@
 """Write a file so that readers see the old file or the whole new one, never a part, and
 so that a power loss after the rename cannot leave the new name on unwritten blocks."""
 
+from __future__ import annotations
+
 import contextlib
 import os
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
 
 
-def fsync_path(path):
+def fsync_path(path: str | Path) -> None:
     """Flush ``path`` (a file or a directory) to the disk; a filesystem that cannot sync a
     directory (some network ones refuse) is left as it is."""
     fd = os.open(path, os.O_RDONLY)
@@ -21,7 +27,7 @@ def fsync_path(path):
 
 
 @contextlib.contextmanager
-def atomic_path(path, before_rename=None):
+def atomic_path(path: str | Path, before_rename: Callable[[Path], None] | None = None) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` on success.
 
     The temporary file lives in the same directory, so the rename is atomic on POSIX. It is

@@ -4,6 +4,8 @@ Exit status 0 on success, 2 on bad input (one line on stderr naming the field an
 value), 1 on any other failure.
 """
 
+from __future__ import annotations
+
 import argparse
 import os
 import socket
@@ -95,7 +97,7 @@ def _open_to_network(address):
     return address.rpartition(":")[0] in ("", "0.0.0.0")
 
 
-def build_parser():
+def build_parser() -> OneLineParser:
     from . import structures  # the n0 command's choices are its registry's
 
     p = OneLineParser(prog="sweep", description="Phase-transition sweeps of PGD for learning ReLUs.")
@@ -168,7 +170,7 @@ def build_parser():
     return p
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> int:
     args = None
     try:
         with sigterm_raises():

@@ -10,15 +10,22 @@ The ``[cluster]`` table it is built from is validated, with the rest of the conf
 :mod:`sweep.cluster_config`. Dask is imported only inside the functions that need it.
 """
 
+from __future__ import annotations
+
 import contextlib
 import logging
 import signal
 import urllib.parse
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .cluster_config import CONNECT_TIMEOUT, DASHBOARD, JOBQUEUE, OWN, passthrough, walltime_minutes
 from .errors import ClusterError, InputError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+    from typing import Any
 
 # Dask's housekeeping, turned down for the sweep's clusters (local and SLURM): on a small
 # machine the defaults burn a noticeable share of the cores the workers need
@@ -38,11 +45,11 @@ NO_TLS_WARNING = (
 )
 
 
-def tls_enabled(table):
+def tls_enabled(table: dict[str, Any]) -> bool:
     return bool(table["security"] or table["tls_ca_file"])
 
 
-def site_security(table):
+def site_security(table: dict[str, Any]) -> Any:
     """A ``distributed.Security`` from the site's own certificate files, or None."""
     if not table["tls_ca_file"]:
         return None
@@ -62,7 +69,7 @@ def site_security(table):
 
 
 @contextlib.contextmanager
-def private_directory(base):
+def private_directory(base: str | Path) -> Iterator[Path]:
     """A new folder inside ``base``, readable by the user alone (``mkdtemp``: mode 0700),
     removed with what it holds on exit: where a run's temporary certificates live while
     its workers need them. ``base`` itself is never removed (it may be the user's own)."""
@@ -95,7 +102,7 @@ def _jobqueue():
     return dask_jobqueue
 
 
-def site_defaults(kind):
+def site_defaults(kind: str) -> dict[str, Any]:
     """The site's settings for a jobqueue ``kind``: dask-jobqueue's ``jobqueue.yaml`` (the
     user's, the site's in ``/etc/dask``, or ``DASK_CONFIG``'s) over its packaged defaults."""
     import dask
@@ -104,7 +111,9 @@ def site_defaults(kind):
     return dask.config.get(f"jobqueue.{kind}", default={}) or {}
 
 
-def jobqueue_kwargs(table, workers=None, dashboard_address=DASHBOARD, kind=None):
+def jobqueue_kwargs(
+    table: dict[str, Any], workers: int | None = None, dashboard_address: str = DASHBOARD, kind: str | None = None
+) -> tuple[dict[str, Any], dict[str, int]]:
     """Keyword arguments of the dask-jobqueue class of ``kind`` and the adaptive bounds.
 
     The table's pass-through arguments go as they are; what the table leaves out stays
@@ -137,7 +146,7 @@ def jobqueue_kwargs(table, workers=None, dashboard_address=DASHBOARD, kind=None)
     return kwargs, dict(minimum_jobs=minimum, maximum_jobs=maximum)
 
 
-def worker_exports(settings=QUIET):
+def worker_exports(settings: dict[str, Any] = QUIET) -> list[str]:
     """``export DASK_...`` lines that give batch-job workers ``settings`` (dask reads its
     config from the environment; a job does not inherit the client's)."""
 
@@ -147,7 +156,7 @@ def worker_exports(settings=QUIET):
     return [f"export {var(key)}={value}" for key, value in settings.items()]
 
 
-def jobqueue_parameters():
+def jobqueue_parameters() -> set[str]:
     """Every argument some dask-jobqueue cluster or job class takes, by name: read from the
     classes' signatures, so a release that adds one is followed without a change here."""
     import inspect
@@ -164,7 +173,7 @@ def jobqueue_parameters():
     return names - {"self"}
 
 
-def check_known_keys(table):
+def check_known_keys(table: dict[str, Any]) -> None:
     """A key of the ``[cluster]`` table that is neither the sweep's own nor an argument of
     any batch scheduler's class is a typo (``workrs = 2``): refused in one line, with the
     nearest key. A batch argument is accepted whatever the kind, so that a SLURM config also
@@ -184,7 +193,7 @@ def check_known_keys(table):
             )
 
 
-def cluster_class(kind):
+def cluster_class(kind: str) -> Any:
     """The dask-jobqueue cluster class that drives ``kind`` (:data:`JOBQUEUE`)."""
     return getattr(_jobqueue(), JOBQUEUE[kind])
 
@@ -214,7 +223,12 @@ def _require_size(kind, kwargs):
         )
 
 
-def job_script(table, workers=None, tls_dir="PATH.nc.parts", kind=None):
+def job_script(
+    table: dict[str, Any],
+    workers: int | None = None,
+    tls_dir: str | Path | None = "PATH.nc.parts",
+    kind: str | None = None,
+) -> str:
     """The script each worker job of a jobqueue ``kind`` will run, as plain text.
 
     Rendered from dask-jobqueue's job class without starting a scheduler, so it can be
@@ -248,7 +262,7 @@ def job_script(table, workers=None, tls_dir="PATH.nc.parts", kind=None):
     return job.job_script()
 
 
-def check_interface(table):
+def check_interface(table: dict[str, Any]) -> None:
     """An ``interface`` this machine lacks is a config error, not a scheduler crash."""
     import psutil
 
@@ -261,7 +275,13 @@ def check_interface(table):
         )
 
 
-def jobqueue_cluster(kind, table, workers=None, dashboard_address=DASHBOARD, tls_dir=None):
+def jobqueue_cluster(
+    kind: str,
+    table: dict[str, Any],
+    workers: int | None = None,
+    dashboard_address: str = DASHBOARD,
+    tls_dir: str | Path | None = None,
+) -> tuple[Any, dict[str, int]]:
     """A dask-jobqueue cluster of ``kind`` (not yet scaled) and its adaptive bounds.
 
     With TLS (the default) the scheduler speaks ``tls://`` only: with the site's
@@ -279,7 +299,7 @@ def jobqueue_cluster(kind, table, workers=None, dashboard_address=DASHBOARD, tls
     return _built(kind, lambda: cluster_class(kind)(**kwargs)), bounds
 
 
-def check_reachable(address, timeout=CONNECT_TIMEOUT):
+def check_reachable(address: str, timeout: float = CONNECT_TIMEOUT) -> None:
     """Raise :class:`~sweep.errors.ClusterError` unless a Dask scheduler answers at
     ``address`` within ``timeout`` seconds.
 
@@ -311,7 +331,7 @@ def check_reachable(address, timeout=CONNECT_TIMEOUT):
         raise ClusterError(f"no Dask scheduler answered at {address}: {why}") from None
 
 
-def dashboard_link(client):
+def dashboard_link(client: Any) -> str:
     """Where the dashboard really listens, as a link: distributed's own link names a
     loopback or the machine's name even when the server listens on every interface. The
     addresses are read from the scheduler's HTTP server where it runs in this process (a
@@ -421,15 +441,15 @@ def _local(workers, table, in_process):
 
 @contextlib.contextmanager
 def connect(
-    kind,
-    workers,
-    table,
-    dashboard_address=DASHBOARD,
-    tls_dir=None,
-    log=None,
-    in_process=False,
-    connect_timeout=CONNECT_TIMEOUT,
-):
+    kind: str,
+    workers: int | None,
+    table: dict[str, Any],
+    dashboard_address: str = DASHBOARD,
+    tls_dir: str | Path | None = None,
+    log: Callable[[str], None] | None = None,
+    in_process: bool = False,
+    connect_timeout: float = CONNECT_TIMEOUT,
+) -> Iterator[Any]:
     """A ``distributed.Client`` on the cluster named by ``kind``.
 
     Parameters

@@ -10,9 +10,15 @@ unset, so the site's ``jobqueue.yaml`` (and dask-jobqueue's defaults) apply. Arg
 whose type is known are checked here; the class itself judges the rest when it is built.
 """
 
+from __future__ import annotations
+
 import re
+from typing import TYPE_CHECKING
 
 from .errors import InputError
+
+if TYPE_CHECKING:
+    from typing import Any
 
 #: The batch schedulers dask-jobqueue drives, by the name ``kind`` gives them: the class
 #: that drives each. The one list of kinds; everything else is derived from it.
@@ -73,7 +79,7 @@ MAX_WORKERS = 10_000
 _WALLTIME = re.compile(r"^(?:(\d+)-)?(\d{1,3}):(\d{2})(?::(\d{2}))?$")
 
 
-def validate_cluster(table):
+def validate_cluster(table: dict[str, Any]) -> dict[str, Any]:
     """Check a ``[cluster]`` table; returns it with the sweep's own defaults filled in and
     the pass-through arguments as given."""
     out = dict(OWN, **table)
@@ -107,18 +113,18 @@ def validate_cluster(table):
     return out
 
 
-def passthrough(table):
+def passthrough(table: dict[str, Any]) -> dict[str, Any]:
     """The table's arguments for the dask-jobqueue class: every key that is not the sweep's own."""
     return {k: v for k, v in table.items() if k not in OWN}
 
 
-def check_kind(field, kind):
+def check_kind(field: str, kind: str) -> str:
     if not isinstance(kind, str) or not (kind in KINDS or re.match(r"^(tcp|tls|inproc|ucx)://.+", kind)):
         raise InputError(field, kind, f"must be {', '.join(KINDS)} or a scheduler address such as tcp://HOST:PORT")
     return kind
 
 
-def walltime_minutes(field, text):
+def walltime_minutes(field: str, text: str) -> float:
     """Minutes in a walltime ``[D-]HH:MM[:SS]`` (SLURM, PBS, SGE, OAR; LSF's ``HH:MM``)."""
     m = _WALLTIME.match(text) if isinstance(text, str) else None
     if not m:

@@ -8,23 +8,31 @@ here, before any work starts; the rest of the engine trusts a :class:`SweepConfi
 error is an :class:`~sweep.errors.InputError` naming the field.
 """
 
+from __future__ import annotations
+
 import dataclasses
 import json
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dask.utils
 
 try:
     import tomllib
 except ModuleNotFoundError:  # Python 3.10
-    import tomli as tomllib
+    import tomli as tomllib  # type: ignore[no-redef]  # the same module under its old name
 
 from . import MAX_SEED, MODELS, oracle, plan, projections, steps, structures
 from .cluster_config import validate_cluster
 from .errors import InputError
 from .problem import SIGNALS
+
+if TYPE_CHECKING:
+    from typing import Any
+
+    from .steps import Step
 
 SAMPLING = ("nested", "independent")
 DTYPES = ("float64", "float32")
@@ -249,44 +257,44 @@ class SweepConfig:
     cluster: dict = dataclasses.field(default_factory=dict, compare=False)
     text: str = dataclasses.field(default="", compare=False, repr=False)
 
-    def canonical(self):
+    def canonical(self) -> str:
         """JSON of every config key's value (not the cluster table, not the text): the
         sweep's identity, which a parts folder is checked against on resume."""
         data = {k: v for k, v in asdict(self).items() if k in KEYS}
         return json.dumps(data, sort_keys=True)
 
     @property
-    def structure(self):
+    def structure(self) -> str:
         """The structure of ``w*`` every constraint set of the sweep is for
         (:mod:`sweep.structures`)."""
         return projections.get(self.regularizers[0]).structure
 
     @property
-    def block(self):
+    def block(self) -> int:
         """The group size the group sets read (1 for other structures)."""
         return self.group_size or 1
 
     @property
-    def step_coordinates(self):
+    def step_coordinates(self) -> tuple[float, ...]:
         """The steps ``mu_t`` (t >= 1) the sweep runs, as values of the ``step_size`` axis (a
         step rule at its coordinate, :mod:`sweep.steps`): ``step_sizes``, or the paper's
         alone when the key is left out."""
         return self.step_sizes or (steps.PAPER_STEP,)
 
     @property
-    def step_choices(self):
+    def step_choices(self) -> tuple[Step, ...]:
         """The same steps as PGD is given them: a fixed step, or a
         :class:`~sweep.steps.StepRule`, in the axis's order."""
         return tuple(steps.on_axis(c) for c in self.step_coordinates)
 
     @property
-    def step_axis(self):
+    def step_axis(self) -> bool:
         """Whether the dataset has a ``step_size`` dimension: only when ``step_sizes`` is
         given, so that a config without it writes the datasets it always wrote."""
         return self.step_sizes is not None
 
     @property
-    def layout(self):
+    def layout(self) -> str:
         """``"ratio"``: one sample size per ratio, the same for every trial (dimension
         ``ratio``); ``"probe"``: each trial's own sample sizes (dimension ``probe``), for a
         ratio range and for adaptive mode."""
@@ -300,12 +308,12 @@ KEYS = tuple(f.name for f in FIELDS)
 TABLES = {t: tuple(f.name for f in FIELDS if f.metadata["table"] == t) for t in (None, "grid", "adaptive")}
 
 
-def key_of(f):
+def key_of(f: dataclasses.Field) -> str:
     """A field's name as the TOML file spells it (``grid.d``)."""
     return f"{f.metadata['table']}.{f.name}" if f.metadata["table"] else f.name
 
 
-def load(path):
+def load(path: str | Path) -> SweepConfig:
     """Read and validate a TOML config file.
 
     Raises
@@ -323,7 +331,7 @@ def load(path):
     return loads(text, source=str(path))
 
 
-def loads(text, source="<text>"):
+def loads(text: str, source: str = "<text>") -> SweepConfig:
     """Validate config text; see :func:`load`. ``source`` names it in a TOML syntax error."""
     try:
         raw = tomllib.loads(text)
@@ -332,18 +340,18 @@ def loads(text, source="<text>"):
     return validate(raw, text)
 
 
-def validate(raw, text=""):
+def validate(raw: dict[str, Any], text: str = "") -> SweepConfig:
     """Validate a parsed config mapping and return a :class:`SweepConfig`."""
     _check_keys(None, raw, set(TABLES[None]) | {"grid", "adaptive", "cluster"})
     if "grid" not in raw:
         raise InputError("grid", None, "is required but missing")
-    tables = {None: raw}
+    tables: dict[str | None, dict[str, Any]] = {None: raw}
     for table in ("grid", "adaptive"):
         tables[table] = raw.get(table, {})
         if not isinstance(tables[table], dict):
             raise InputError(table, tables[table], "must be a table")
         _check_keys(table, tables[table], set(TABLES[table]))
-    values = {}
+    values: dict[str, Any] = {}
     for f in FIELDS:
         source = tables[f.metadata["table"]]
         if f.name in source:
@@ -366,9 +374,9 @@ def validate(raw, text=""):
     if not isinstance(cluster, dict):
         raise InputError("cluster", cluster, "must be a table")
     config = SweepConfig(**values, cluster=validate_cluster(cluster), text=text)
-    table = plan.n0_table(config)
-    _check_sizes(config, table)
-    sizes = plan.sample_sizes(config, table)
+    n0 = plan.n0_table(config)
+    _check_sizes(config, n0)
+    sizes = plan.sample_sizes(config, n0)
     _check_memory(config, sizes)
     _check_dataset(config, sizes)
     return config
@@ -523,7 +531,7 @@ def _check_dataset(config, sizes):
         )
 
 
-def parse_bytes(field_name, value):
+def parse_bytes(field_name: str, value: Any) -> int:
     """``"1GiB"``, ``"512 MiB"``, ``"2GB"`` or an integer number of bytes, read by
     :func:`dask.utils.parse_bytes` (the units Dask's own memory settings take)."""
     if isinstance(value, bool) or not isinstance(value, (int, str)):

@@ -4,17 +4,26 @@ Kept apart from the writer (:mod:`sweep.dataset`) so that the schema is stated o
 analysis package checks files against these tables.
 """
 
+from __future__ import annotations
+
 import datetime
 import hashlib
 import importlib.metadata
 import platform
 import subprocess
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from . import __version__, steps, structures
 from .steps import PAPER_STEP
+
+if TYPE_CHECKING:
+    from collections.abc import Hashable
+    from typing import Any
+
+    import xarray as xr
 
 # step_size is written only by a sweep whose config names step_sizes (sweep.dataset); every
 # dataset has it once opened by analysis.open_sweep (with_step_axis).
@@ -69,7 +78,7 @@ PACKED = {
 }
 
 
-def step_size_attrs():
+def step_size_attrs() -> dict[str, str]:
     """The ``step_size`` axis's attributes, its comment naming every registered step rule's
     coordinate (:data:`sweep.steps.RULES`)."""
     return dict(
@@ -111,7 +120,7 @@ PROBE_VARIABLES = {
 }
 
 
-def structure_coords(structure):
+def structure_coords(structure: str) -> dict[str, dict[str, str]]:
     """What ``s`` and the n0 coordinates mean for a ``w*`` of ``structure``, in the words its
     entry of :data:`sweep.structures.STRUCTURES` gives them."""
     kind = structures.get(structure)
@@ -124,7 +133,7 @@ def structure_coords(structure):
     return out
 
 
-def annotate(ds, layout="ratio", structure=structures.DEFAULT):
+def annotate(ds: xr.Dataset, layout: str = "ratio", structure: str = structures.DEFAULT) -> xr.Dataset:
     """Set the CF attrs of every known variable and coordinate of ``ds``.
 
     Flag variables (those with ``flag_meanings``) get ``flag_values`` 0 and 1 in the type
@@ -145,7 +154,7 @@ def annotate(ds, layout="ratio", structure=structures.DEFAULT):
     return ds
 
 
-def with_step_axis(ds):
+def with_step_axis(ds: xr.Dataset) -> xr.Dataset:
     """``ds`` with a ``step_size`` dimension in its place in :data:`DIMS`: a dataset written
     without one (a config without ``step_sizes``) ran at the paper's step alone."""
     if "step_size" in ds.dims:
@@ -155,13 +164,13 @@ def with_step_axis(ds):
     return ds.transpose("model", "regularizer", "step_size", ..., missing_dims="ignore")
 
 
-def without_step_axis(ds):
+def without_step_axis(ds: xr.Dataset) -> xr.Dataset:
     """``ds`` less its ``step_size`` dimension of one step: what a config without
     ``step_sizes`` writes."""
     return ds.isel(step_size=0, drop=True)
 
 
-def without_unused(ds):
+def without_unused(ds: xr.Dataset) -> xr.Dataset:
     """``ds`` less the variables its steps cannot fill: ``shrinks`` is written only with a
     step rule on the ``step_size`` axis (fixed steps never shrink)."""
     if "step_size" in ds.dims and not all(steps.is_fixed(mu) for mu in ds.step_size.values):
@@ -169,10 +178,10 @@ def without_unused(ds):
     return ds.drop_vars("shrinks", errors="ignore")
 
 
-def encoding(ds):
+def encoding(ds: xr.Dataset) -> dict[Hashable, dict[str, Any]]:
     """NetCDF encoding: zlib for every variable, integer packing for flags and counts, and
     no fill value on coordinates (CF: a coordinate has no missing values)."""
-    enc = {}
+    enc: dict[Hashable, dict[str, Any]] = {}
     for name, var in ds.data_vars.items():
         enc[name] = dict(zlib=True, complevel=4)
         if name in PACKED:
@@ -186,7 +195,7 @@ def encoding(ds):
     return enc
 
 
-def provenance(title, history):
+def provenance(title: str, history: str) -> dict[str, str]:
     """Global attrs: CF fields, versions, git commit and UTC creation time."""
     versions = {}
     for pkg in ("numpy", "dask", "distributed", "xarray", "netCDF4"):
@@ -207,11 +216,11 @@ def provenance(title, history):
     )
 
 
-def utc_now():
+def utc_now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat()
 
 
-def git_commit():
+def git_commit() -> str:
     """Commit of the source this package runs from, or "" where it is not known.
 
     An installed copy (``pip install .``) reads the commit its wheel was built from
@@ -252,7 +261,7 @@ RESULT_MODULES = (
 )
 
 
-def code_id():
+def code_id() -> str:
     """A hash of the source of :data:`RESULT_MODULES`: the code that computes the numbers.
 
     Unlike the git commit it sees uncommitted edits, and it exists outside a checkout; unlike

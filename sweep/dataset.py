@@ -5,9 +5,13 @@ The grid layout holds one sample size per ratio (dimension ``ratio``); the probe
 trial's own sample sizes (dimension ``probe``). CF conventions are :mod:`sweep.conventions`'.
 """
 
+from __future__ import annotations
+
+import abc
 import contextlib
 import errno
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dask
 import numpy as np
@@ -21,8 +25,17 @@ from .errors import InputError, RunError
 from .parts import Parts
 from .plan import Plan, Task, make_tasks, n0_table, n0_tables, sample_sizes, sweep_seconds
 
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
-def assemble_grid(parts, config, plan, tables, done):
+    from .adaptive import Progress
+    from .config import SweepConfig
+    from .plan import ProbeTask
+
+
+def assemble_grid(
+    parts: Parts, config: SweepConfig, plan: Plan, tables: dict[str, np.ndarray], done: set[str]
+) -> xr.Dataset:
     """The grid layout's Dataset (``docs/design.md#dataset``) from the parts of the tasks in
     ``done`` (names :meth:`~sweep.parts.Parts.check` found intact, or parts written since),
     each checked once more as it is read.
@@ -63,8 +76,7 @@ def assemble_grid(parts, config, plan, tables, done):
         traced_trial=np.arange(config.traces),
         iteration=np.arange(config.iterations + 1),
         n=(("d", "s", "ratio"), n),
-        **{name: (("d", "s"), table) for name, table in tables.items()},
-    )
+    ).assign_coords({name: (("d", "s"), table) for name, table in tables.items()})
     if "trace" not in ds:
         ds = ds.drop_vars(["traced_trial", "iteration"])
     ds = _as_configured(ds, config)
@@ -88,7 +100,7 @@ def _as_configured(ds, config):
     return ds if config.step_axis else conventions.without_step_axis(ds)
 
 
-def probe_arrays(config, sizes):
+def probe_arrays(config: SweepConfig, sizes: dict[tuple[int, int], list[int]]) -> dict[str, np.ndarray]:
     """Empty (NaN) per-probe arrays of a probe-layout sweep, each of :data:`PROBE_VARS`
     over ``(model, regularizer, step_size, d, s, trial, probe)``."""
     cell = (len(config.models), len(config.regularizers), len(config.step_choices))
@@ -96,7 +108,13 @@ def probe_arrays(config, sizes):
     return {v: np.full(shape + (adaptive.width(config, sizes),), np.nan) for v in PROBE_VARS}
 
 
-def fill_probes(parts, config, data, tasks, ledger=None):
+def fill_probes(
+    parts: Parts,
+    config: SweepConfig,
+    data: dict[str, np.ndarray],
+    tasks: list[ProbeTask],
+    ledger: dict[str, str] | None = None,
+) -> None:
     """Read the parts of ``tasks`` (each checked against the ledger) into ``data``
     (:func:`probe_arrays`)."""
     ledger = ledger or parts.ledger()
@@ -109,7 +127,9 @@ def fill_probes(parts, config, data, tasks, ledger=None):
             data[v][:, :, :, di[task.d], si[task.s], task.start : task.stop, :w] = part[v]
 
 
-def assemble_probes(config, tables, data, batch_size):
+def assemble_probes(
+    config: SweepConfig, tables: dict[str, np.ndarray], data: dict[str, np.ndarray], batch_size: int
+) -> xr.Dataset:
     """The probe-layout Dataset (``docs/design.md#dataset``): per-probe variables over
     ``(model, regularizer, step_size, d, s, trial, probe)`` (no ``step_size`` without
     ``step_sizes`` in the config), ``n`` and ``round`` among them, NaN where a trial has no
@@ -127,8 +147,7 @@ def assemble_probes(config, tables, data, batch_size):
         s=list(config.s),
         trial=np.arange(config.trials),
         probe=np.arange(ds.sizes["probe"]),
-        **{name: (("d", "s"), table) for name, table in tables.items()},
-    )
+    ).assign_coords({name: (("d", "s"), table) for name, table in tables.items()})
     ds = _as_configured(ds, config)
     conventions.annotate(ds, layout="probe", structure=config.structure)
     ds["n0"].attrs["method"] = config.n0
@@ -171,7 +190,7 @@ def _global_attrs(config, batch_size):
     return attrs
 
 
-class Layout:
+class Layout(abc.ABC):
     """How a sweep's trials meet their sample sizes: :class:`Grid` or :class:`Probes`, with one
     interface (``task_names``, ``words``, ``run``, ``progress``) that the runner, ``sweep
     status`` and :func:`open_parts` use without asking which.
@@ -181,31 +200,61 @@ class Layout:
     (:func:`sweep.plan.n0_tables`, computed when first needed).
     """
 
-    def __init__(self, config, sizes, batch_size, tables=None):
+    def __init__(
+        self,
+        config: SweepConfig,
+        sizes: dict[tuple[int, int], list[int]],
+        batch_size: int,
+        tables: dict[str, np.ndarray] | None = None,
+    ) -> None:
         self.config, self.sizes, self.batch_size, self._tables = config, sizes, batch_size, tables
         self.plan = Plan.from_config(config, sizes)
 
     @property
-    def tables(self):
+    def tables(self) -> dict[str, np.ndarray]:
         """The n0 tables: the dataset's coordinates."""
         if self._tables is None:
             self._tables = n0_tables(self.config)
         return self._tables
+
+    @abc.abstractmethod
+    def task_names(self) -> set[str] | None:
+        """Every task's name where they are known before the first runs, else None."""
+
+    @abc.abstractmethod
+    def words(self) -> str:
+        """The plan in words (a dry run, the first log line)."""
+
+    @abc.abstractmethod
+    def run(
+        self, parts: Parts, done: set[str], compute: Callable[[list, float, str], None], log: Callable[[str], None]
+    ) -> tuple[xr.Dataset, int]:
+        """Run the tasks not in ``done`` (``compute(todo, estimate, desc)`` writes their
+        parts) and assemble the dataset; returns it and the number of tasks."""
+
+    @abc.abstractmethod
+    def progress(
+        self, parts: Parts, done: set[str], assemble: bool = True
+    ) -> tuple[xr.Dataset | None, set[str], Progress | None]:
+        """``(dataset so far or None, names of the tasks known so far, where the rounds stand
+        or None)``, from the intact parts in ``done``."""
 
 
 class Grid(Layout):
     """The ratio layout: every trial at each ratio's ``n``, so every task is known before the
     first runs (:func:`sweep.plan.make_tasks`)."""
 
-    def task_names(self):
+    def task_names(self) -> set[str]:
         """Every task's name: all are known in advance."""
         return {t.name for t in make_tasks(self.config, self.batch_size)}
 
-    def words(self):
+    def words(self) -> str:
         """The plan in words (a dry run, the first log line)."""
         return f"{len(make_tasks(self.config, self.batch_size))} tasks of {self.batch_size} trials"
 
-    def run(self, parts, done, compute, log):
+    def run(
+        self, parts: Parts, done: set[str], compute: Callable[[list, float, str], None], log: Callable[[str], None]
+    ) -> tuple[xr.Dataset, int]:
         """Run the tasks not in ``done`` (``compute(todo, estimate, desc)`` writes their
         parts) and assemble the dataset; returns it and the number of tasks."""
         tasks = make_tasks(self.config, self.batch_size)
@@ -215,11 +264,13 @@ class Grid(Layout):
             compute(todo, sweep_seconds(self.plan, todo), "sweep")
         return self.assemble(parts, done | {t.name for t in todo}), len(tasks)
 
-    def assemble(self, parts, done):
+    def assemble(self, parts: Parts, done: set[str]) -> xr.Dataset:
         """The dataset from the intact parts of the tasks in ``done`` (:func:`assemble_grid`)."""
         return assemble_grid(parts, self.config, self.plan, self.tables, done)
 
-    def progress(self, parts, done, assemble=True):
+    def progress(
+        self, parts: Parts, done: set[str], assemble: bool = True
+    ) -> tuple[xr.Dataset | None, set[str], Progress | None]:
         """``(dataset so far or None, every task's name, None)``."""
         return self.assemble(parts, done) if assemble else None, self.task_names(), None
 
@@ -229,18 +280,20 @@ class Probes(Layout):
     adaptive round placed), round after round (:func:`sweep.adaptive.drive`); a round's
     tasks are known once the rounds before it are done."""
 
-    def task_names(self):
+    def task_names(self) -> set[str] | None:
         """``None``: later rounds' tasks depend on the results."""
         return None
 
-    def words(self):
+    def words(self) -> str:
         config, rounds = self.config, adaptive.rounds(self.config)
         first = adaptive.make_tasks(
             config, 0, *rounds[0], self.batch_size, adaptive.first_placement(config, self.sizes)
         )
         return f"{len(rounds)} round(s) at most, {len(first)} tasks of up to {self.batch_size} trials in round 0"
 
-    def run(self, parts, done, compute, log):
+    def run(
+        self, parts: Parts, done: set[str], compute: Callable[[list, float, str], None], log: Callable[[str], None]
+    ) -> tuple[xr.Dataset, int]:
         config = self.config
         data = probe_arrays(config, self.sizes)
         rounds = adaptive.rounds(config)
@@ -271,7 +324,9 @@ class Probes(Layout):
             )
         return assemble_probes(config, self.tables, data, self.batch_size), len(progress.tasks)
 
-    def progress(self, parts, done, assemble=True):
+    def progress(
+        self, parts: Parts, done: set[str], assemble: bool = True
+    ) -> tuple[xr.Dataset | None, set[str], Progress | None]:
         """``(dataset so far or None, names of the tasks of the rounds placed so far, its
         :class:`~sweep.adaptive.Progress`)``, replaying its rounds from the intact parts in
         ``done``."""
@@ -293,24 +348,29 @@ class Probes(Layout):
 LAYOUTS = {"ratio": Grid, "probe": Probes}
 
 
-def layout(config, sizes, batch_size, tables=None):
+def layout(
+    config: SweepConfig,
+    sizes: dict[tuple[int, int], list[int]],
+    batch_size: int,
+    tables: dict[str, np.ndarray] | None = None,
+) -> Layout:
     """The :class:`Grid` or :class:`Probes` of a sweep."""
     return LAYOUTS[config.layout](config, sizes, batch_size, tables)
 
 
-def from_parts(parts):
+def from_parts(parts: Parts) -> Layout:
     """The layout of the sweep whose parts folder is ``parts`` (its manifest's config,
     sample sizes and batch size)."""
     m = parts.manifest()
     config = config_mod.loads(m["config"])
     if "n" in m:
-        sizes = {tuple(map(int, key.split("-"))): ns for key, ns in m["n"].items()}
+        sizes = {(int(key.split("-")[0]), int(key.split("-")[1])): ns for key, ns in m["n"].items()}
         return layout(config, sizes, m["batch_size"])
     tables = n0_tables(config)  # a folder from before the manifest kept its sizes
     return layout(config, sample_sizes(config, n0_table(config, tables)), m["batch_size"], tables)
 
 
-def open_parts(path):
+def open_parts(path: str | Path) -> xr.Dataset:
     """The dataset of a running or interrupted sweep, from its parts folder: the tasks done
     so far (each checked against its checksum; a damaged one is left out), NaN elsewhere.
 
@@ -320,11 +380,12 @@ def open_parts(path):
     parts = Parts(path)
     done = parts.done()
     ds, names, _ = from_parts(parts).progress(parts, done)
+    assert ds is not None  # asked for (assemble=True)
     ds.attrs.update(tasks_done=len(done & names), tasks=len(names), parts=str(parts.path))
     return ds
 
 
-def verify(ds, out):
+def verify(ds: xr.Dataset, out: str | Path) -> None:
     """:class:`RunError` unless the dataset at ``out``, read back, equals ``ds`` (every
     variable's values, dimensions and coordinates): what makes the parts folder safe to
     remove."""
@@ -337,7 +398,7 @@ def verify(ds, out):
         raise RunError(f"{out} read back differs from the dataset written; the parts folder is kept")
 
 
-def made_by(out, config):
+def made_by(out: str | Path, config: SweepConfig) -> str | None:
     """What the file at ``out`` is to a run of ``config``: ``None`` when there is none,
     ``""`` when it is the dataset this config and this code make (nothing to run), else
     why it is not, in words."""
@@ -363,7 +424,7 @@ def made_by(out, config):
     return ""
 
 
-def write_dataset(ds, out):
+def write_dataset(ds: xr.Dataset, out: str | Path) -> None:
     """Write ``ds`` to ``out`` atomically, compressed per :mod:`sweep.conventions`; a failed
     write is an :class:`OSError`, whatever library reported it.
 

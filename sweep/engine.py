@@ -7,10 +7,20 @@ depends only on ``(seed, d, s, trial)`` (plus the ratio with independent samplin
 results never depend on how trials are batched.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from . import kernel, oracle, problem
 from .plan import ProbeTask, Task
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from .config import SweepConfig
+    from .plan import Plan
 
 #: Per-trial variables a task returns (shape: model, regularizer, step_size, ratio, trial).
 RESULT_VARS = (
@@ -35,13 +45,13 @@ CONVEX_VARS = ("convex_success", "convex_failed")
 PROBE_VARS = RESULT_VARS + ("n",)
 
 
-def run_task(plan, task):
+def run_task(plan: Plan, task: Task | ProbeTask) -> dict[str, np.ndarray]:
     """Run a task's trials: a :class:`~sweep.plan.Task` by :func:`run_grid_task`, a
     :class:`~sweep.plan.ProbeTask` by :func:`run_probe_task`."""
     return RUNS[type(task)](plan, task)
 
 
-def run_grid_task(plan, task):
+def run_grid_task(plan: Plan, task: Task) -> dict[str, np.ndarray]:
     """Run a grid task's trials.
 
     Returns
@@ -60,6 +70,7 @@ def run_grid_task(plan, task):
     out["trace"] = np.full(cell + (R, k, config.iterations + 1), np.nan)
     ns = plan.ns(task.d, task.s)
     for b, trial in enumerate(range(task.start, task.stop)):
+        groups: list[tuple[Sequence[int], tuple[int, ...], int]]
         if config.sampling == "nested":
             groups = [(range(R), (task.d, task.s, trial), max(ns))]
         else:
@@ -82,7 +93,7 @@ def run_grid_task(plan, task):
     return out
 
 
-def run_probe_task(plan, task, width=None):
+def run_probe_task(plan: Plan, task: ProbeTask, width: int | None = None) -> dict[str, np.ndarray]:
     """Run a probe task's trials: every (model, regularizer, step, n) of a trial on its one
     ``X`` (nested prefixes), in one kernel call.
 
@@ -120,7 +131,7 @@ def run_probe_task(plan, task, width=None):
             for i, j, k, _, n in slots
         ]
         res = kernel.solve(X, w_star, labels, probs, config.iterations, config.tolerance, group_size=config.block)
-        sizes = {}
+        sizes: dict[tuple[int, int], list[int]] = {}
         for i, j, _, _, n in slots:
             sizes.setdefault((i, j), []).append(n)
         limits = convex_limits(config, X, w_star, labels, sizes)
@@ -143,7 +154,7 @@ def run_probe_task(plan, task, width=None):
 
 
 #: How each kind of task of :mod:`sweep.plan` is run.
-RUNS = {Task: run_grid_task, ProbeTask: run_probe_task}
+RUNS: dict[type, Callable[..., dict[str, np.ndarray]]] = {Task: run_grid_task, ProbeTask: run_probe_task}
 
 
 def _cells(probes, cell):
@@ -175,7 +186,13 @@ def _solve_draw(plan, task, key, n_max, ns):
     return res, convex_limits(config, X, w_star, labels, sizes)
 
 
-def convex_limits(config, X, w_star, labels, sizes):
+def convex_limits(
+    config: SweepConfig,
+    X: np.ndarray,
+    w_star: np.ndarray,
+    labels: dict[str, np.ndarray],
+    sizes: dict[tuple[int, int], list[int]],
+) -> dict[tuple[int, int], tuple[dict[int, bool], set[int]]]:
     """The convex program's outcome on one design for every convex set of the sweep, when
     the config asks for it (``convex_limit``): ``{(model index, regularizer index):
     ({n: success}, {n the solver failed on})}`` over the sizes ``sizes[i, j]`` of that cell.

@@ -7,12 +7,19 @@ status 1; :class:`OneLineParser` makes argparse's own errors the same one line a
 :class:`InputError`.
 """
 
+from __future__ import annotations
+
 import _thread
 import argparse
 import contextlib
 import signal
 import sys
 import threading
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from typing import Any, NoReturn
 
 
 class InputError(ValueError):
@@ -28,7 +35,7 @@ class InputError(ValueError):
         What is wrong with it.
     """
 
-    def __init__(self, field, value, problem):
+    def __init__(self, field: str, value: Any, problem: str) -> None:
         self.field, self.value, self.problem = field, value, problem
         super().__init__(f"{field} = {value!r}: {problem}")
 
@@ -47,7 +54,7 @@ class OneLineParser(argparse.ArgumentParser):
     """``argparse.ArgumentParser`` whose errors are one line on stderr and exit status 2,
     not argparse's usage block: the contract's "one clear line" (``docs/design.md#cli``)."""
 
-    def error(self, message):
+    def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
@@ -61,7 +68,7 @@ def _raise_terminated(signum, frame):
     raise Terminated()
 
 
-def stopped(exc):
+def stopped(exc: BaseException) -> tuple[str, int]:
     """How a CLI names a stop, and its exit status: SIGTERM's 143 (128 + 15, as a shell
     reports it) or Ctrl-C's 130."""
     return ("terminated", 128 + signal.SIGTERM) if isinstance(exc, Terminated) else ("interrupted", 130)
@@ -86,7 +93,7 @@ def _redeliver(previous):
 
 
 @contextlib.contextmanager
-def sigterm_raises():
+def sigterm_raises() -> Iterator[None]:
     """Inside: SIGTERM raises :class:`Terminated` in this (the main) thread, and a stop
     swallowed where exceptions cannot propagate is delivered again (:func:`_redeliver`).
     After: the defaults again, so a signal that lands while the CLI prints its last line

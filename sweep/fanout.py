@@ -4,9 +4,12 @@ Results come back to the client, which writes the part files: the client's files
 the only one a remote cluster (``tcp://``, SLURM) is sure to share with the user.
 """
 
+from __future__ import annotations
+
 import ctypes
 import ctypes.util
 import uuid
+from typing import TYPE_CHECKING
 
 from tqdm.auto import tqdm
 
@@ -14,11 +17,19 @@ from . import engine
 from .errors import RunError
 from .plan import task_cost
 
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+    import numpy as np
+
+    from .plan import Plan
+
 _prepared = False
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc mallopt parameters
 
 
-def prepare_process():
+def prepare_process() -> None:
     """Once per worker process: one BLAS thread, and malloc settings for numeric loops
     (``benchmarks/run.py`` runs its timings under the same).
 
@@ -50,7 +61,15 @@ def _run(plan, task):
     return engine.run_task(plan, task)
 
 
-def compute(client, plan, tasks, on_result, progress=True, retries=3, desc="sweep"):
+def compute(
+    client: Any,
+    plan: Plan,
+    tasks: list,
+    on_result: Callable[[Any, dict[str, np.ndarray]], None],
+    progress: bool = True,
+    retries: int = 3,
+    desc: str = "sweep",
+) -> None:
     """Run ``tasks`` on ``client``; call ``on_result(task, arrays)`` as each finishes.
 
     Tasks are submitted all at once (they are short: ``docs/design.md#storage``) and consumed with

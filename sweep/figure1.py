@@ -4,6 +4,8 @@
 ``w*`` in every trial, and every trial runs the full number of iterations.
 """
 
+from __future__ import annotations
+
 import math
 
 import numpy as np
@@ -14,11 +16,19 @@ from . import MODELS, conventions, kernel, problem
 D, S = 1000, 20
 
 
-def figure1_n(d=D, s=S):
+def figure1_n(d: int = D, s: int = S) -> int:
     return math.floor(8 * s * math.log(d / s))
 
 
-def run_figure1(trials=100, iterations=20, seed=2017, d=D, s=S, n=None, signal="gaussian"):
+def run_figure1(
+    trials: int = 100,
+    iterations: int = 20,
+    seed: int = 2017,
+    d: int = D,
+    s: int = S,
+    n: int | None = None,
+    signal: str = "gaussian",
+) -> xr.Dataset:
     """Error traces of the Figure-1 experiment.
 
     Returns

@@ -6,11 +6,17 @@ A success curve ``p(n)`` is fitted as a Firth-penalised binomial regression in `
 share one ``X``, so the interval resamples whole trials.
 """
 
+from __future__ import annotations
+
 import math
 import warnings
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy import special
+
+if TYPE_CHECKING:
+    from typing import Any
 
 Z95 = 1.959963984540054
 SQRT_2PI = math.sqrt(2 * math.pi)
@@ -19,7 +25,14 @@ LINKS = ("logit", "probit")
 RESAMPLES = 1000  # trials resampled for nested intervals: percentiles steady to ~1%
 
 
-def fit_logistic_grouped(x, k, m, link="logit", start=None, max_iter=100):
+def fit_logistic_grouped(
+    x: Any,
+    k: Any,
+    m: Any,
+    link: str = "logit",
+    start: tuple[np.ndarray, ...] | None = None,
+    max_iter: int = 100,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Jeffreys-penalised binomial regression ``P(y = 1) = F(a + b x)`` on grouped data,
     many data sets at once.
 
@@ -66,7 +79,7 @@ def fit_logistic_grouped(x, k, m, link="logit", start=None, max_iter=100):
     return a.reshape(shape), b.reshape(shape), cov.reshape(shape + (2, 2))
 
 
-def fit_logistic(x, y):
+def fit_logistic(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Firth-penalised logistic regression ``P(y = 1) = 1 / (1 + exp(-(a + b x)))`` on
     ungrouped outcomes ``y`` (0 or 1) at ``x``: :func:`fit_logistic_grouped` with one trial
     per group.
@@ -154,14 +167,14 @@ def _n50(a, b):
         return np.where(b > 0, np.exp(-a / b), np.nan)
 
 
-def width(a, b):
+def width(a: Any, b: Any) -> Any:
     """``n`` at 90% minus ``n`` at 10% success of the logistic ``a + b log n`` (arrays too)."""
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
         q = math.log(9) / b  # logit(0.9) = log 9
         return np.exp(-a / b + q) - np.exp(-a / b - q)
 
 
-def transition(n, success):
+def transition(n: np.ndarray, success: np.ndarray) -> dict[str, float]:
     """n50, its 95% interval and the 10-90% width from independent outcomes at sizes ``n``.
 
     The logistic is fitted in ``log n``; the interval is the delta method on
@@ -189,7 +202,7 @@ def transition(n, success):
     )
 
 
-def transition_nested(n, success, resamples=RESAMPLES, seed=0):
+def transition_nested(n: np.ndarray, success: np.ndarray, resamples: int = RESAMPLES, seed: int = 0) -> dict[str, Any]:
     """n50, its 95% interval and the 10-90% width when one design serves every ``n``.
 
     With nested sampling a trial's outcomes at different ``n`` come from one ``X``: they
@@ -252,7 +265,9 @@ def _resampled_counts(y, ran, resamples, seed):
     return k, m
 
 
-def curve_band(n, success, at, resamples=RESAMPLES, seed=0, level=0.95):
+def curve_band(
+    n: np.ndarray, success: np.ndarray, at: np.ndarray, resamples: int = RESAMPLES, seed: int = 0, level: float = 0.95
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The fitted success curve ``p(n)`` (logit link) at sizes ``at`` with a pointwise
     ``level`` band from the same trial-resampling bootstrap as :func:`transition_nested`.
 
@@ -277,7 +292,14 @@ def curve_band(n, success, at, resamples=RESAMPLES, seed=0, level=0.95):
     return p, lower, upper
 
 
-def ratio_nested(n_a, success_a, n_b, success_b, resamples=RESAMPLES, seed=0):
+def ratio_nested(
+    n_a: np.ndarray,
+    success_a: np.ndarray,
+    n_b: np.ndarray,
+    success_b: np.ndarray,
+    resamples: int = RESAMPLES,
+    seed: int = 0,
+) -> dict[str, float]:
     """``n50_a / n50_b`` of two cells measured on the same trials, with a 95% interval that
     uses the pairing: each resample weights the trials once for both cells (a trial's two
     outcomes share its ``X``, so their errors largely cancel in the ratio).

@@ -7,11 +7,19 @@ it has succeeded, diverged or stalled (``docs/design.md#kernel``). Results equal
 run problem by problem (``tests/sweep/test_kernel.py``).
 """
 
+from __future__ import annotations
+
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from . import _cache, _loop, pgd, problem, projections, steps
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from .steps import StepRule
 
 DIVERGE_AT = 1e8  # relative error; far beyond any recovery, still far from overflow
 # Measured on 3920 problems (d = 100..2000, l0 and l1, both models): with the geometric bound
@@ -26,14 +34,14 @@ STALL_STREAK = 15  # iterations the geometric bound must hold before a problem i
 PATH_MARGIN = 0.5  # stalled when the remaining path is under this share of the distance to go
 
 
-def compiled_code(regularizer):
+def compiled_code(regularizer: str) -> int:
     """The code the compiled loop dispatches a constraint set's projection on: the constant
     of :mod:`sweep._loop` that the registry (:data:`sweep.projections.CONSTRAINTS`) names."""
     cset = projections.get(regularizer)
     return _code(cset.compiled, f"constraint set {regularizer!r}")
 
 
-def step_code(step):
+def step_code(step: float | StepRule) -> int:
     """The compiled loop's code of a step: :data:`sweep._loop.FIXED` for a fixed step (a
     positive number), else the constant of :mod:`sweep._loop` that the
     :class:`~sweep.steps.StepRule` names."""
@@ -95,8 +103,35 @@ class KernelResult:
     shrinks: np.ndarray
     trace: np.ndarray
 
+    @classmethod
+    def empty(cls, P: int, iterations: int) -> KernelResult:
+        """The outcomes of ``P`` problems before they run: ``w_0 = 0`` (relative error 1)."""
+        out = cls(
+            rel_error=np.full(P, np.nan),
+            iterations=np.full(P, -1, dtype=np.int64),
+            slope=np.full(P, np.nan),
+            support_recovered=np.zeros(P, dtype=bool),
+            diverged=np.zeros(P, dtype=bool),
+            stalled=np.zeros(P, dtype=bool),
+            iterations_run=np.zeros(P, dtype=np.int64),
+            shrinks=np.zeros(P, dtype=np.int64),
+            trace=np.full((P, iterations + 1), np.nan),
+        )
+        out.trace[:, 0] = 1.0
+        return out
 
-def solve(X, w_star, labels, problems, iterations, tolerance, stop_early=True, screen=True, group_size=1):
+
+def solve(
+    X: np.ndarray,
+    w_star: np.ndarray,
+    labels: dict[str, np.ndarray],
+    problems: list[Problem],
+    iterations: int,
+    tolerance: float,
+    stop_early: bool = True,
+    screen: bool = True,
+    group_size: int = 1,
+) -> KernelResult:
     """Run PGD from ``w_0 = 0`` for every problem on prefixes of ``X``.
 
     Parameters
@@ -135,18 +170,7 @@ def solve(X, w_star, labels, problems, iterations, tolerance, stop_early=True, s
     ns = np.array([p.n for p in problems], dtype=np.int64)
     radius = np.array([projections.get(p.regularizer).regularizer(w_star, group_size) for p in problems], dtype=dtype)
     W = np.zeros((P, X.shape[1]), dtype=dtype)
-    out = KernelResult(
-        rel_error=np.full(P, np.nan),
-        iterations=np.full(P, -1, dtype=np.int64),
-        slope=np.full(P, np.nan),
-        support_recovered=np.zeros(P, dtype=bool),
-        diverged=np.zeros(P, dtype=bool),
-        stalled=np.zeros(P, dtype=bool),
-        iterations_run=np.zeros(P, dtype=np.int64),
-        shrinks=np.zeros(P, dtype=np.int64),
-        trace=np.full((P, iterations + 1), np.nan),
-    )
-    out.trace[:, 0] = 1.0  # w_0 = 0
+    out = KernelResult.empty(P, iterations)
     if P == 0:
         return out
     rule = np.array([step_code(p.step) for p in problems], dtype=np.int64)
@@ -189,7 +213,7 @@ def _quantized(X, problems, rule, screen):
     return XQ, x_max, x_step, x_step > 0
 
 
-def warm_up(dtype="float64", log=None):
+def warm_up(dtype: str = "float64", log: Callable[[str], None] | None = None) -> None:
     """Compile the loop and the normal generator for ``dtype`` (or load them from numba's
     cache) on a tiny trial, drawn as a sweep draws one.
 

@@ -29,6 +29,8 @@ feasible and shrinks the feasible set, so uniqueness at ``n`` implies it at ever
 ``log2`` of their number programs instead of one per size.
 """
 
+from __future__ import annotations
+
 import importlib.util
 import math
 import warnings
@@ -51,7 +53,7 @@ class Program:
     """
 
     name: str
-    solve: Callable[[np.ndarray, np.ndarray, np.ndarray, int], "np.ndarray | None"]
+    solve: Callable[[np.ndarray, np.ndarray, np.ndarray, int], np.ndarray | None]
     accuracy: float
     needs: str | None = None
 
@@ -61,7 +63,7 @@ PROGRAMS: dict[str, Program] = {}
 EXTRA = "convex"
 
 
-def register(name, accuracy, needs=None):
+def register(name: str, accuracy: float, needs: str | None = None) -> Callable[[Callable], Callable]:
     """Decorator registering ``solve`` as the convex program of constraint set ``name``."""
 
     def wrap(solve):
@@ -71,18 +73,18 @@ def register(name, accuracy, needs=None):
     return wrap
 
 
-def convex(regularizer):
+def convex(regularizer: str) -> bool:
     """Whether the constraint set has a convex program (and so a convex limit)."""
     return regularizer in PROGRAMS
 
 
-def missing(regularizer):
+def missing(regularizer: str) -> str | None:
     """The module a set's program needs that is not installed, or ``None``."""
     needs = PROGRAMS[regularizer].needs
     return needs if needs and importlib.util.find_spec(needs) is None else None
 
 
-def constraints(X, y, model):
+def constraints(X: np.ndarray, y: np.ndarray, model: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The rows of the program: ``(A_eq, b_eq, A_ub)`` in float64.
 
     Linear observations: every row is an equality. ReLU observations: the positive outputs
@@ -99,7 +101,15 @@ def constraints(X, y, model):
     raise ValueError(f"model must be 'relu' or 'linear', got {model!r}")
 
 
-def recovers(regularizer, X, y, model, w_star, tolerance, group_size=1):
+def recovers(
+    regularizer: str,
+    X: np.ndarray,
+    y: np.ndarray,
+    model: str,
+    w_star: np.ndarray,
+    tolerance: float,
+    group_size: int = 1,
+) -> tuple[bool, bool]:
     """Solve the program of ``regularizer`` on ``(X, y)``: ``(success, failed)``.
 
     ``success``: the solution lies within ``tolerance`` of ``w*`` (relative error, as PGD's
@@ -113,7 +123,16 @@ def recovers(regularizer, X, y, model, w_star, tolerance, group_size=1):
     return bool(np.linalg.norm(w - w_star) <= tolerance * np.linalg.norm(w_star)), False
 
 
-def limit(regularizer, X, y, model, w_star, ns, tolerance, group_size=1):
+def limit(
+    regularizer: str,
+    X: np.ndarray,
+    y: np.ndarray,
+    model: str,
+    w_star: np.ndarray,
+    ns: list[int],
+    tolerance: float,
+    group_size: int = 1,
+) -> tuple[dict[int, bool], set[int]]:
     """The convex program's success on the nested prefixes ``X[:n]`` for every ``n`` of ``ns``.
 
     Bisection over the sorted distinct sizes (success is monotone in ``n``: module doc): the
@@ -146,7 +165,7 @@ def limit(regularizer, X, y, model, w_star, ns, tolerance, group_size=1):
 
 
 @register("l1", accuracy=1e-9)
-def l1_program(A_eq, b_eq, A_ub, group_size=1):
+def l1_program(A_eq: np.ndarray, b_eq: np.ndarray, A_ub: np.ndarray, group_size: int = 1) -> np.ndarray | None:
     """``min ||w||_1`` as a linear program in ``w = u - v``, ``u, v >= 0``, by HiGHS.
 
     HiGHS's simplex ends on a vertex: a unique minimizer comes back to about 1e-11.
@@ -170,7 +189,7 @@ def l1_program(A_eq, b_eq, A_ub, group_size=1):
 
 
 @register("none", accuracy=1e-9)
-def none_program(A_eq, b_eq, A_ub, group_size=1):
+def none_program(A_eq: np.ndarray, b_eq: np.ndarray, A_ub: np.ndarray, group_size: int = 1) -> np.ndarray | None:
     """``K = R^d``: the feasible set is one point exactly when the equality rows have full
     column rank (the inequalities are inactive there, as at ``w*``), and that point is
     their least-squares solution; otherwise the minimum-norm point of the equalities, which
@@ -207,7 +226,7 @@ def _conic(objective, A_eq, b_eq, A_ub):
 
 
 @register("group-l1", accuracy=1e-6, needs="cvxpy")
-def group_l1_program(A_eq, b_eq, A_ub, group_size=1):
+def group_l1_program(A_eq: np.ndarray, b_eq: np.ndarray, A_ub: np.ndarray, group_size: int = 1) -> np.ndarray | None:
     """``min sum_G ||w_G||_2`` over consecutive groups of ``group_size``: a second-order cone
     program, by Clarabel (an interior-point method: about 1e-7 at a unique minimizer)."""
     import cvxpy as cp
@@ -219,7 +238,7 @@ def group_l1_program(A_eq, b_eq, A_ub, group_size=1):
 
 
 @register("nuclear", accuracy=1e-6, needs="cvxpy")
-def nuclear_program(A_eq, b_eq, A_ub, group_size=1):
+def nuclear_program(A_eq: np.ndarray, b_eq: np.ndarray, A_ub: np.ndarray, group_size: int = 1) -> np.ndarray | None:
     """``min ||W||_*`` with ``W`` the ``p x p`` matrix ``w`` holds row by row (as
     :func:`sweep.projections.project_nuclear` reads it): a semidefinite program, by Clarabel."""
     import cvxpy as cp

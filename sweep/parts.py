@@ -10,6 +10,8 @@ damaged anyway (a disk, a copy, a hand) fails its checksum and is set aside and 
 assembled from the parts at the end (:mod:`sweep.dataset`).
 """
 
+from __future__ import annotations
+
 import contextlib
 import fcntl
 import hashlib
@@ -19,12 +21,20 @@ import os
 import re
 import socket
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from . import __version__, conventions
 from .atomic import atomic_path, fsync_path
 from .errors import InputError, RunError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+    from typing import Any
+
+    from .config import SweepConfig
+    from .plan import ProbeTask, Task
 
 MANIFEST = "manifest.json"
 LEDGER = "parts.sha256"
@@ -33,11 +43,11 @@ _PART = re.compile(r"^(?:r(\d+)-)?d(\d+)-s(\d+)-t(\d+)-(\d+)\.npz$")
 _LEDGER_LINE = re.compile(r"^([0-9a-f]{64})  (\S+\.npz)$")
 
 
-def parts_path(out):
+def parts_path(out: str | Path) -> Path:
     return Path(str(out) + ".parts")
 
 
-def describe(name, why, tasks=None):
+def describe(name: str, why: str, tasks: set[str] | None = None) -> str:
     """What a part that failed its check is, in words: a damaged part of the sweep, or a
     file that no task of the sweep writes (``tasks``: every task name, where known)."""
     if tasks is None:
@@ -50,14 +60,14 @@ def describe(name, why, tasks=None):
 class Parts:
     """The parts folder of one sweep."""
 
-    def __init__(self, path):
+    def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
 
     @property
-    def manifest_path(self):
+    def manifest_path(self) -> Path:
         return self.path / MANIFEST
 
-    def manifest(self):
+    def manifest(self) -> dict[str, Any]:
         """The manifest; :class:`InputError` if the folder is not a sweep's parts folder."""
         try:
             return json.loads(self.manifest_path.read_text())
@@ -66,7 +76,15 @@ class Parts:
         except (OSError, ValueError) as exc:
             raise InputError("parts", str(self.path), f"has an unreadable {MANIFEST}: {exc}") from None
 
-    def open(self, config, batch_size, default_batch_size, out, sizes, task_names=lambda bs: None):
+    def open(
+        self,
+        config: SweepConfig,
+        batch_size: int | None,
+        default_batch_size: int,
+        out: str | Path,
+        sizes: dict[tuple[int, int], list[int]],
+        task_names: Callable[[int], set[str] | None] = lambda bs: None,
+    ) -> int:
         """Create the folder for ``config``, or check that it already belongs to it.
 
         ``batch_size`` is what the user asked for (or None); a new folder takes it or
@@ -76,13 +94,13 @@ class Parts:
         Returns the batch size in force (the manifest's, when resuming). Call it holding
         :meth:`lock`.
         """
-        sizes = {f"{d}-{s}": list(ns) for (d, s), ns in sorted(sizes.items())}
+        by_cell = {f"{d}-{s}": list(ns) for (d, s), ns in sorted(sizes.items())}
         if self.manifest_path.exists():
             for stale in self.path.glob(".*.tmp"):  # writes cut short by a kill
                 stale.unlink(missing_ok=True)
             self._mend_ledger()
             m = self.manifest()
-            self._check_belongs(m, config, batch_size, sizes)
+            self._check_belongs(m, config, batch_size, by_cell)
             return m["batch_size"]
         batch_size = batch_size or default_batch_size
         self.path.mkdir(parents=True, exist_ok=True)
@@ -96,7 +114,7 @@ class Parts:
             code_covers=[f"sweep/{name}.py" for name in conventions.RESULT_MODULES],
             git_commit=conventions.git_commit(),
             tasks=None if (names := task_names(batch_size)) is None else len(names),
-            n=sizes,
+            n=by_cell,
         )
         with atomic_path(self.manifest_path) as tmp:
             tmp.write_text(json.dumps(manifest, indent=1))
@@ -128,14 +146,14 @@ class Parts:
         if m.get("n", sizes) != sizes:
             raise InputError("n", sizes, f"differs from the sample sizes of the parts in {self.path}; {start_afresh}")
 
-    def remove(self):
+    def remove(self) -> None:
         """Delete the folder and everything in it (its dataset written and verified)."""
         for p in sorted(self.path.iterdir()):
             p.unlink()
         self.path.rmdir()
 
     @contextlib.contextmanager
-    def lock(self):
+    def lock(self) -> Iterator[Parts]:
         """Hold the folder for this process: a second writer is refused with one line naming
         the holder. The lock is the kernel's (``flock``), so it goes with the process that
         held it, however that process ends."""
@@ -163,7 +181,7 @@ class Parts:
                 f.seek(0)
                 f.truncate()
 
-    def check(self):
+    def check(self) -> tuple[set[str], dict[str, str]]:
         """The tasks whose part is intact, and ``{file name: why}`` of the parts that are not.
 
         A part is intact when its checksum is the one ``parts.sha256`` recorded for its
@@ -184,11 +202,11 @@ class Parts:
                 good.add(p.name[:-4])
         return good, bad
 
-    def done(self):
+    def done(self) -> set[str]:
         """Names of the tasks whose part is intact (:meth:`check`)."""
         return self.check()[0]
 
-    def set_aside(self, bad, log, tasks=None):
+    def set_aside(self, bad: dict[str, str], log: Callable[[str], None], tasks: set[str] | None = None) -> None:
         """Rename each damaged part ``NAME.npz`` to ``NAME.npz.corrupt`` (kept for a look,
         never read again), saying so in one line each: ``tasks``, the names of the sweep's
         tasks where the layout knows them all, tells a damaged part of the sweep (to be
@@ -197,13 +215,13 @@ class Parts:
             os.replace(self.path / name, self.path / f"{name}.corrupt")
             log(f"sweep: {self.path / name} {describe(name, why, tasks)}; set aside as {name}.corrupt")
 
-    def write(self, task, arrays):
+    def write(self, task: Task | ProbeTask, arrays: dict[str, np.ndarray]) -> None:
         name = f"{task.name}.npz"
         with atomic_path(self.path / name, before_rename=lambda tmp: self._record(name, tmp)) as tmp:
             with open(tmp, "wb") as f:
-                np.savez(f, **arrays)
+                np.savez(f, **arrays)  # type: ignore[arg-type]  # numpy's stub reads a key as allow_pickle
 
-    def read(self, task, ledger=None):
+    def read(self, task: Task | ProbeTask, ledger: dict[str, str] | None = None) -> dict[str, np.ndarray]:
         """A part's arrays, after checking them against the ledger (:class:`RunError` if
         the part has been damaged since it was checked)."""
         name = f"{task.name}.npz"
@@ -213,7 +231,7 @@ class Parts:
         with np.load(io.BytesIO(data)) as z:
             return {k: z[k] for k in z.files}
 
-    def ledger(self):
+    def ledger(self) -> dict[str, str]:
         """``{part file: sha256}``, the last record of each name; a line cut short by a
         crash is not a record."""
         try:

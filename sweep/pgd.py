@@ -4,13 +4,22 @@ This is the paper's algorithm written plainly; :mod:`sweep.kernel` runs many pro
 once and is checked against it. It is also the per-trial baseline of ``benchmarks/``.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from . import projections, steps
 from .steps import PAPER_STEP
 
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
-def relu_gradient(w, X, y):
+    from .steps import StepRule
+
+
+def relu_gradient(w: np.ndarray, X: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Generalized gradient of eq. 3.1, with ``sgn(0) = 0``.
 
     At ``w = 0`` every ``<w, x_i>`` is 0 and the factor ``1 + sgn(0) = 1`` keeps the
@@ -21,7 +30,7 @@ def relu_gradient(w, X, y):
     return X.T @ ((np.maximum(z, 0) - y) * (1 + np.sign(z))) / len(y)
 
 
-def linear_gradient(w, X, y):
+def linear_gradient(w: np.ndarray, X: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Gradient of the least-squares loss ``(1/2n) ||X w - y||^2``."""
     return X.T @ (X @ w - y) / len(y)
 
@@ -29,7 +38,7 @@ def linear_gradient(w, X, y):
 GRADIENTS = {"relu": relu_gradient, "linear": linear_gradient}
 
 
-def step_size(model, t, step=PAPER_STEP):
+def step_size(model: str, t: int, step: float = PAPER_STEP) -> float:
     """``mu_t``: at ``t = 0`` the paper's, 2 for ReLU (Theorem 3.1: ``w_1`` is then the projected
     correlation ``P_K((2/n) sum y_i x_i)``) and 1 for linear; ``step`` after (the paper's is 1).
     A step rule (:mod:`sweep.steps`) chooses its own ``mu_t`` for ``t >= 1``.
@@ -39,24 +48,31 @@ def step_size(model, t, step=PAPER_STEP):
     return step
 
 
-def pgd_step(w, X, y, mu, gradient, project):
+def pgd_step(
+    w: np.ndarray,
+    X: np.ndarray,
+    y: np.ndarray,
+    mu: float,
+    gradient: Callable[..., np.ndarray],
+    project: Callable[[np.ndarray], np.ndarray],
+) -> np.ndarray:
     """One update of eq. 3.2: ``w_{t+1} = P_K(w_t - mu_t grad L(w_t))``."""
     return project(w - mu * gradient(w, X, y))
 
 
 def pgd(
-    X,
-    y,
-    w_star,
-    model,
-    regularizer,
-    iterations,
-    tolerance=None,
-    diverge_at=1e8,
-    step=PAPER_STEP,
-    shrinks=None,
-    group_size=1,
-):
+    X: np.ndarray,
+    y: np.ndarray,
+    w_star: np.ndarray,
+    model: str,
+    regularizer: str,
+    iterations: int,
+    tolerance: float | None = None,
+    diverge_at: float = 1e8,
+    step: float | StepRule = PAPER_STEP,
+    shrinks: list[int] | None = None,
+    group_size: int = 1,
+) -> np.ndarray:
     """Run PGD from ``w_0 = 0`` and return the relative error at ``t = 0..T``.
 
     Parameters
@@ -96,11 +112,12 @@ def pgd(
     w = np.zeros_like(w_star)
     errors[0] = 1.0
     rule = step if isinstance(step, steps.StepRule) else None
+    fixed = PAPER_STEP if isinstance(step, steps.StepRule) else step  # a rule's first step is the paper's
     project = lambda v: cset.project(v, radius, group_size)  # noqa: E731
     with np.errstate(all="ignore"):
         for t in range(iterations):
             if rule is None or t == 0:
-                w = pgd_step(w, X, y, step_size(model, t, step if rule is None else PAPER_STEP), gradient, project)
+                w = pgd_step(w, X, y, step_size(model, t, fixed), gradient, project)
             else:
                 w, _, k = rule.update(w, gradient(w, X, y), X, y, model, project)
                 if shrinks is not None:

@@ -18,6 +18,9 @@ import numpy as np
 from . import structures
 
 if TYPE_CHECKING:  # the config sits above the plan: it checks its sizes with it
+    from collections.abc import Sequence
+    from typing import Any
+
     from .config import SweepConfig
 
 TARGET_TASK_SECONDS = 10.0  # short tasks: worker deaths and --lifetime lose little (docs/design.md#storage)
@@ -33,14 +36,14 @@ class Task:
     stop: int
 
     @property
-    def name(self):
+    def name(self) -> str:
         return f"d{self.d}-s{self.s}-t{self.start:06d}-{self.stop:06d}"
 
-    def trial_sizes(self, plan):
+    def trial_sizes(self, plan: Plan) -> Sequence[int]:
         """The sample sizes each of its trials solves at, per (model, regularizer, step)."""
         return plan.ns(self.d, self.s)
 
-    def cost(self, plan):
+    def cost(self, plan: Plan) -> int:
         """Its relative cost: trials times ``d`` times the rows of every ratio (what its draws
         and products scale with)."""
         return (self.stop - self.start) * self.d * sum(plan.ns(self.d, self.s))
@@ -61,21 +64,21 @@ class ProbeTask:
     probes: tuple
 
     @property
-    def name(self):
+    def name(self) -> str:
         return f"r{self.round:03d}-d{self.d}-s{self.s}-t{self.start:06d}-{self.stop:06d}"
 
-    def sizes(self):
+    def sizes(self) -> list[int]:
         """Every sample size the task solves at (with repeats), for cost estimates."""
         return [n for trial in self.probes for row in trial for cell in row for ns in cell for n in ns]
 
-    def trial_sizes(self, plan):
+    def trial_sizes(self, plan: Plan) -> Sequence[int]:
         """Its problems per trial and (model, regularizer, step), as that many of its
         largest sample size: an upper bound for the cost model."""
         sizes, config = self.sizes(), plan.config
         cells = (self.stop - self.start) * len(config.models) * len(config.regularizers) * len(config.step_choices)
         return [max(sizes, default=1)] * max(1, len(sizes) // cells)
 
-    def cost(self, plan):
+    def cost(self, plan: Plan) -> int:
         """Its relative cost: ``d`` times the rows of every probe."""
         return self.d * sum(self.sizes())
 
@@ -92,19 +95,19 @@ class Plan:
     sizes: tuple
 
     @classmethod
-    def from_config(cls, config, sizes=None):
+    def from_config(cls, config: SweepConfig, sizes: dict[tuple[int, int], list[int]] | None = None) -> Plan:
         sizes = sizes or sample_sizes(config)
         lean = dataclasses.replace(config, cluster={}, text="")
         return cls(lean, tuple((d, s, tuple(ns)) for (d, s), ns in sorted(sizes.items())))
 
-    def ns(self, d, s):
+    def ns(self, d: int, s: int) -> tuple[int, ...]:
         for d_, s_, ns in self.sizes:
             if (d_, s_) == (d, s):
                 return ns
         raise KeyError((d, s))
 
 
-def default_batch_size(config, sizes):
+def default_batch_size(config: SweepConfig, sizes: dict[tuple[int, int], list[int]]) -> int:
     """Trials per task: tasks of about ``TARGET_TASK_SECONDS``, within the memory budget.
 
     Every ``(d, s)`` is split into at least four tasks so that the progress bar moves and
@@ -123,7 +126,7 @@ def default_batch_size(config, sizes):
     return batch
 
 
-def trial_seconds(config, d, ns):
+def trial_seconds(config: SweepConfig, d: int, ns: Sequence[int]) -> float:
     """A rough time for one trial at dimension ``d`` with sample sizes ``ns`` (see
     :func:`default_batch_size`: an order of magnitude, not a prediction)."""
     problems = len(config.models) * len(config.regularizers) * len(config.step_choices) * len(ns)
@@ -131,12 +134,12 @@ def trial_seconds(config, d, ns):
     return n_max * d / 1e8 + n_max * d * problems * min(config.iterations, 20) / 5e9
 
 
-def sweep_seconds(plan, tasks):
+def sweep_seconds(plan: Plan, tasks: Sequence[Task | ProbeTask]) -> float:
     """A rough time for ``tasks`` on one core (:func:`trial_seconds`)."""
     return sum((t.stop - t.start) * trial_seconds(plan.config, t.d, t.trial_sizes(plan)) for t in tasks)
 
 
-def make_tasks(config, batch_size):
+def make_tasks(config: SweepConfig, batch_size: int) -> list[Task]:
     """Every task of the sweep, in a fixed order."""
     return [
         Task(d, s, start, min(start + batch_size, config.trials))
@@ -146,13 +149,13 @@ def make_tasks(config, batch_size):
     ]
 
 
-def task_cost(plan, task):
+def task_cost(plan: Plan, task: Task | ProbeTask) -> int:
     """A task's relative cost (its ``cost``). Only an order: heavier tasks go first
     (:func:`sweep.fanout.compute`)."""
     return task.cost(plan)
 
 
-def n0_table(config, tables=None):
+def n0_table(config: SweepConfig, tables: dict[str, np.ndarray] | None = None) -> dict[tuple[int, int], float]:
     """``{(d, s): n0}`` by the config's method for its structure of ``w*`` (a Monte-Carlo
     estimate is seeded by ``seed``): read from ``tables`` (:func:`n0_tables`) when given."""
     if tables is not None:
@@ -160,12 +163,12 @@ def n0_table(config, tables=None):
     return {(d, s): _n0(config, config.n0, d, s)[0] for d in config.d for s in config.s}
 
 
-def n0_tables(config):
+def n0_tables(config: SweepConfig) -> dict[str, np.ndarray]:
     """``n0`` over ``(d, s)`` by every method of the config's structure of ``w*`` (``n0_<method>``,
     with ``n0_<method>_se`` where it is a Monte-Carlo estimate), and the one that sets ``n``
     (``n0``): the dataset's coordinates."""
     shape = (len(config.d), len(config.s))
-    tables = {"n0": None}  # first: the coordinates' order in the file, as it always was
+    tables: dict[str, Any] = {"n0": None}  # first: the coordinates' order in the file, as it always was
     for method, how in structures.get(config.structure).n0.items():
         name = "n0_" + method.replace("-", "_")
         tables[name] = np.empty(shape)
@@ -185,7 +188,9 @@ def _n0(config, method, d, s):
     return structures.n0(config.structure, s, d, method, config.block, seed=config.seed)
 
 
-def sample_sizes(config, n0=None):
+def sample_sizes(
+    config: SweepConfig, n0: dict[tuple[int, int], float] | None = None
+) -> dict[tuple[int, int], list[int]]:
     """``{(d, s): [n, ...]}`` from ``n0`` (``{(d, s): n0}``, default :func:`n0_table`):
     ``n = ceil(ratio * n0)`` per ratio (adaptive mode: round 0's), or every ``n`` of the ratio
     range, ``ceil(lo * n0)`` up to ``floor(hi * n0)`` in steps of ``n_step``."""
@@ -199,7 +204,7 @@ def sample_sizes(config, n0=None):
     return {key: [max(1, math.ceil(r * n0)) for r in config.ratio] for key, n0 in table.items()}
 
 
-def probes_per_draw(config, ns):
+def probes_per_draw(config: SweepConfig, ns: Sequence[int]) -> int:
     """Sample sizes one design serves per (model, regularizer), at most: every ``n`` of the
     cell (nested), one (independent), or in adaptive mode the larger of round 0's and a
     later round's."""
@@ -208,7 +213,7 @@ def probes_per_draw(config, ns):
     return max(len(ns), config.probes_per_trial) if config.mode == "adaptive" else len(ns)
 
 
-def trial_bytes(config, d, ns):
+def trial_bytes(config: SweepConfig, d: int, ns: Sequence[int]) -> int:
     """Upper bound on the peak bytes of one trial in :func:`sweep.engine.run_task`, whose
     cell has sample sizes ``ns``.
 
@@ -231,7 +236,7 @@ def trial_bytes(config, d, ns):
     return int(item * arrays + wide + screen + convex)
 
 
-def task_bytes(config, d, ns, batch):
+def task_bytes(config: SweepConfig, d: int, ns: Sequence[int], batch: int) -> int:
     """Peak bytes of a task of ``batch`` trials: one trial at a time, plus the outputs."""
     width = len(ns) if config.layout == "ratio" else probes_per_draw(config, ns)
     P = len(config.models) * len(config.regularizers) * len(config.step_choices) * width
@@ -245,7 +250,7 @@ def task_bytes(config, d, ns, batch):
 DATASET_VARIABLES = 16
 
 
-def dataset_bytes(config, sizes):
+def dataset_bytes(config: SweepConfig, sizes: dict[tuple[int, int], list[int]]) -> int:
     """Bytes of the dataset a sweep plans with sample sizes ``sizes``, as assembled in memory
     (float64): every per-trial variable over every cell, trial and sample size (or probe
     slot), and the traces."""

@@ -5,14 +5,21 @@ Every random draw of a trial comes from one generator seeded by
 its key, never on which worker ran it or in which order.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from . import _loop, _normal, structures
 
+if TYPE_CHECKING:
+    from typing import Any
+
 SIGNALS = structures.SIGNALS  # the kinds of nonzeros of a sparse w*
 
 
-def trial_rng(seed, key):
+def trial_rng(seed: int, key: tuple[int, ...]) -> np.random.Generator:
     """Generator for one trial.
 
     Parameters
@@ -32,7 +39,15 @@ def trial_rng(seed, key):
     return np.random.Generator(np.random.SFC64(ss))
 
 
-def planted_signal(rng, d, s, signal="gaussian", dtype=np.float64, structure="sparse", group_size=1):
+def planted_signal(
+    rng: np.random.Generator,
+    d: int,
+    s: int,
+    signal: str = "gaussian",
+    dtype: Any = np.float64,
+    structure: str = "sparse",
+    group_size: int = 1,
+) -> np.ndarray:
     """Unit-norm ``w*`` of the given structure (:mod:`sweep.structures`); the paper's is
     ``s``-sparse with a uniformly random support.
 
@@ -46,7 +61,7 @@ def planted_signal(rng, d, s, signal="gaussian", dtype=np.float64, structure="sp
     return kind.signal(rng, d, s, group_size, signal, dtype)
 
 
-def gaussian_design(rng, n, d, dtype=np.float64):
+def gaussian_design(rng: np.random.Generator, n: int, d: int, dtype: Any = np.float64) -> np.ndarray:
     """``n x d`` matrix of i.i.d. N(0, 1) entries, filled row by row.
 
     Rows are drawn in order from one stream, so ``gaussian_design(rng, n, d)[:m]`` equals
@@ -57,7 +72,7 @@ def gaussian_design(rng, n, d, dtype=np.float64):
     return _normal.standard_normal(rng, (n, d), dtype)
 
 
-def observe(X, w_star, model):
+def observe(X: np.ndarray, w_star: np.ndarray, model: str) -> np.ndarray:
     """Labels ``ReLU(X w*)`` (``model="relu"``) or ``X w*`` (``model="linear"``).
 
     ``X w*`` is summed over the nonzeros of ``w*`` in increasing order, compiled: the same
@@ -74,7 +89,17 @@ def observe(X, w_star, model):
     raise ValueError(f"model must be 'relu' or 'linear', got {model!r}")
 
 
-def draw_trial(seed, key, d, s, n, signal="gaussian", dtype=np.float64, structure="sparse", group_size=1):
+def draw_trial(
+    seed: int,
+    key: tuple[int, ...],
+    d: int,
+    s: int,
+    n: int,
+    signal: str = "gaussian",
+    dtype: Any = np.float64,
+    structure: str = "sparse",
+    group_size: int = 1,
+) -> tuple[np.ndarray, np.ndarray]:
     """``w*`` then ``X`` (``n x d``) for one trial, from one generator.
 
     ReLU and linear labels are both computed from this ``X`` and ``w*`` by the caller, so

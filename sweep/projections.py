@@ -12,13 +12,19 @@ tests run every one through both implementations. How to add one:
 ``docs/design.md#adding-a-constraint-set``.
 """
 
+from __future__ import annotations
+
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from . import structures
+
+if TYPE_CHECKING:
+    from typing import Any
 
 
 @dataclass(frozen=True)
@@ -41,7 +47,13 @@ class ConstraintSet:
 CONSTRAINTS: dict[str, ConstraintSet] = {}
 
 
-def register(name, regularizer, compiled, structure=structures.DEFAULT, screened=False):
+def register(
+    name: str,
+    regularizer: Callable[..., float],
+    compiled: str,
+    structure: str = structures.DEFAULT,
+    screened: bool = False,
+) -> Callable[[Callable], Callable]:
     """Decorator registering ``project(V, radius, group_size)`` as constraint set ``name``
     for ``structure``, whose twin in the compiled loop is dispatched on
     ``sweep._loop.<compiled>``."""
@@ -65,7 +77,7 @@ def _columnwise(project):
     return apply
 
 
-def get(name):
+def get(name: str) -> ConstraintSet:
     """The :class:`ConstraintSet` called ``name``; ``KeyError`` names the known ones."""
     try:
         return CONSTRAINTS[name]
@@ -74,7 +86,7 @@ def get(name):
 
 
 @register("l0", regularizer=lambda w, g=1: int(np.count_nonzero(w)), compiled="L0", screened=True)
-def project_l0(V, radius, group_size=1):
+def project_l0(V: np.ndarray, radius: Any, group_size: int = 1) -> np.ndarray:
     """Keep the ``s = radius`` largest magnitudes of each column (hard thresholding).
 
     Exactly ``s`` entries are kept even among ties, and ties at the cut keep the lowest
@@ -95,7 +107,7 @@ def project_l0(V, radius, group_size=1):
 
 
 @register("l1", regularizer=lambda w, g=1: float(np.abs(w).sum()), compiled="L1")
-def project_l1(V, radius, group_size=1):
+def project_l1(V: np.ndarray, radius: Any, group_size: int = 1) -> np.ndarray:
     """Exact projection onto the l1 ball of the given radius, O(d log d) per column.
 
     The sort-based method of Duchi, Shalev-Shwartz, Singer and Chandra (ICML 2008): the
@@ -116,12 +128,12 @@ def project_l1(V, radius, group_size=1):
 
 
 @register("none", regularizer=lambda w, g=1: 0.0, compiled="NONE")
-def project_none(V, radius, group_size=1):
+def project_none(V: np.ndarray, radius: Any, group_size: int = 1) -> np.ndarray:
     """No constraint: the identity (meaningful only for ``n >= d``)."""
     return V.copy()
 
 
-def group_norms2(V, g):
+def group_norms2(V: np.ndarray, g: int) -> np.ndarray:
     """Squared norms of the ``d / g`` consecutive groups of each column of ``V`` (``(d, P)``),
     in float64, each summed over its coordinates in order: the compiled twins' sums."""
     groups = V.reshape(V.shape[0] // g, g, V.shape[1]).astype(np.float64)
@@ -137,7 +149,7 @@ def group_norms2(V, g):
     compiled="GL0",
     structure="group",
 )
-def project_group_l0(V, radius, group_size=1):
+def project_group_l0(V: np.ndarray, radius: Any, group_size: int = 1) -> np.ndarray:
     """Keep the ``s = radius`` groups of largest norm in each column (group hard thresholding).
 
     Exactly ``s`` groups are kept, ties to the lowest index, as in :func:`project_l0`.
@@ -160,7 +172,7 @@ def project_group_l0(V, radius, group_size=1):
     compiled="GL1",
     structure="group",
 )
-def project_group_l1(V, radius, group_size=1):
+def project_group_l1(V: np.ndarray, radius: Any, group_size: int = 1) -> np.ndarray:
     """Projection onto the ball of the group-l1 norm ``sum_G ||w_G||``: the vector of group
     norms projected onto the l1 ball (:func:`project_l1`), each group rescaled to its new
     norm (the group-l1 norm's proximal structure: a group's direction is kept)."""
@@ -197,7 +209,7 @@ def _rebuild(U, S, Vt, k):
     compiled="RANK",
     structure="lowrank",
 )
-def project_rank(V, radius, group_size=1):
+def project_rank(V: np.ndarray, radius: Any, group_size: int = 1) -> np.ndarray:
     """The nearest matrix of rank at most ``r = radius`` (Eckart-Young): the truncated SVD."""
     out = np.empty(V.shape[1:] + (math.isqrt(V.shape[0]),) * 2)
     for j, M in enumerate(_matrices(V).astype(np.float64)):
@@ -212,7 +224,7 @@ def project_rank(V, radius, group_size=1):
     compiled="NUCLEAR",
     structure="lowrank",
 )
-def project_nuclear(V, radius, group_size=1):
+def project_nuclear(V: np.ndarray, radius: Any, group_size: int = 1) -> np.ndarray:
     """Projection onto the nuclear-norm ball: the singular values projected onto the l1 ball
     (:func:`project_l1`; they are non-negative), the singular vectors kept."""
     out = np.empty(V.shape[1:] + (math.isqrt(V.shape[0]),) * 2)

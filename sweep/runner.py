@@ -1,17 +1,25 @@
 """``sweep run | resume | status``: config -> tasks -> cluster -> parts -> NetCDF."""
 
+from __future__ import annotations
+
 import contextlib
 import functools
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import adaptive, cluster, cluster_config, dataset, fanout, kernel
 from . import config as config_mod
 from . import plan as planning
 from .errors import InputError, RunError
 from .parts import Parts, describe, parts_path
+
+if TYPE_CHECKING:
+    import argparse
+
+    from .config import SweepConfig
 
 #: A local sweep whose work is estimated below this (seconds on one core, a rough model:
 #: :func:`sweep.plan.sweep_seconds`) runs on threads of the client process: starting
@@ -29,19 +37,19 @@ class Summary:
 
 
 def run(
-    config,
-    out,
-    kind=None,
-    workers=None,
-    batch_size=None,
-    progress=True,
-    dashboard_address=cluster_config.DASHBOARD,
-    dry_run=False,
-    log=None,
-    in_process=None,
-    connect_timeout=cluster.CONNECT_TIMEOUT,
-    keep_parts=False,
-):
+    config: SweepConfig,
+    out: str | Path,
+    kind: str | None = None,
+    workers: int | None = None,
+    batch_size: int | None = None,
+    progress: bool = True,
+    dashboard_address: str = cluster_config.DASHBOARD,
+    dry_run: bool = False,
+    log: Callable[[str], None] | None = None,
+    in_process: bool | None = None,
+    connect_timeout: float = cluster.CONNECT_TIMEOUT,
+    keep_parts: bool = False,
+) -> Summary:
     """Run (or resume) the sweep of ``config`` and write its dataset to ``out``.
 
     Parameters
@@ -196,7 +204,7 @@ def _remove_stale_writes(out, log):
         stale.unlink(missing_ok=True)
 
 
-def cli_run(args, cfg):
+def cli_run(args: argparse.Namespace, cfg: SweepConfig) -> int:
     """``sweep run``, with the config the CLI has already loaded and validated."""
     out = args.out or args.config.with_suffix(".nc")
     if not args.overwrite:
@@ -229,7 +237,7 @@ def _open_parts(path):
     return parts, m, config_mod.loads(m["config"])
 
 
-def cli_resume(args):
+def cli_resume(args: argparse.Namespace) -> int:
     parts, m, cfg = _open_parts(args.parts)
     # PATH.nc.parts -> PATH.nc, wherever the command is run from
     out = (
@@ -261,7 +269,7 @@ def _tasks_done(parts, good):
     return layout, len(good & names), len(names), progress
 
 
-def kept(path):
+def kept(path: str | Path) -> str:
     """What a stopped sweep leaves in the parts folder ``path``, in words: ``N of M tasks
     kept in PATH`` (intact parts only), or that nothing was kept yet."""
     try:
@@ -272,7 +280,7 @@ def kept(path):
     return f"{done} of {total} tasks kept in {path}"
 
 
-def cli_status(args):
+def cli_status(args: argparse.Namespace) -> int:
     parts = Parts(args.parts)
     m = parts.manifest()
     good, damaged = parts.check()

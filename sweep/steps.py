@@ -15,6 +15,8 @@ validation, the kernel, the dataset and the analysis read it. A new rule is one
 ``@register`` here, its twin in the loop, and its tests.
 """
 
+from __future__ import annotations
+
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -51,7 +53,7 @@ class StepRule:
 RULES: dict[str, StepRule] = {}
 
 
-def register(name, coordinate, compiled):
+def register(name: str, coordinate: float, compiled: str) -> Callable[[Callable], Callable]:
     """Decorator registering ``update`` as step rule ``name`` at ``coordinate`` (<= 0) on the
     ``step_size`` axis, with its compiled twin ``sweep._loop.<compiled>``."""
     if not coordinate <= 0:
@@ -104,12 +106,14 @@ def is_fixed(step: Step | str) -> bool:
 def label(step: Step | str) -> str:
     """How a step (or a value of the ``step_size`` axis) reads in tables, legends and file
     names: ``"0.5"`` or ``"normalized"``."""
-    if isinstance(step, (StepRule, str)):
-        return step_of(step).name if isinstance(step, str) else step.name
-    return f"{float(step):g}" if step > 0 else on_axis(step).name
+    if isinstance(step, str):
+        step = step_of(step)
+    if isinstance(step, StepRule):
+        return step.name
+    return f"{float(step):g}" if step > 0 else label(on_axis(step))
 
 
-def curvature_weights(model, z):
+def curvature_weights(model: str, z: np.ndarray) -> np.ndarray:
     """The rows and weights of eq. 3.1's generalized gradient at ``w`` (``z = X w``): its
     gradient is that of the quadratic ``(1/2n) sum_i a_i (<x_i, w> - y_i)^2`` with
     ``a_i = 1 + sgn(z_i)`` for ReLU (0 on inactive rows, 2 on active ones) and ``a_i = 1``
@@ -120,7 +124,7 @@ def curvature_weights(model, z):
     return np.ones_like(z)
 
 
-def quadratic_step(u, g, X, a):
+def quadratic_step(u: np.ndarray, g: np.ndarray, X: np.ndarray, a: np.ndarray) -> float:
     """The minimizer along ``-u`` of the local model of a loss with gradient ``g``:
     ``<g, u> / ((1/n) sum_i a_i <x_i, u>^2)``, in float64.
 
@@ -136,7 +140,9 @@ def quadratic_step(u, g, X, a):
 
 
 @register("normalized", coordinate=0.0, compiled="NORMALIZED")
-def normalized_update(w, g, X, y, model, project):
+def normalized_update(
+    w: np.ndarray, g: np.ndarray, X: np.ndarray, y: np.ndarray, model: str, project: Callable[[np.ndarray], np.ndarray]
+) -> tuple[np.ndarray, float, int]:
     """Normalized IHT (Blumensath & Davies 2010), for both observation models.
 
     ``Gamma = supp(w_t)``; ``mu`` minimizes the local quadratic model of the loss along

@@ -13,13 +13,19 @@ names its structure; a sweep's sets share one, since every set of a trial sees t
 - ``lowrank``: a ``p x p`` matrix of rank ``s`` (``d = p^2``), read row by row.
 """
 
+from __future__ import annotations
+
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from . import theory
+
+if TYPE_CHECKING:
+    from typing import Any
 
 SIGNALS = ("gaussian", "rademacher")
 
@@ -71,7 +77,7 @@ class Structure:
     where: Callable = lambda d, g: ""
 
     @property
-    def n0_words(self):
+    def n0_words(self) -> dict[str, str]:
         """``{method: words}`` (:attr:`N0Method.words`)."""
         return {method: m.words for method, m in self.n0.items()}
 
@@ -81,7 +87,7 @@ STRUCTURES: dict[str, Structure] = {}
 DEFAULT = "sparse"
 
 
-def register(name, **fields):
+def register(name: str, **fields: Any) -> Callable[[Callable], Callable]:
     """Decorator registering ``signal`` as the draw of structure ``name`` (the other
     :class:`Structure` fields by keyword)."""
 
@@ -92,19 +98,21 @@ def register(name, **fields):
     return wrap
 
 
-def get(name):
+def get(name: str) -> Structure:
     try:
         return STRUCTURES[name]
     except KeyError:
         raise KeyError(f"unknown structure {name!r}; known: {sorted(STRUCTURES)}") from None
 
 
-def methods():
+def methods() -> tuple[str, ...]:
     """Every n0 method name of any structure, in the registry's order."""
     return tuple(dict.fromkeys(m for kind in STRUCTURES.values() for m in kind.n0))
 
 
-def n0(structure, s, d, method="approx", group_size=1, seed=0):
+def n0(
+    structure: str, s: int, d: int, method: str = "approx", group_size: int = 1, seed: int = 0
+) -> tuple[float, float]:
     """``(n0, standard error)`` by ``method`` for a ``w*`` of the given structure."""
     kind = STRUCTURES.get(structure)
     if kind is None:
@@ -144,7 +152,9 @@ def _unit(values):
     },
     convex="l1",
 )
-def sparse_signal(rng, d, s, g=1, kind="gaussian", dtype=np.float64):
+def sparse_signal(
+    rng: np.random.Generator, d: int, s: int, g: int = 1, kind: str = "gaussian", dtype: Any = np.float64
+) -> np.ndarray:
     """Unit-norm ``s``-sparse ``w*`` with a uniformly random support; ``kind="gaussian"``
     draws the nonzeros i.i.d. N(0, 1), ``"rademacher"`` gives them equal magnitude and
     random signs (IHT's transition depends on this: docs/design.md#library-facts)."""
@@ -183,7 +193,9 @@ def sparse_signal(rng, d, s, g=1, kind="gaussian", dtype=np.float64):
     blames="group_size",
     where=lambda d, g: f", g={g}",
 )
-def group_signal(rng, d, s, g=1, kind="gaussian", dtype=np.float64):
+def group_signal(
+    rng: np.random.Generator, d: int, s: int, g: int = 1, kind: str = "gaussian", dtype: Any = np.float64
+) -> np.ndarray:
     """Unit-norm ``w*`` with ``s`` uniformly random groups of ``g`` consecutive coordinates,
     their entries i.i.d. N(0, 1)."""
     groups = np.sort(rng.choice(d // g, size=s, replace=False))
@@ -219,7 +231,9 @@ def _side(d):
     convex="nuclear-norm",
     where=lambda d, g: f", p={_side(d)}",
 )
-def lowrank_signal(rng, d, s, g=1, kind="gaussian", dtype=np.float64):
+def lowrank_signal(
+    rng: np.random.Generator, d: int, s: int, g: int = 1, kind: str = "gaussian", dtype: Any = np.float64
+) -> np.ndarray:
     """Unit-Frobenius-norm ``W* = A B^T`` with ``A, B`` ``p x s`` Gaussian factors (rank
     ``s``), row by row into ``w*``. The product is summed one rank-one term at a time, in
     order: elementwise, so the same bits on every machine (a BLAS product's are not)."""

@@ -14,15 +14,21 @@ Three ways to get it for an ``s``-sparse ``w*`` in ``R^d``:
     union contains the l0 descent set, so this is an upper bound on its width.
 """
 
+from __future__ import annotations
+
 import functools
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from typing import Any
 
 L0_MC_SAMPLES = 4000
 
 
-def n0_approx(s, d):
+def n0_approx(s: int, d: int) -> float:
     """``2 s log(d/s)``."""
     return 2.0 * s * math.log(d / s)
 
@@ -49,7 +55,7 @@ def _l1_derivative(tau, s, d):
     return 2 * s * tau + 4 * (d - s) * (tau * q - phi)
 
 
-def n0_l1(s, d):
+def n0_l1(s: int, d: int) -> float:
     """Statistical dimension of the l1 descent cone at an ``s``-sparse point of ``R^d``.
 
     ``inf_{tau >= 0} s (1 + tau^2) + (d - s) sqrt(2/pi) ∫_tau^∞ (u - tau)^2 e^{-u^2/2} du``.
@@ -68,7 +74,7 @@ def n0_l1(s, d):
 
 
 @functools.lru_cache(maxsize=1024)  # pure in its arguments; config validation and the dataset both ask
-def n0_l0_mc(s, d, samples=L0_MC_SAMPLES, seed=0):
+def n0_l0_mc(s: int, d: int, samples: int = L0_MC_SAMPLES, seed: int = 0) -> tuple[float, float]:
     """Monte-Carlo squared Gaussian width of the 2s-sparse union containing ``supp(w*)``
     (an upper bound on the l0 descent set's), with its standard error.
 
@@ -127,7 +133,7 @@ def _group_l1_derivative(tau, s, g, groups):
 
 
 @functools.lru_cache(maxsize=1024)
-def n0_group_l1(s, g, d):
+def n0_group_l1(s: int, g: int, d: int) -> float:
     """Statistical dimension of the group-l1 descent cone at a point of ``R^d`` with ``s``
     nonzero groups among ``G = d / g`` consecutive groups of size ``g``.
 
@@ -152,7 +158,7 @@ def n0_group_l1(s, g, d):
     return float(_group_l1_objective(tau, s, g, groups))
 
 
-def n0_group_approx(s, g, d):
+def n0_group_approx(s: int, g: int, d: int) -> float:
     """``s (sqrt(g) + sqrt(2 log(G / s)))^2``, ``G = d / g``: the group analogue of
     ``2 s log(d/s)`` (Rao, Recht and Nowak 2012, Proposition 3.2; at ``g = 1`` it is
     ``s (1 + sqrt(2 log(d/s)))^2``, the bound with its lower-order terms)."""
@@ -160,7 +166,7 @@ def n0_group_approx(s, g, d):
     return s * (math.sqrt(g) + math.sqrt(2 * math.log(groups / s))) ** 2 if s < groups else float(d)
 
 
-def n0_rank_approx(r, d):
+def n0_rank_approx(r: int, d: int) -> float:
     """``3 r (2p - r)`` for a rank-``r`` ``p x p`` matrix (``d = p^2``): the nuclear-norm
     bound of Chandrasekaran, Recht, Parrilo and Willsky 2012 (Proposition 3.11)."""
     p = _side(d)
@@ -175,7 +181,7 @@ def _side(d):
 
 
 @functools.lru_cache(maxsize=1024)
-def n0_nuclear_mc(r, d, samples=L0_MC_SAMPLES, seed=0):
+def n0_nuclear_mc(r: int, d: int, samples: int = L0_MC_SAMPLES, seed: int = 0) -> tuple[float, float]:
     """Monte-Carlo statistical dimension of the nuclear-norm descent cone at a rank-``r``
     ``p x p`` matrix (``d = p^2``), with its standard error.
 
@@ -211,7 +217,7 @@ def n0_nuclear_mc(r, d, samples=L0_MC_SAMPLES, seed=0):
 # --- the convex limit of linear and ReLU observations (docs/design.md#the-convex-limit) ---
 
 
-def linear_limit(m, delta, spread=0.0):
+def linear_limit(m: Any, delta: float, spread: float = 0.0) -> np.ndarray:
     """Probability that ``m`` Gaussian linear observations make ``w*`` the unique solution
     of a convex program whose descent cone has statistical dimension ``delta``.
 
@@ -229,7 +235,7 @@ def linear_limit(m, delta, spread=0.0):
     return special.ndtr((m - delta) / spread)
 
 
-def relu_limit(n, delta, spread=0.0):
+def relu_limit(n: Any, delta: float, spread: float = 0.0) -> np.ndarray:
     """Probability that ``n`` Gaussian ReLU observations make ``w*`` the unique solution of the
     convex program (:mod:`sweep.oracle`): :func:`linear_limit` at ``n_+ ~ Binomial(n, 1/2)``
     rows, ``sum_k C(n, k) 2^-n linear_limit(k)``.
@@ -248,7 +254,7 @@ def relu_limit(n, delta, spread=0.0):
     return out
 
 
-def relu_limit_n50(delta, spread=0.0):
+def relu_limit_n50(delta: float, spread: float = 0.0) -> float:
     """Where :func:`relu_limit` crosses 1/2, interpolated linearly between the integers
     around it (about ``2 delta``)."""
     n = max(1, int(2 * delta) - 8)
@@ -258,7 +264,7 @@ def relu_limit_n50(delta, spread=0.0):
     return float(n - 1 + (0.5 - lo) / (hi - lo)) if hi > lo else float(n)
 
 
-def limit_n50(model, delta, spread=0.0):
+def limit_n50(model: str, delta: float, spread: float = 0.0) -> float:
     """The convex limit's ``n50`` for observation ``model``: ``delta`` for linear observations
     (where :func:`linear_limit` crosses 1/2), :func:`relu_limit_n50` for ReLU ones."""
     if model == "linear":

@@ -390,6 +390,11 @@ def _near_ties(rng, d=64, s=5, n=40, ties=10):
     return XT, x_max, x_step, rows, r, per_block, n, np.abs(r).sum(), g32, w, np.sort(near), w - g
 
 
+def _records(record, **fields):
+    """A record of the loop with the fields a function reads, None in the others."""
+    return record(**{**dict.fromkeys(record._fields), **fields})
+
+
 def test_the_screen_keeps_every_entry_its_bound_cannot_rule_out():
     rng = np.random.default_rng(12)
     s, zero_bound_wrong = 5, 0
@@ -405,31 +410,28 @@ def test_the_screen_keeps_every_entry_its_bound_cannot_rule_out():
         )
         for bound in ("rigorous", "zero"):
             got_w, got_nz = w.copy(), np.empty(d, np.int64)
-            done, step, err, k, cut = _loop._screen(
-                XT,
-                x_max if bound == "rigorous" else 0.0,
-                x_step,
-                rows,
-                r,
-                per_block,
-                n,
-                r_l1,
-                n,
-                g32,
-                1.0,
-                np.empty(d),
-                float(s),
-                got_w,
-                old,
-                old.size,
-                w_star,
-                star,
-                np.empty(d),
-                np.empty(d, np.int64),
-                np.empty(d),
-                got_nz,
-                -1.0,
+            design = _records(
+                _loop.Design, XT=XT, x_max=x_max if bound == "rigorous" else 0.0, x_step=x_step, w_star=w_star
             )
+            probs = _records(_loop.Problems, ns=np.array([n]), radius=np.array([float(s)]))
+            ws = _records(
+                _loop.Work,
+                rows=rows[None],
+                r=r[None],
+                per_block=per_block[None],
+                used=np.array([n]),
+                r_l1=np.array([r_l1]),
+                V=np.empty(d),
+                supp=old[None],
+                k_supp=np.array([old.size]),
+                star=star,
+                heap=np.empty(d),
+                cand=np.empty(d, np.int64),
+                exact=np.empty(d),
+                nz=got_nz,
+                cuts=np.array([-1.0]),
+            )
+            done, step, err, k, cut = _loop._screen(design, probs, ws, g32, got_w, 1.0, 0, 0)
             same = done and (step, err, k, cut) == want and np.array_equal(got_w, want_w)
             if bound == "rigorous":
                 assert done
