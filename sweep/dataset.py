@@ -34,11 +34,17 @@ if TYPE_CHECKING:
 
 
 def assemble_grid(
-    parts: Parts, config: SweepConfig, plan: Plan, tables: dict[str, np.ndarray], done: set[str]
+    parts: Parts,
+    config: SweepConfig,
+    plan: Plan,
+    tables: dict[str, np.ndarray],
+    done: set[str],
+    batch_size: int,
 ) -> xr.Dataset:
     """The grid layout's Dataset (``docs/design.md#dataset``) from the parts of the tasks in
     ``done`` (names :meth:`~sweep.parts.Parts.check` found intact, or parts written since),
-    each checked once more as it is read.
+    each checked once more as it is read; ``batch_size`` is the one in force (the
+    manifest's), which names the tasks.
 
     Cells without a part hold NaN.
     """
@@ -49,7 +55,6 @@ def assemble_grid(
     di = {d: i for i, d in enumerate(config.d)}
     si = {s: i for i, s in enumerate(config.s)}
     ledger = parts.ledger()
-    batch_size = parts.manifest()["batch_size"]
     for task in make_tasks(config, batch_size):
         if task.name not in done:
             continue
@@ -266,7 +271,7 @@ class Grid(Layout):
 
     def assemble(self, parts: Parts, done: set[str]) -> xr.Dataset:
         """The dataset from the intact parts of the tasks in ``done`` (:func:`assemble_grid`)."""
-        return assemble_grid(parts, self.config, self.plan, self.tables, done)
+        return assemble_grid(parts, self.config, self.plan, self.tables, done, self.batch_size)
 
     def progress(
         self, parts: Parts, done: set[str], assemble: bool = True
